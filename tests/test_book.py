@@ -1,0 +1,95 @@
+"""The book build: chapters run into runs/book/, staged into _proc/, rendered by the fallback into _book/."""
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import make_notebook
+
+from ppt_book.experiments import build_book, markdown_math_to_mathml, write_readme
+
+PLOT = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
+        "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()")
+
+
+@pytest.fixture
+def book_project(tmp_path):
+    nbs = tmp_path/"nbs"
+    make_notebook(nbs/"index.ipynb", [("md", "Read the chapters."), "#| echo: false\nprint('index ran')"],
+                  'runs_dir = "../runs"', title="Fixture Book")
+    make_notebook(nbs/"10_alpha.ipynb",
+                  [("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
+                   "from ppt_book.core import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
+                   "#| hide\nprint('hidden cell output')", PLOT],
+                  "steps = 1  # a knob", title="Alpha chapter")
+    make_notebook(nbs/"20_beta.ipynb", ["print('beta printed', word)"], 'word = "x"', title="Beta chapter")
+    (tmp_path/"_quarto.yml").write_text(yaml.safe_dump({
+        "project": {"type": "book", "output-dir": "_book"},
+        "book": {"title": "Fixture Book", "chapters": ["nbs/index.ipynb", "nbs/10_alpha.ipynb", "nbs/20_beta.ipynb"]}}))
+    (tmp_path/"configs").mkdir()
+    (tmp_path/"configs"/"book.yaml").write_text("10_alpha: {steps: 7}\n20_beta: {word: hello}\n")
+    return tmp_path
+
+
+def test_fallback_book_renders_every_chapter_linked(book_project):
+    statuses = build_book(book_project, renderer="fallback", progress=False)
+    assert statuses == {"10_alpha": "ok", "20_beta": "ok", "index": "ok"}
+    book = book_project/"_book"
+    pages = {p: (book/p).read_text() for p in ["index.html", "10_alpha.html", "20_beta.html"]}
+    for name, page in pages.items():
+        for other in pages: assert f'href="{other}"' in page, (name, other)  # table of contents
+        assert "<title>" in page and "Fixture Book" in page
+    alpha = pages["10_alpha.html"]
+    assert "alpha printed 7" in alpha  # the executed output with the book's parameters
+    assert "hidden cell output" not in alpha and "#| hide" not in alpha
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', alpha)  # figure embedded
+    assert "<math" in alpha and "$L" not in alpha  # maths as MathML
+    assert re.search(r'<a (?=[^>]*rel="prev")(?=[^>]*href="index.html")', alpha)
+    assert re.search(r'<a (?=[^>]*rel="next")(?=[^>]*href="20_beta.html")', alpha)
+    assert "beta printed hello" in pages["20_beta.html"]
+    assert "index ran" in pages["index.html"] and "print(&#39;index ran&#39;)" not in pages["index.html"]
+    assert "Executed by" in alpha and "steps" in alpha  # run time and parameters at the foot
+    for page in pages.values():  # nothing from a CDN: the book reads offline
+        assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
+    # staged and executed copies
+    assert (book_project/"_proc"/"nbs"/"10_alpha.ipynb").exists() and (book_project/"_proc"/"_quarto.yml").exists()
+    metrics = (book_project/"runs"/"book"/"10_alpha"/"metrics.json").read_text()
+    assert '"run_id": "book"' in metrics and '"alpha_value": 14' in metrics
+
+
+def test_book_rejects_unknown_chapter_in_config(book_project):
+    (book_project/"configs"/"book.yaml").write_text("99_nope: {x: 1}\n")
+    with pytest.raises(Exception, match=r"names chapter\(s\) \['99_nope'\]"): build_book(book_project, renderer="fallback")
+
+
+def test_maths_conversion_leaves_code_alone():
+    out = markdown_math_to_mathml("cost $x^2$, code `$PATH` and ```\n$$not maths$$\n```")
+    assert "<math" in out and "`$PATH`" in out and "$$not maths$$" in out
+
+
+def test_readme_is_generated_from_index(root):
+    assert write_readme(root, check=True), "README.md is stale: run `ppt-book readme`"
+    text = (root/"README.md").read_text()
+    assert text.index("make book") < text.index("## What this is")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
+def test_page_in_headless_chromium(book_project, tmp_path):
+    build_book(book_project, renderer="fallback", progress=False)
+    page = book_project/"_book"/"10_alpha.html"
+    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                          f"--user-data-dir={tmp_path/'profile'}", "--enable-logging=stderr", "--v=0",
+                          "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    dom = out.stdout
+    assert "<title>Alpha chapter | Fixture Book</title>" in dom and "Alpha chapter</h1>" in dom
+    assert re.search(r'<img[^>]+src="data:image/png;base64,', dom) and "<math" in dom
+    console = [l for l in out.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l or "Failed to load resource" in l]
+    assert console == [], console
