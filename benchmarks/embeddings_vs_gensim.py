@@ -1,0 +1,62 @@
+"""Our skip-gram (PyTorch) vs gensim's Word2Vec on the same corpus and settings, in one process.
+
+    python benchmarks/embeddings_vs_gensim.py           # the book's size: whole embedding corpus, 5 epochs
+    python benchmarks/embeddings_vs_gensim.py --quick   # CI smoke size
+
+Prints progress, then as its last line the JSON of DESIGN.md's convention with wall_s, words_per_s,
+wordsim353_spearman, simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are
+noisy: compare the ratios of one run, not numbers across runs.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import torch
+
+from _common import emit
+from ppt_book.data import WordVectors, embedding_corpus, google_analogies, simlex999, wordsim353
+from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, tokenize, train_word2vec
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--threads", type=int, default=2, help="torch threads and gensim workers")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    epochs = args.epochs or (1 if args.quick else 5)
+    sentences = [tokenize(t) for t in embedding_corpus()]
+    if args.quick: sentences = sentences[::10]
+    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=epochs, seed=0)
+    vocab = build_vocab(sentences, cfg.min_count)
+    n_tokens = sum(map(len, sentences))
+    bench = {"wordsim353": wordsim353(), "simlex": simlex999(), "analogies": google_analogies()}
+    print(f"corpus: {len(sentences)} texts, {n_tokens} tokens, vocabulary {len(vocab)}; {epochs} epochs", flush=True)
+
+    ours_wv, stats = train_word2vec(sentences, cfg, vocab, verbose=False)
+    ours = {"wall_s": stats["wall_s"], "words_per_s": n_tokens * epochs / stats["wall_s"]}
+    ours.update({k: v for k, v in evaluate_vectors(ours_wv, bench).items() if k in
+                 ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")})
+    print(f"ours:   {ours}", flush=True)
+
+    from gensim.models import Word2Vec
+    t0 = time.perf_counter()
+    g = Word2Vec(sentences, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, min_count=cfg.min_count, sg=1,
+                 sample=cfg.sample, epochs=epochs, workers=args.threads, seed=0)
+    wall = time.perf_counter() - t0
+    peer = {"wall_s": wall, "words_per_s": n_tokens * epochs / wall}
+    peer.update({k: v for k, v in evaluate_vectors(WordVectors(list(g.wv.index_to_key), g.wv.vectors), bench).items()
+                 if k in ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")})
+    print(f"gensim: {peer}", flush=True)
+    emit("embeddings_vs_gensim", ours, peer, corpus_tokens=n_tokens, epochs=epochs, quick=args.quick,
+         note="gensim's wall time includes its vocabulary scan; ours excludes build_vocab (shared)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Every benchmark script runs at its --quick size and ends with DESIGN.md's JSON line."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_embeddings_vs_gensim_quick(root):
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"embeddings_vs_gensim.py"), "--quick"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "embeddings_vs_gensim"
+    for side in ("ours", "peer"):
+        for key in ("wall_s", "words_per_s", "wordsim353_spearman", "simlex_spearman", "analogy_acc"):
+            assert key in line[side], (side, key)
+    assert line["ratio"]["wall_s"] > 0 and "machine" in line
+
+
+def test_gpu_check_dry_run(root, tmp_path):
+    out = subprocess.run(["bash", str(root/"benchmarks"/"gpu_check.sh"), "--dry-run", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = last_json(out.stdout)
+    for key in ("gpu", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"): assert key in line
+    assert line["dry_run"] is True and line["gpt125m_bf16_tokens_per_s"] > 0
+    (written,) = tmp_path.glob("gpu-*.json")
+    saved = json.loads(written.read_text())
+    assert saved["gpt125m_bf16_tokens_per_s"] == line["gpt125m_bf16_tokens_per_s"] and saved["torch"]
+
+
+def test_committed_gpu_results_have_provenance(root):
+    files = sorted((root/"benchmarks"/"results").glob("gpu-*.json"))
+    if not files: pytest.skip("no GPU results committed yet")
+    data = json.loads(files[-1].read_text())
+    for key in ("gpu", "driver", "torch", "date", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"):
+        assert data.get(key) is not None, key
+    assert data["dry_run"] is False
