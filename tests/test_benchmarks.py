@@ -41,3 +41,25 @@ def test_committed_gpu_results_have_provenance(root):
     for key in ("gpu", "driver", "torch", "date", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"):
         assert data.get(key) is not None, key
     assert data["dry_run"] is False
+
+
+def test_finetune_vs_trainer_quick(root):
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"finetune_vs_trainer.py"), "--quick"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = last_json(out.stdout)
+    for side in ("ours", "peer"):
+        for key in ("samples_per_s", "wall_s", "test_acc"): assert key in line[side], (side, key)
+    assert line["benchmark"] == "finetune_vs_trainer" and line["ratio"]["samples_per_s"] > 0
+
+
+def test_distill_tradeoff_quick(root, tmp_path):
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_tradeoff.py"), "--quick", "--runs-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [json.loads(l) for l in out.stdout.strip().splitlines() if l.startswith("{")]
+    assert {l.get("model") for l in lines[:-1]} >= {"teacher", "cnn_hard", "cnn_distilled"}
+    last = lines[-1]
+    for key in ("test_acc", "params", "latency_ms_b1", "latency_ms_b64"):
+        assert key in last["ours"] and key in last["peer"]
+    assert "hard_label_test_acc" in last["ours"] and last["ours"]["params"] < last["peer"]["params"]
