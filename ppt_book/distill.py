@@ -151,7 +151,7 @@ def glove_init(embedding:nn.Embedding, tokenizer, glove) -> float:
     with torch.no_grad():
         for word, i in tokenizer.get_vocab().items():
             if word in glove and i < embedding.num_embeddings:
-                embedding.weight[i] = torch.from_numpy(np.asarray(glove[word])); hits += 1
+                embedding.weight[i] = torch.tensor(np.asarray(glove[word]), dtype=embedding.weight.dtype); hits += 1
     return hits / len(tokenizer)
 
 def transformer_student(teacher, layers:tuple[int, ...]=(0, 3)):
