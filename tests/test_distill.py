@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ppt_book.core import seed_everything
 from ppt_book.distill import (DistillConfig, KD_LOSSES, StudentConfig, StudentForSequenceClassification, attention_map_loss,
                               augment, distillation_loss, hidden_mse_loss, logit_mse_loss, register_students,
                               soft_target_loss, train_student, word_tokenizer)
@@ -62,6 +63,7 @@ def test_student_learns_saves_and_runs_in_pipeline(arch, tmp_path):
     labels = [i % 2 for i in range(200)]
     teacher = np.array([[-2.0, 2.0] if y else [2.0, -2.0] for y in labels])
     tok = word_tokenizer(texts)
+    seed_everything(0)
     student = StudentForSequenceClassification(StudentConfig(arch, vocab_size=len(tok), embed_dim=16, hidden_size=16,
                                                              num_labels=2, pad_token_id=tok.pad_token_id))
     val = {"text": texts[:40], "label": labels[:40]}
