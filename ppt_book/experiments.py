@@ -202,10 +202,9 @@ def results(runs_dir:str|Path="runs", # root of the run folders
            ) -> pd.DataFrame:
     "All runs under `runs_dir` (book runs included, run id 'book') as one table."
     if chapter is not None:
-        stems = {Path(c).stem for c in [chapter]}
         df = runs_table(runs_dir)
         if len(df) == 0: return df
-        keep = df["chapter"].isin(stems) | df["chapter"].map(lambda c: str(c).split("_", 1)[-1] == chapter)
+        keep = (df["chapter"] == Path(chapter).stem) | df["chapter"].map(lambda c: str(c).split("_", 1)[-1] == chapter)
         return df[keep].dropna(axis=1, how="all").reset_index(drop=True)
     return runs_table(runs_dir)
 
