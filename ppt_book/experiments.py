@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -24,13 +25,13 @@ import nbformat
 import pandas as pd
 import yaml
 
-from .core import (METRICS_FILE, PARAMS_FILE, RUN_DIR_ENV, _to_builtin, create_run_dir, read_metrics,
-                           runs_table, update_metrics, write_text_atomic)
+from .core import (METRICS_FILE, PARAMS_FILE, RUN_DIR_ENV, _to_builtin, create_run_dir, make_run_id,
+                           read_metrics, runs_table, update_metrics, write_text_atomic)
 
 # %% auto 0
 __all__ = ['OFFLINE_ENV', 'INLINE_PLOTS', 'BOOK_TEMPLATE', 'ExperimentError', 'find_project_root', 'list_chapters',
            'resolve_chapter', 'parameters_cell', 'notebook_parameters', 'coerce_param', 'resolve_params', 'RunFailed',
-           'run_chapter', 'results', 'load_sweep', 'run_sweep', 'cell_directives', 'strip_directives',
+           'run_chapter', 'results', 'load_sweep', 'run_sweep', 'run_sweep_ray', 'cell_directives', 'strip_directives',
            'readme_markdown', 'write_readme', 'book_chapters', 'book_params', 'markdown_math_to_mathml',
            'notebook_title', 'render_fallback', 'build_book', 'build_parser', 'main']
 
@@ -248,15 +249,19 @@ def run_sweep(sweep:str|Path, # sweep YAML file
               runs_dir:str|Path="runs",
               nbs_dir:str|Path|None=None,
               progress:bool=True,
-              executor:str="sequential", # 'sequential' (extended by other executors later)
+              executor:str="sequential", # 'sequential' (one after another, here) or 'ray' (tasks on a Ray cluster)
+              **ray_options, # executor 'ray': address, cpus_per_run, gpus_per_run, shared_runs_dir, max_attempts
              ) -> pd.DataFrame:
     "Run every parameter set of `sweep`; return one row per set with its status (ok, failed, skipped)."
+    if executor not in ("sequential", "ray"):
+        raise ExperimentError(f"Unknown executor {executor!r}: use 'sequential' or 'ray'")
+    if executor == "sequential" and ray_options:
+        raise ExperimentError(f"Options {sorted(ray_options)} need executor 'ray'")
     chapter, sets = load_sweep(sweep)
     nb_path = resolve_chapter(chapter, nbs_dir)
     checked = [resolve_params(nb_path, s) for s in sets]  # every set validated before anything runs
-    if executor != "sequential":
-        raise ExperimentError(f"Unknown executor {executor!r}: use 'sequential'")
     runs_dir = Path(runs_dir)
+    if executor == "ray": return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
     rows = []
     for i, (resolved, overrides) in enumerate(checked, 1):
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
@@ -275,6 +280,129 @@ def run_sweep(sweep:str|Path, # sweep YAML file
     return pd.DataFrame(rows)
 
 # %% ../nbs/90_experiments.ipynb 28
+def _require_ray():
+    try: import ray
+    except ImportError:
+        raise ExperimentError("executor 'ray' needs Ray, an optional extra: pip install 'ppt_book[ray]'") from None
+    return ray
+
+def _pack_dir(path:Path) -> bytes:
+    "A run folder as gzipped tar bytes (its name as the archive's top level)."
+    import io, tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar: tar.add(str(path), arcname=path.name)
+    return buf.getvalue()
+
+def _unpack_dir(data:bytes, dest:Path) -> Path:
+    "Unpack `_pack_dir` bytes into `dest` (replacing it) via a temporary sibling and a rename."
+    import io, tarfile
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar: tar.extractall(tmp, filter="data")
+        if dest.exists(): shutil.rmtree(dest)
+        (tmp/dest.name).rename(dest)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+def _sweep_task(nb_name:str, nb_bytes:bytes, nb_path:str, overrides:dict, run_id:str, attempt:int,
+                shared_runs_dir:str|None) -> dict:
+    "One sweep run on a Ray worker: run the chapter, record the attempt, return status, error and the packed folder."
+    import socket
+    scratch = Path(tempfile.mkdtemp(prefix="ppt-book-sweep-"))
+    try:
+        path = Path(nb_path)
+        if not path.exists():  # a worker on another machine: run the shipped copy of the notebook
+            path = scratch/"nbs"/nb_name
+            path.parent.mkdir(parents=True)
+            path.write_bytes(nb_bytes)
+        base = Path(shared_runs_dir) if shared_runs_dir else scratch/"runs"
+        run_dir = base/Path(nb_name).stem/run_id
+        try: run_chapter(path, overrides, run_dir=run_dir, progress=False); status, error = "ok", None
+        except RunFailed as e: status, error = "failed", e.error
+        update_metrics(run_dir, attempts=attempt, host=socket.gethostname())
+        return {"status": status, "error": error, "packed": None if shared_runs_dir else _pack_dir(run_dir)}
+    finally: shutil.rmtree(scratch, ignore_errors=True)
+
+def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's validated (resolved, overrides) pairs
+                  runs_dir:Path,
+                  address:str|None=None, # None: start a local Ray instance; 'auto' or 'ray://host:10001': join a cluster
+                  cpus_per_run:float=1, gpus_per_run:float=0,
+                  shared_runs_dir:bool=False, # True: runs_dir is on a file system every worker mounts
+                  max_attempts:int=2, # attempts per run when its worker dies
+                  progress:bool=True,
+                 ) -> pd.DataFrame:
+    "The Ray executor of `run_sweep`: one task per parameter set, run folders gathered under `runs_dir`."
+    ray = _require_ray()
+    from tqdm.auto import tqdm
+    runs_dir, stem = Path(runs_dir).resolve(), nb_path.stem
+    done, seen = _finished_runs(runs_dir, stem), []
+    rows, todo = [None] * len(checked), []
+    for i, (resolved, overrides) in enumerate(checked):
+        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
+        if resolved in done or resolved in seen:
+            print(f"[{i + 1}/{len(checked)}] {label}: already done, skipped")
+            rows[i] = {**{f"params.{k}": v for k, v in overrides.items()}, "status": "skipped", "run_dir": None,
+                       "error": None, "attempts": 0}
+        else: todo.append(i)
+        seen.append(resolved)
+    if not todo: return pd.DataFrame(rows)
+    started_here = not ray.is_initialized()
+    if started_here:
+        env = {k: os.environ.get(k, v) for k, v in OFFLINE_ENV.items()}
+        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False, runtime_env={"env_vars": env}, configure_logging=False)
+    try:
+        task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_sweep_task)
+        nb_bytes, stamp = nb_path.read_bytes(), dt.datetime.now()
+        run_ids = {i: make_run_id(checked[i][0], stamp) for i in todo}
+        def submit(i, attempt):
+            return task.remote(nb_path.name, nb_bytes, str(nb_path.resolve()), checked[i][1], run_ids[i], attempt,
+                               str(runs_dir) if shared_runs_dir else None)
+        pending = {submit(i, 1): (i, 1) for i in todo}
+        counts = {"ok": 0, "failed": 0, "retried": 0}
+        bar = tqdm(total=len(todo), desc=f"sweep {stem}", disable=not progress)
+        def show(): bar.set_postfix(ok=counts["ok"], failed=counts["failed"], running=len(pending), retried=counts["retried"])
+        show()
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            i, attempt = pending.pop(ref)
+            resolved, overrides = checked[i]
+            run_dir = runs_dir/stem/run_ids[i]
+            label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
+            try:
+                out = ray.get(ref)
+                if out["packed"] is not None: _unpack_dir(out["packed"], run_dir)
+                status, error = out["status"], out["error"]
+            except ray.exceptions.RayTaskError as e:  # the task itself raised: a bug or a bad environment, not a lost worker
+                status, error = "failed", f"the sweep task raised on its worker: {e}"
+                _record_lost_run(stem, resolved, run_dir, error, attempt)
+            except ray.exceptions.RayError as e:  # the worker (or its node) died mid-run
+                if attempt < max_attempts:
+                    counts["retried"] += 1
+                    bar.write(f"[{i + 1}/{len(checked)}] {label}: worker lost ({type(e).__name__}), retrying")
+                    pending[submit(i, attempt + 1)] = (i, attempt + 1)
+                    show(); continue
+                status = "failed"
+                error = f"the Ray worker running it died on all {attempt} attempts ({type(e).__name__}: {str(e).splitlines()[0]})"
+                _record_lost_run(stem, resolved, run_dir, error, attempt)
+            counts[status] += 1
+            if status == "failed": bar.write(f"[{i + 1}/{len(checked)}] {label}: FAILED: {error}")
+            rows[i] = {**{f"params.{k}": v for k, v in overrides.items()}, "status": status, "run_dir": str(run_dir),
+                       "error": error, "attempts": attempt}
+            bar.update(1); show()
+        bar.close()
+    finally:
+        if started_here: ray.shutdown()
+    return pd.DataFrame(rows)
+
+def _record_lost_run(stem:str, resolved:dict, run_dir:Path, error:str, attempts:int):
+    "A run folder on the launching machine for a run whose worker never reported back."
+    if run_dir.exists(): shutil.rmtree(run_dir)
+    create_run_dir(stem, resolved, run_dir=run_dir, run_id=run_dir.name)
+    update_metrics(run_dir, status="failed", error=error, attempts=attempts)
+
+# %% ../nbs/90_experiments.ipynb 32
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
 
 def cell_directives(source:str) -> dict:
@@ -319,7 +447,7 @@ def write_readme(root:str|Path|None=None, check:bool=False) -> bool:
     if current != text: write_text_atomic(readme, text)
     return True
 
-# %% ../nbs/90_experiments.ipynb 30
+# %% ../nbs/90_experiments.ipynb 34
 def book_chapters(root:str|Path) -> tuple[dict, list[str]]:
     "(book metadata, notebook paths in order) from `_quarto.yml`."
     path = Path(root)/"_quarto.yml"
@@ -342,7 +470,7 @@ def book_params(root:str|Path, config:str|Path|None=None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/90_experiments.ipynb 32
+# %% ../nbs/90_experiments.ipynb 36
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
@@ -361,7 +489,7 @@ def markdown_math_to_mathml(text:str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/90_experiments.ipynb 34
+# %% ../nbs/90_experiments.ipynb 38
 BOOK_TEMPLATE = r"""
 {%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -459,7 +587,7 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
     tmp_out.rename(out_dir)
     return pages
 
-# %% ../nbs/90_experiments.ipynb 36
+# %% ../nbs/90_experiments.ipynb 40
 def build_book(root:str|Path|None=None, # project root (default: found from cwd)
                config:str|Path|None=None, # parameters per chapter (default: configs/book.yaml)
                out_dir:str|Path|None=None, # default: <root>/_book
@@ -516,7 +644,7 @@ def build_book(root:str|Path|None=None, # project root (default: found from cwd)
     print(f"book written to {out_dir/'index.html'}")
     return statuses
 
-# %% ../nbs/90_experiments.ipynb 38
+# %% ../nbs/90_experiments.ipynb 42
 def _parse_overrides(pairs, files) -> dict:
     params = {}
     for f in files or []:
@@ -547,11 +675,19 @@ def build_parser() -> argparse.ArgumentParser:
     pp = sub.add_parser("params", help="list a chapter's parameters, defaults and help")
     pp.add_argument("chapter")
     s = sub.add_parser("sweep", help="run a grid or list of parameter sets over one chapter",
-                       description="Run every parameter set of a sweep file one after another; failed runs are "
-                       "recorded and the sweep goes on; finished runs with identical parameters are skipped.")
+                       description="Run every parameter set of a sweep file, one after another or as tasks on a Ray "
+                       "cluster; failed runs are recorded and the sweep goes on; finished runs with identical "
+                       "parameters are skipped.")
     s.add_argument("sweep", help="sweep YAML: {chapter, params, grid} or {chapter, params, runs}")
     s.add_argument("--runs-dir", default="runs")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--executor", choices=["sequential", "ray"], default="sequential",
+                   help="sequential (default) or ray (needs pip install 'ppt_book[ray]')")
+    s.add_argument("--address", help="ray: a cluster to join ('auto', 'ray://HEAD:10001'); default: a local instance")
+    s.add_argument("--cpus-per-run", type=float, default=None, help="ray: CPUs reserved per run (default 1)")
+    s.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs reserved per run (default 0)")
+    s.add_argument("--shared-runs-dir", action="store_true",
+                   help="ray: --runs-dir is on a file system all workers mount; they write there directly")
     res = sub.add_parser("results", help="one table of all runs (parameters and metrics)")
     res.add_argument("chapter", nargs="?", help="only this chapter's runs")
     res.add_argument("--runs-dir", default="runs")
@@ -582,7 +718,13 @@ def main(argv:list[str]|None=None) -> int:
             for name, d in notebook_parameters(resolve_chapter(args.chapter)).items():
                 print(f"{name} = {d['default']!r}" + (f"  # {d['help']}" if d["help"] else ""))
         elif args.command == "sweep":
-            summary = run_sweep(args.sweep, runs_dir=args.runs_dir, progress=not args.no_progress)
+            ray_opts = {k: v for k, v in {"address": args.address, "cpus_per_run": args.cpus_per_run,
+                                          "gpus_per_run": args.gpus_per_run,
+                                          "shared_runs_dir": args.shared_runs_dir or None}.items() if v is not None}
+            if ray_opts and args.executor != "ray":
+                raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_opts)} need --executor ray")
+            summary = run_sweep(args.sweep, runs_dir=args.runs_dir, progress=not args.no_progress,
+                                executor=args.executor, **ray_opts)
             with pd.option_context("display.max_columns", None, "display.width", 200):
                 print(summary.drop(columns=["error"]).to_string(index=False))
             failed = summary[summary["status"] == "failed"]

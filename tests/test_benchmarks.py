@@ -63,3 +63,25 @@ def test_distill_tradeoff_quick(root, tmp_path):
     for key in ("test_acc", "params", "latency_ms_b1", "latency_ms_b64"):
         assert key in last["ours"] and key in last["peer"]
     assert "hard_label_test_acc" in last["ours"] and last["ours"]["params"] < last["peer"]["params"]
+
+
+def test_lm_vs_transformers_quick(root):
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_transformers.py"), "--quick"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "lm_vs_transformers"
+    for side in ("ours", "peer"): assert line[side]["tokens_per_s"] > 0
+    # the same weights, batches and optimizer: the two models must have trained to the same loss
+    assert abs(line["ours"]["final_train_loss"] - line["peer"]["final_train_loss"]) < 1e-3
+    assert line["ratio"]["tokens_per_s"] > 0
+
+
+def test_sweep_parallel_quick(root):
+    pytest.importorskip("ray")
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"sweep_parallel.py"), "--quick"],
+                         capture_output=True, text=True, timeout=600, cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "sweep_parallel" and line["ours"]["runs"] == line["peer"]["runs"] == 2
+    assert line["ratio"]["wall_s"] > 0 and line["ray_start_s"] > 0
