@@ -202,14 +202,20 @@ class MLP(nn.Module):
     def forward(self, x): return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
 
 class Block(nn.Module):
+    checkpoint_activations = False  # recompute this block's activations in backward instead of storing them (scaling chapter)
     def __init__(self, cfg:LMConfig):
         super().__init__()
         self.ln_1, self.attn = nn.LayerNorm(cfg.n_embd, bias=cfg.bias), CausalSelfAttention(cfg)
         self.ln_2, self.mlp = nn.LayerNorm(cfg.n_embd, bias=cfg.bias), MLP(cfg)
-    def forward(self, x, past=None):
+    def _forward(self, x, past=None):
         a, present = self.attn(self.ln_1(x), past)
         x = x + a
         return x + self.mlp(self.ln_2(x)), present
+    def forward(self, x, past=None):
+        if self.checkpoint_activations and self.training and past is None and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+            return checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x, past)
 
 def _lm_loss(logits, targets):
     return None if targets is None else F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
@@ -372,22 +378,35 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     return pd.DataFrame(history)
 
 # %% ../nbs/20_language_models.ipynb 24
+def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> float:
+    "Summed cross-entropy of windows x (B, T+1), leaving out each row's first `skips[i]` targets."
+    logits = model(x[:, :-1]).logits
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
+    keep = torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]
+    return nll[keep].sum().item()
+
 @torch.no_grad()
-def evaluate_nll(model:nn.Module, ids, window:int|None=None, batch_size:int=32) -> tuple[float, int]:
-    "(total nats, tokens scored): every token after the first predicted once, in consecutive windows of `window` (+1) tokens."
+def evaluate_nll(model:nn.Module, ids, window:int|None=None, # tokens of context per window (default: the block size)
+                 batch_size:int=32,
+                 stride:int|None=None, # advance per window (default: `window`, no overlap); smaller gives every token more context
+                ) -> tuple[float, int]:
+    "(total nats, tokens scored): every token after the first predicted exactly once, in sliding windows."
     ids = torch.as_tensor(ids, dtype=torch.long)
     window = window or model.config.block_size
-    if len(ids) < 2: raise ValueError("scoring needs at least two tokens")
-    n_full = (len(ids) - 1) // window
-    chunks = [ids[:n_full * window + 1].unfold(0, window + 1, window)] if n_full else []
-    chunks = [c[b:b + batch_size] for c in chunks for b in range(0, len(c), batch_size)]
-    if n_full * window + 1 < len(ids): chunks.append(ids[n_full * window:][None])  # the shorter last window
+    stride = stride or window
+    if not 0 < stride <= window: raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+    n = len(ids)
+    if n < 2: raise ValueError("scoring needs at least two tokens")
+    spans, start, scored_to = [], 0, 0  # (window start, targets to skip: already scored by the previous window)
+    while scored_to < n - 1:
+        spans.append((start, scored_to - start))
+        scored_to, start = min(start + window, n - 1), start + stride
     model.eval()
-    total = 0.0
-    for x in chunks:
-        logits = model(x[:, :-1]).logits
-        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="sum").item()
-    return total, len(ids) - 1
+    full = [sp for sp in spans if sp[0] + window + 1 <= n]
+    total = sum(_window_nll(model, torch.stack([ids[s:s + window + 1] for s, _ in full[b:b + batch_size]]), [k for _, k in full[b:b + batch_size]])
+                for b in range(0, len(full), batch_size))
+    total += sum(_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n)  # the shorter last window
+    return float(total), n - 1
 
 # %% ../nbs/20_language_models.ipynb 30
 def filter_logits(logits:torch.Tensor, # (..., V)
@@ -476,11 +495,12 @@ def to_gpt2(model:TransformerLM):
 @torch.no_grad()
 def causal_lm_bpc(model, tokenizer, text:str, # any transformers causal LM and its tokenizer
                   context:int=512, # tokens per window
+                  stride:int|None=None, # window advance (default context // 2)
                   batch_size:int=4) -> dict:
     "Held-out scores of a transformers causal LM on `text`: nats, tokens, characters, token perplexity, bits per character."
     if not text: raise ValueError("causal_lm_bpc needs a non-empty text")
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
-    nats, n = evaluate_nll(_HFAdapter(model), ids, window=context, batch_size=batch_size)
+    nats, n = evaluate_nll(_HFAdapter(model), ids, window=context, batch_size=batch_size, stride=stride or context // 2)
     covered = len(text) - len(tokenizer.decode(ids[:1]))
     return {"nats": nats, "tokens": n, "chars": covered, "token_ppl": math.exp(nats / n), "bpc": bits_per_char(nats, covered)}
 

@@ -18,7 +18,7 @@ def test_wheel_installs_into_fresh_venv(tmp_path, root):
     run(env/"bin"/"python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", root/"constraints.txt",
         "torch==2.13.0", wheel)
     out = run(env/"bin"/"python", "-c",
-              "import importlib.util as u, ppt_book.core, ppt_book.experiments, ppt_book;"
+              "import importlib.util as u, ppt_book.core, ppt_book.experiments, ppt_book.lm, ppt_book.scaling, ppt_book.interpret, ppt_book;"
               "print(ppt_book.__version__, [m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
               cwd=tmp_path)
     version, missing_dev = out.stdout.strip().split(" ", 1)

@@ -1,0 +1,89 @@
+"""ppt_book.scaling beyond the chapter: the GPU check's GPT is our Transformer, the script entry point, bad input."""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ppt_book.core import seed_everything
+from ppt_book.lm import LMConfig, TransformerLM
+from ppt_book.scaling import (autocast, batch_gradients, fit_scaling_law, flops_per_token, memory_model,
+                              saved_activation_bytes, set_activation_checkpointing, train_steps)
+
+CFG = LMConfig("transformer", vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+def batch(B=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(40, (B, 17), generator=g)
+    return x[:, :-1].contiguous(), x[:, 1:].contiguous()
+
+
+def test_gpu_check_gpt_is_our_transformer(root):
+    spec = importlib.util.spec_from_file_location("gpu_check", root/"benchmarks"/"gpu_check.py")
+    gc = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = gc  # dataclasses look their module up there
+    spec.loader.exec_module(gc)
+    seed_everything(0)
+    ours = TransformerLM(CFG).eval()
+    theirs = gc.GPT(gc.GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+    rename = {"h.": "blocks.", "mlp.c_fc.": "mlp.0.", "mlp.c_proj.": "mlp.2."}
+    state = {}
+    for k, v in ours.state_dict().items():
+        for a, b in rename.items(): k = k.replace(a, b)
+        state[k] = v
+    theirs.load_state_dict(state, strict=True)
+    x, y = batch()
+    assert torch.allclose(ours(x, y).loss, theirs(x, y), atol=1e-6)
+    assert flops_per_token(ours) == gc.flops_per_token(theirs.matmul_params(), theirs.cfg, 16)
+
+
+def test_activation_memory_scales_with_batch_and_checkpointing_cuts_it():
+    seed_everything(0)
+    m = TransformerLM(CFG)
+    small, large = saved_activation_bytes(m, *batch(2)), saved_activation_bytes(m, *batch(8))
+    assert 3.5 < large / small < 4.5  # activations are linear in the batch
+    assert saved_activation_bytes(set_activation_checkpointing(m), *batch(8)) < large / 2
+    est = memory_model(m, 8)
+    assert est["total"] == est["weights"] + est["gradients"] + est["adamw"] + est["activations"]
+    assert memory_model(m, 16)["activations"] > est["activations"]
+
+
+def test_checkpointed_training_gives_the_same_gradients():
+    seed_everything(0)
+    m = TransformerLM(CFG)
+    x, y = batch(4)
+    plain = batch_gradients(m, x, y)
+    ckpt = batch_gradients(set_activation_checkpointing(m), x, y)
+    assert all(torch.allclose(plain[k], ckpt[k], atol=1e-6) for k in plain)
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"): autocast("cpu", "fp8")
+    with pytest.raises(ValueError, match="does not split into 3 equal micro-batches"):
+        train_steps(TransformerLM(CFG), [batch(4)], accum_steps=3)
+    with pytest.raises(ValueError, match="at least 4 sizes"): fit_scaling_law([1e5, 1e6, 1e7], [3.0, 2.5, 2.2])
+
+
+def test_bf16_training_lowers_the_loss_like_fp32():
+    x, y = batch(8)
+    curves = {}
+    for p in ("fp32", "bf16"):
+        seed_everything(0)
+        curves[p] = train_steps(TransformerLM(CFG), [(x, y)] * 15, p, lr=3e-3)
+    assert curves["bf16"][-1] < curves["bf16"][0] - 0.3
+    assert max(abs(a - b) for a, b in zip(curves["fp32"], curves["bf16"])) < 0.1
+
+
+def test_script_entry_point_single_process_and_errors(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "ppt_book.scaling", "--steps", "2", "--global-batch", "4", "--n-layer", "1",
+                          "--n-embd", "16", "--n-head", "2", "--block-size", "8", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    timings = json.loads((tmp_path/"timings.json").read_text())
+    assert timings["world_size"] == 1 and timings["steps"] == 2 and timings["tokens_per_s"] > 0
+    assert (tmp_path/"weights.safetensors").exists()
+    bad = subprocess.run([sys.executable, "-m", "ppt_book.scaling", "--fsdp", "--steps", "1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--fsdp needs at least 2 processes" in bad.stderr
