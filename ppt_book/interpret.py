@@ -53,8 +53,12 @@ def to_words(token_scores:np.ndarray, word_ids:list, n_words:int) -> np.ndarray:
         if w is not None and w < n_words: out[w] += s
     return out
 
-def _probs(model, input_ids:torch.Tensor) -> torch.Tensor:
-    mask = (input_ids != (model.config.pad_token_id or 0)).long() if not hasattr(model, "bert") else torch.ones_like(input_ids)
+def _mask(model, input_ids:torch.Tensor) -> torch.Tensor:
+    "Attention mask of unpadded single texts: every position for BERT-style models, non-pad tokens for the students."
+    return torch.ones_like(input_ids) if hasattr(model, "bert") else (input_ids != (model.config.pad_token_id or 0)).long()
+
+def _probs(model, input_ids:torch.Tensor, attention_mask:torch.Tensor|None=None) -> torch.Tensor:
+    mask = _mask(model, input_ids) if attention_mask is None else attention_mask.expand(input_ids.shape[0], -1)
     return model(input_ids=input_ids, attention_mask=mask).logits.softmax(-1)
 
 def integrated_gradients(model, tokenizer, text:str, target:int|None=None, n_steps:int=32, max_length:int=128) -> dict:
@@ -67,9 +71,10 @@ def integrated_gradients(model, tokenizer, text:str, target:int|None=None, n_ste
     model.eval()
     with torch.no_grad(): p = _probs(model, ids)[0]
     target = int(p.argmax()) if target is None else target
-    forward = lambda x: _probs(model, x)
-    lig = LayerIntegratedGradients(forward, embedding_layer(model))
-    attr, delta = lig.attribute(ids, baselines=baseline, target=target, n_steps=n_steps, return_convergence_delta=True)
+    # the real text's mask for every point of the path, the baseline included: only the embeddings move
+    lig = LayerIntegratedGradients(lambda x, m: _probs(model, x, m), embedding_layer(model))
+    attr, delta = lig.attribute(ids, baselines=baseline, target=target, n_steps=n_steps, additional_forward_args=(_mask(model, ids),),
+                                return_convergence_delta=True)
     token_scores = attr.sum(-1)[0].detach().numpy()
     words = words_of(tokenizer, text)
     return {"words": words, "scores": to_words(token_scores, enc["word_ids"], len(words)), "target": target,

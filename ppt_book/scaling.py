@@ -49,17 +49,17 @@ def flops_per_token(model:TransformerLM, seq_len:int|None=None) -> float:
     c = model.config
     return 6 * matmul_params(model) + 12 * c.n_layer * (seq_len or c.block_size) * c.n_embd
 
-def measure_matmul_flops(n:int=1024, dtype=torch.float32, device:str="cpu", repeats:int=5) -> float:
-    "FLOP/s of an n×n by n×n matrix product on `device` (median of `repeats`, after a warm-up)."
+def measure_matmul_flops(n:int=1024, dtype=torch.float32, device:str="cpu", repeats:int=10, warmup:int=3) -> float:
+    "Peak FLOP/s of an n×n by n×n matrix product on `device`: the fastest of `repeats`, after `warmup` products."
     a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     times = []
-    for i in range(repeats + 1):
+    for i in range(warmup + repeats):
         if device.startswith("cuda"): torch.cuda.synchronize()
         t = time.perf_counter()
         a @ b
         if device.startswith("cuda"): torch.cuda.synchronize()
-        if i: times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / float(np.median(times))
+        if i >= warmup: times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times)
 
 def mfu(tokens_per_s:float, flops_per_tok:float, peak_flops:float) -> float:
     "Model FLOPs utilisation: achieved model FLOP/s over the peak."
