@@ -245,6 +245,14 @@ def _finished_runs(runs_dir:Path, stem:str) -> list[dict]:
         except (OSError, ValueError, yaml.YAMLError): continue
     return done
 
+def _sweep_label(overrides:dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
+
+def _sweep_row(overrides:dict, status:str, run_dir=None, error=None, **extra) -> dict:
+    "One row of a sweep summary: the overridden parameters, status, run folder and error."
+    return {**{f"params.{k}": v for k, v in overrides.items()}, "status": status,
+            "run_dir": None if run_dir is None else str(run_dir), "error": error, **extra}
+
 def run_sweep(sweep:str|Path, # sweep YAML file
               runs_dir:str|Path="runs",
               nbs_dir:str|Path|None=None,
@@ -264,10 +272,10 @@ def run_sweep(sweep:str|Path, # sweep YAML file
     if executor == "ray": return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
     rows = []
     for i, (resolved, overrides) in enumerate(checked, 1):
-        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
+        label = _sweep_label(overrides)
         if resolved in _finished_runs(runs_dir, nb_path.stem):
             print(f"[{i}/{len(checked)}] {label}: already done, skipped")
-            rows.append({**{f"params.{k}": v for k, v in overrides.items()}, "status": "skipped", "run_dir": None, "error": None})
+            rows.append(_sweep_row(overrides, "skipped"))
             continue
         print(f"[{i}/{len(checked)}] {label}: running")
         try:
@@ -275,8 +283,7 @@ def run_sweep(sweep:str|Path, # sweep YAML file
         except RunFailed as e:
             run_dir, status, error = e.run_dir, "failed", e.error
             print(f"[{i}/{len(checked)}] {label}: FAILED: {error}")
-        rows.append({**{f"params.{k}": v for k, v in overrides.items()}, "status": status,
-                     "run_dir": str(run_dir), "error": error})
+        rows.append(_sweep_row(overrides, status, run_dir, error))
     return pd.DataFrame(rows)
 
 # %% ../nbs/90_experiments.ipynb 28
@@ -339,11 +346,9 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
     done, seen = _finished_runs(runs_dir, stem), []
     rows, todo = [None] * len(checked), []
     for i, (resolved, overrides) in enumerate(checked):
-        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
         if resolved in done or resolved in seen:
-            print(f"[{i + 1}/{len(checked)}] {label}: already done, skipped")
-            rows[i] = {**{f"params.{k}": v for k, v in overrides.items()}, "status": "skipped", "run_dir": None,
-                       "error": None, "attempts": 0}
+            print(f"[{i + 1}/{len(checked)}] {_sweep_label(overrides)}: already done, skipped")
+            rows[i] = _sweep_row(overrides, "skipped", attempts=0)
         else: todo.append(i)
         seen.append(resolved)
     if not todo: return pd.DataFrame(rows)
@@ -369,7 +374,7 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
             i, attempt = pending.pop(ref)
             resolved, overrides = checked[i]
             run_dir = runs_dir/stem/run_ids[i]
-            label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
+            label = _sweep_label(overrides)
             try:
                 out = ray.get(ref)
                 if out["packed"] is not None: _unpack_dir(out["packed"], run_dir)
@@ -388,8 +393,7 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
                 _record_lost_run(stem, resolved, run_dir, error, attempt)
             counts[status] += 1
             if status == "failed": bar.write(f"[{i + 1}/{len(checked)}] {label}: FAILED: {error}")
-            rows[i] = {**{f"params.{k}": v for k, v in overrides.items()}, "status": status, "run_dir": str(run_dir),
-                       "error": error, "attempts": attempt}
+            rows[i] = _sweep_row(overrides, status, run_dir, error, attempts=attempt)
             bar.update(1); show()
         bar.close()
     finally:

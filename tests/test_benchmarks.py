@@ -10,10 +10,16 @@ def last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def test_embeddings_vs_gensim_quick(root):
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"embeddings_vs_gensim.py"), "--quick"],
-                         capture_output=True, text=True, timeout=600)
+def run_benchmark(root, script: str, *args, timeout: int = 600, **kw):
+    "Run benchmarks/<script> with `args`; assert it succeeded and return the finished process."
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/script), *map(str, args)],
+                         capture_output=True, text=True, timeout=timeout, **kw)
     assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_embeddings_vs_gensim_quick(root):
+    out = run_benchmark(root, "embeddings_vs_gensim.py", "--quick", timeout=600)
     line = last_json(out.stdout)
     assert line["benchmark"] == "embeddings_vs_gensim"
     for side in ("ours", "peer"):
@@ -44,9 +50,7 @@ def test_committed_gpu_results_have_provenance(root):
 
 
 def test_finetune_vs_trainer_quick(root):
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"finetune_vs_trainer.py"), "--quick"],
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_benchmark(root, "finetune_vs_trainer.py", "--quick", timeout=900)
     line = last_json(out.stdout)
     for side in ("ours", "peer"):
         for key in ("samples_per_s", "wall_s", "test_acc"): assert key in line[side], (side, key)
@@ -54,9 +58,7 @@ def test_finetune_vs_trainer_quick(root):
 
 
 def test_distill_tradeoff_quick(root, tmp_path):
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_tradeoff.py"), "--quick", "--runs-dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_benchmark(root, "distill_tradeoff.py", "--quick", "--runs-dir", str(tmp_path), timeout=900)
     lines = [json.loads(l) for l in out.stdout.strip().splitlines() if l.startswith("{")]
     assert {l.get("model") for l in lines[:-1]} >= {"teacher", "cnn_hard", "cnn_distilled"}
     last = lines[-1]
@@ -66,9 +68,7 @@ def test_distill_tradeoff_quick(root, tmp_path):
 
 
 def test_lm_vs_transformers_quick(root):
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_transformers.py"), "--quick"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_benchmark(root, "lm_vs_transformers.py", "--quick", timeout=600)
     line = last_json(out.stdout)
     assert line["benchmark"] == "lm_vs_transformers"
     for side in ("ours", "peer"): assert line[side]["tokens_per_s"] > 0
@@ -79,9 +79,7 @@ def test_lm_vs_transformers_quick(root):
 
 def test_sweep_parallel_quick(root):
     pytest.importorskip("ray")
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"sweep_parallel.py"), "--quick"],
-                         capture_output=True, text=True, timeout=600, cwd=root)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_benchmark(root, "sweep_parallel.py", "--quick", timeout=600, cwd=root)
     line = last_json(out.stdout)
     assert line["benchmark"] == "sweep_parallel" and line["ours"]["runs"] == line["peer"]["runs"] == 2
     assert line["ratio"]["wall_s"] > 0 and line["ray_start_s"] > 0
