@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 import re
 import shutil
 import statistics
@@ -24,9 +26,10 @@ from .core import count_parameters, seed_everything
 
 # %% auto 0
 __all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'distillation_loss', 'logit_mse_loss', 'hidden_mse_loss',
-           'attention_map_loss', 'StudentConfig', 'StudentForSequenceClassification', 'register_students',
-           'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment', 'DistillConfig',
-           'train_student', 'disk_size_mb', 'latency_ms']
+           'attention_map_loss', 'intermediate_loss', 'StudentConfig', 'StudentForSequenceClassification',
+           'register_students', 'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment',
+           'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student', 'disk_size_mb',
+           'latency_ms']
 
 # %% ../nbs/40_distillation.ipynb 6
 def _check_t_alpha(T, alpha):
@@ -68,6 +71,18 @@ def attention_map_loss(student_att:torch.Tensor, teacher_att:torch.Tensor, mask:
     if mask is None: return diff.mean()
     m = (mask[:, None, :, None] * mask[:, None, None, :]).to(diff.dtype).expand_as(diff)
     return (diff * m).sum() / m.sum().clamp(min=1)
+
+def intermediate_loss(student_out, teacher_out, layer_map:list[int], projection:nn.Module, mask:torch.Tensor) -> torch.Tensor:
+    "TinyBERT's intermediate loss: embedding and hidden-state MSE through `projection`, plus attention-map MSE, student layer i against teacher layer layer_map[i]. Outputs carry hidden_states and attentions; mask (B, T)."
+    if len(layer_map) != len(student_out.attentions):
+        raise ValueError(f"layer_map names {len(layer_map)} teacher layers for a student of {len(student_out.attentions)} layers")
+    s_h, t_h, s_a, t_a = student_out.hidden_states, teacher_out.hidden_states, student_out.attentions, teacher_out.attentions
+    if s_a[0].shape[1] != t_a[0].shape[1]:
+        raise ValueError(f"attention maps need as many heads in the student ({s_a[0].shape[1]}) as in the teacher ({t_a[0].shape[1]})")
+    loss = hidden_mse_loss(s_h[0], t_h[0], projection, mask)                        # the embedding layer's output
+    for i, j in enumerate(layer_map):
+        loss = loss + hidden_mse_loss(s_h[i + 1], t_h[j + 1], projection, mask) + attention_map_loss(s_a[i], t_a[j], mask)
+    return loss
 
 KD_LOSSES = {"kl": distillation_loss, "mse": logit_mse_loss}  # logit-level losses the distiller can use
 
@@ -203,6 +218,38 @@ def augment(text:str, rng:np.random.Generator, neighbours:dict|None=None, p_mask
         out = out[start:start + n]
     return " ".join(out)
 
+def teacher_fingerprint(model_dir:str|Path) -> str:
+    "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."
+    d = Path(model_dir)
+    files = sorted(d.glob("*.safetensors")) + [d/"config.json"]
+    if len(files) < 2 or not files[-1].exists():
+        raise FileNotFoundError(f"{d} needs safetensors weights and a config.json to be fingerprinted (save it with save_classifier)")
+    h = hashlib.sha1()
+    for f in files: h.update(f.name.encode()); h.update(f.read_bytes())
+    return h.hexdigest()
+
+def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, cache_dir:str|Path|None=None,
+                          fingerprint:str|None=None) -> tuple[np.ndarray, bool]:
+    "(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there atomically."
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file, save_file
+    from ppt_book.finetune import predict_logits
+    if cache_dir is None: return predict_logits(teacher, tokenizer, texts, max_length).astype(np.float32), False
+    if not fingerprint: raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
+    h = hashlib.sha1(f"{fingerprint}|{max_length}|{len(texts)}|".encode())
+    for t in texts: h.update(t.encode()); h.update(b"\0")
+    path = Path(cache_dir)/f"teacher-logits-{h.hexdigest()[:24]}.safetensors"
+    if path.exists():
+        try:
+            logits = load_file(str(path))["logits"]
+            if logits.shape[0] == len(texts): return logits, True
+        except (OSError, KeyError, SafetensorError) as e: print(f"recomputing: the cached {path} is unreadable ({e})")
+    logits = predict_logits(teacher, tokenizer, texts, max_length).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    save_file({"logits": logits}, str(tmp)); os.replace(tmp, path)
+    return logits, False
+
 # %% ../nbs/40_distillation.ipynb 21
 @dataclasses.dataclass
 class DistillConfig:
@@ -219,10 +266,29 @@ class DistillConfig:
     max_length: int = 64
     seed: int = 0
     checkpoint: str|None = None  # path of a safetensors checkpoint of the best epoch
+    intermediate_weight: float = 0.0  # weight of intermediate_loss (Transformer students, same tokenizer; needs `teacher`)
+    layer_map: tuple|None = None  # teacher layer (0-based) per student layer; None: uniform, TinyBERT's g(m) = m L_t / L_s
+
+def _intermediate_setup(student, teacher, cfg):
+    "(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders that fit."
+    if teacher is None: raise ValueError("intermediate_weight > 0 needs the teacher model: train_student(..., teacher=teacher)")
+    for model, who in ((student, "student"), (teacher, "teacher")):
+        if not (hasattr(model.config, "num_hidden_layers") and hasattr(model, "set_attn_implementation")):
+            raise ValueError(f"intermediate losses need transformers encoders with hidden states and attention maps; the {who} is a {type(model).__name__}")
+    L_s, L_t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+    layer_map = list(cfg.layer_map) if cfg.layer_map is not None else [(i + 1) * L_t // L_s - 1 for i in range(L_s)]
+    if len(layer_map) != L_s or not all(0 <= j < L_t for j in layer_map):
+        raise ValueError(f"layer_map {layer_map} must name one teacher layer in 0..{L_t - 1} for each of the student's {L_s} layers")
+    projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+    if student.config.hidden_size == teacher.config.hidden_size:  # start from the identity: the copied layers already agree
+        nn.init.eye_(projection.weight); nn.init.zeros_(projection.bias)
+    restore = [(model, model.config._attn_implementation) for model in (student, teacher)]
+    for model in (student, teacher): model.set_attn_implementation("eager")  # sdpa returns no attention maps
+    return layer_map, projection, restore
 
 def train_student(student, tokenizer, texts:list[str], teacher_logits:np.ndarray, labels:list[int], val_ds,
-                  config:DistillConfig|None=None, log=print) -> dict:
-    "Distil (or, with alpha=0, train on hard labels) `student` on `texts` with cached `teacher_logits`; keeps the best epoch."
+                  config:DistillConfig|None=None, log=print, teacher=None) -> dict:
+    "Distil (or, with alpha=0, train on hard labels) `student` on `texts` with cached `teacher_logits`; keeps the best epoch. `teacher`: only for intermediate losses."
     from accelerate import Accelerator
     from ppt_book.core import save_checkpoint
     from ppt_book.finetune import encode_texts, length_grouped_batches, linear_schedule, pad_batch, param_groups, predict_logits
@@ -238,26 +304,37 @@ def train_student(student, tokenizer, texts:list[str], teacher_logits:np.ndarray
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the student's embedding only {vocab_limit}: "
                          f"build the student with vocab_size={len(tokenizer)} (or use the tokenizer it was built with)")
     seed_everything(cfg.seed)
+    layer_map, projection, restore = _intermediate_setup(student, teacher, cfg) if cfg.intermediate_weight else (None, None, [])
     acc = Accelerator()
     enc = encode_texts(tokenizer, texts, cfg.max_length)
     lengths = [len(x) for x in enc]
     T_logits, y = torch.tensor(np.asarray(teacher_logits), dtype=torch.float32), torch.tensor(labels)
     total = math.ceil(len(enc) / cfg.batch_size) * cfg.num_epochs
-    opt = torch.optim.AdamW(param_groups(student, cfg.weight_decay), lr=cfg.lr)
+    groups = param_groups(student, cfg.weight_decay)
+    if projection is not None:
+        groups.append({"params": list(projection.parameters()), "weight_decay": 0.0})
+        projection.to(acc.device); teacher.to(acc.device).eval()
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule(s, total, int(cfg.warmup_ratio * total)))
     student, opt, sched = acc.prepare(student, opt, sched)
     loss_fn = KD_LOSSES[cfg.loss]
+    extra = dict(output_hidden_states=True, output_attentions=True) if projection is not None else {}
     log(f"{type(acc.unwrap_model(student)).__name__} ({count_parameters(student)/1e6:.2f}M params): {len(enc)} examples "
         f"({int((y != -100).sum())} with hard labels), loss {cfg.loss}, T={cfg.temperature}, alpha={cfg.alpha}, "
-        f"{cfg.num_epochs} epochs of batch {cfg.batch_size} = {total} steps")
+        + (f"intermediate x{cfg.intermediate_weight} (teacher layers {layer_map}), " if projection is not None else "")
+        + f"{cfg.num_epochs} epochs of batch {cfg.batch_size} = {total} steps")
     val_y, best, best_state, waited, history, start = np.array(val_ds["label"]), -1.0, None, 0, [], time.perf_counter()
     for epoch in range(cfg.num_epochs):
         student.train(); losses = []
         for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch):
             ids, mask = pad_batch([enc[i] for i in rows], tokenizer.pad_token_id)
-            out = student(input_ids=ids.to(acc.device), attention_mask=mask.to(acc.device))
+            ids, mask = ids.to(acc.device), mask.to(acc.device)
+            out = student(input_ids=ids, attention_mask=mask, **extra)
             logits = out.logits if hasattr(out, "logits") else out
             loss = loss_fn(logits.float(), T_logits[rows].to(acc.device), y[rows].to(acc.device), cfg.temperature, cfg.alpha)
+            if projection is not None:
+                with torch.no_grad(): t_out = teacher(input_ids=ids, attention_mask=mask, **extra)
+                loss = loss + cfg.intermediate_weight * intermediate_loss(out, t_out, layer_map, projection, mask)
             acc.backward(loss); acc.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
             opt.step(); sched.step(); opt.zero_grad(set_to_none=True); losses.append(loss.item())
         model = acc.unwrap_model(student)
@@ -272,10 +349,11 @@ def train_student(student, tokenizer, texts:list[str], teacher_logits:np.ndarray
             if cfg.patience and waited >= cfg.patience: break
     model = acc.unwrap_model(student)
     model.load_state_dict(best_state)
+    for m, impl in restore: m.set_attn_implementation(impl)  # back to the fast kernel for inference
     log(f"  best validation accuracy {best:.4f} after {len(history)} epochs, {time.perf_counter() - start:.1f} s")
     return {"model": model.eval(), "history": pd.DataFrame(history), "best_val_acc": best, "train_s": time.perf_counter() - start}
 
-# %% ../nbs/40_distillation.ipynb 23
+# %% ../nbs/40_distillation.ipynb 25
 def disk_size_mb(folder:str|Path) -> float:
     "Size of a saved model folder in MB (weights, config and tokenizer)."
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6

@@ -65,6 +65,12 @@ def test_distill_tradeoff_quick(root, tmp_path):
     for key in ("test_acc", "params", "latency_ms_b1", "latency_ms_b64"):
         assert key in last["ours"] and key in last["peer"]
     assert "hard_label_test_acc" in last["ours"] and last["ours"]["params"] < last["peer"]["params"]
+    (run_dir,) = [p for p in tmp_path.glob("*/*") if (p/"metrics.json").exists()]
+    again = last_json(run_benchmark(root, "distill_tradeoff.py", "--from-run", run_dir, timeout=300).stdout)
+    assert (again["ours"], again["peer"], again["best_student"]) == (last["ours"], last["peer"], last["best_student"])
+    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_tradeoff.py"), "--from-run", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
 def test_lm_vs_transformers_quick(root):
