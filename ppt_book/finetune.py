@@ -154,6 +154,7 @@ class TrainConfig:
     group_by_length: bool = True
     eval_batch_size: int = 128
     seed: int = 0
+    min_steps: int = 0           # at least this many optimizer steps: a small training set gets more epochs, validated about num_epochs times
 
 def encode_texts(tokenizer, texts:list[str], max_length:int, log=None) -> list[list[int]]:
     "Token ids per text, truncated to `max_length`; says how many were truncated."
@@ -212,17 +213,19 @@ def train_classifier(model, tokenizer, train_ds, val_ds, config:TrainConfig|None
     labels = torch.tensor(train_ds["label"])
     lengths = [len(x) for x in encoded]
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size / accelerator.num_processes)
-    total = steps_per_epoch * cfg.num_epochs
+    num_epochs = max(cfg.num_epochs, math.ceil(cfg.min_steps / steps_per_epoch))
+    eval_every = max(1, round(num_epochs / cfg.num_epochs))  # validation rounds stay about num_epochs however many epochs
+    total = steps_per_epoch * num_epochs
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, total, int(cfg.warmup_ratio * total)))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     log(f"fine-tuning {type(accelerator.unwrap_model(model)).__name__} ({count_parameters(model)/1e6:.1f}M parameters): "
-        f"{len(encoded)} examples, {cfg.num_epochs} epochs, batch {cfg.batch_size} x {accelerator.num_processes} process(es) "
+        f"{len(encoded)} examples, {num_epochs} epochs, batch {cfg.batch_size} x {accelerator.num_processes} process(es) "
         f"= {cfg.batch_size * accelerator.num_processes} total, {total} optimizer steps, on {accelerator.device}")
     val_y = np.array(val_ds["label"])
     history, best, best_state, waited, seen = [], -1.0, None, 0, 0
     start = time.perf_counter()
-    for epoch in range(cfg.num_epochs):
+    for epoch in range(num_epochs):
         model.train()
         batches = (length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch) if cfg.group_by_length else
                    [list(b) for b in np.array_split(np.random.default_rng(cfg.seed + epoch).permutation(len(encoded)),
@@ -238,6 +241,7 @@ def train_classifier(model, tokenizer, train_ds, val_ds, config:TrainConfig|None
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item()); seen += len(rows)
+        if (epoch + 1) % eval_every and epoch + 1 < num_epochs: continue
         train_time = time.perf_counter() - start
         val_logits = predict_logits(accelerator.unwrap_model(model), tokenizer, val_ds["text"], cfg.max_length, cfg.eval_batch_size)
         val_acc = float((val_logits.argmax(1) == val_y).mean())
