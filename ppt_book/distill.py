@@ -323,33 +323,35 @@ def train_student(student, tokenizer, texts:list[str], teacher_logits:np.ndarray
         f"({int((y != -100).sum())} with hard labels), loss {cfg.loss}, T={cfg.temperature}, alpha={cfg.alpha}, "
         + (f"intermediate x{cfg.intermediate_weight} (teacher layers {layer_map}), " if projection is not None else "")
         + f"{cfg.num_epochs} epochs of batch {cfg.batch_size} = {total} steps")
-    val_y, best, best_state, waited, history, start = np.array(val_ds["label"]), -1.0, None, 0, [], time.perf_counter()
-    for epoch in range(cfg.num_epochs):
-        student.train(); losses = []
-        for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch):
-            ids, mask = pad_batch([enc[i] for i in rows], tokenizer.pad_token_id)
-            ids, mask = ids.to(acc.device), mask.to(acc.device)
-            out = student(input_ids=ids, attention_mask=mask, **extra)
-            logits = out.logits if hasattr(out, "logits") else out
-            loss = loss_fn(logits.float(), T_logits[rows].to(acc.device), y[rows].to(acc.device), cfg.temperature, cfg.alpha)
-            if projection is not None:
-                with torch.no_grad(): t_out = teacher(input_ids=ids, attention_mask=mask, **extra)
-                loss = loss + cfg.intermediate_weight * intermediate_loss(out, t_out, layer_map, projection, mask)
-            acc.backward(loss); acc.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-            opt.step(); sched.step(); opt.zero_grad(set_to_none=True); losses.append(loss.item())
+    try:
+        val_y, best, best_state, waited, history, start = np.array(val_ds["label"]), -1.0, None, 0, [], time.perf_counter()
+        for epoch in range(cfg.num_epochs):
+            student.train(); losses = []
+            for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch):
+                ids, mask = pad_batch([enc[i] for i in rows], tokenizer.pad_token_id)
+                ids, mask = ids.to(acc.device), mask.to(acc.device)
+                out = student(input_ids=ids, attention_mask=mask, **extra)
+                logits = out.logits if hasattr(out, "logits") else out
+                loss = loss_fn(logits.float(), T_logits[rows].to(acc.device), y[rows].to(acc.device), cfg.temperature, cfg.alpha)
+                if projection is not None:
+                    with torch.no_grad(): t_out = teacher(input_ids=ids, attention_mask=mask, **extra)
+                    loss = loss + cfg.intermediate_weight * intermediate_loss(out, t_out, layer_map, projection, mask)
+                acc.backward(loss); acc.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
+                opt.step(); sched.step(); opt.zero_grad(set_to_none=True); losses.append(loss.item())
+            model = acc.unwrap_model(student)
+            val_acc = float((predict_logits(model, tokenizer, val_ds["text"], cfg.max_length).argmax(1) == val_y).mean())
+            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_acc": val_acc})
+            if val_acc > best:
+                best, waited = val_acc, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if cfg.checkpoint: save_checkpoint(cfg.checkpoint, model, opt, sched, step=epoch + 1, extra={"val_acc": val_acc})
+            else:
+                waited += 1
+                if cfg.patience and waited >= cfg.patience: break
         model = acc.unwrap_model(student)
-        val_acc = float((predict_logits(model, tokenizer, val_ds["text"], cfg.max_length).argmax(1) == val_y).mean())
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_acc": val_acc})
-        if val_acc > best:
-            best, waited = val_acc, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if cfg.checkpoint: save_checkpoint(cfg.checkpoint, model, opt, sched, step=epoch + 1, extra={"val_acc": val_acc})
-        else:
-            waited += 1
-            if cfg.patience and waited >= cfg.patience: break
-    model = acc.unwrap_model(student)
-    model.load_state_dict(best_state)
-    for m, impl in restore: m.set_attn_implementation(impl)  # back to the fast kernel for inference
+        model.load_state_dict(best_state)
+    finally:  # back to the fast kernel for inference, also when training fails
+        for m, impl in restore: m.set_attn_implementation(impl)
     log(f"  best validation accuracy {best:.4f} after {len(history)} epochs, {time.perf_counter() - start:.1f} s")
     return {"model": model.eval(), "history": pd.DataFrame(history), "best_val_acc": best, "train_s": time.perf_counter() - start}
 

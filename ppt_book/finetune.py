@@ -21,10 +21,10 @@ from .core import count_parameters, seed_everything
 
 # %% auto 0
 __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'linear_schedule', 'param_groups', 'mlm_loss',
-           'pretrain_mlm', 'TrainConfig', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of',
-           'predict_logits', 'train_classifier', 'softmax_np', 'expected_calibration_error', 'classification_report',
-           'plot_confusion', 'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier',
-           'load_classifier', 'check_labels', 'predict']
+           'pretrain_mlm', 'unigram_perplexity', 'TrainConfig', 'encode_texts', 'length_grouped_batches', 'pad_batch',
+           'logits_of', 'predict_logits', 'train_classifier', 'softmax_np', 'expected_calibration_error',
+           'classification_report', 'plot_confusion', 'plot_reliability', 'EncoderClassifier', 'small_bert_classifier',
+           'save_classifier', 'load_classifier', 'check_labels', 'predict']
 
 # %% ../nbs/30_finetuning.ipynb 8
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
@@ -138,6 +138,15 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
         rows.append(row)
     log(f"MLM pretraining took {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
+
+def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], max_length:int=64) -> float:
+    "Perplexity of `eval_texts`' tokens under the add-one-smoothed token frequencies of `train_texts`, specials left out: where a masked LM sits before it uses the context."
+    def ids(texts):
+        if len(texts) == 0: return np.zeros(0, dtype=np.int64)
+        flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]])
+        return flat[~np.isin(flat, tokenizer.all_special_ids)]
+    counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
+    return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
 # %% ../nbs/30_finetuning.ipynb 20
 @dataclasses.dataclass
