@@ -24,7 +24,7 @@ import yaml
 
 from _common import emit
 from ppt_book.core import read_metrics
-from ppt_book.experiments import run_chapter
+from ppt_book.runs import run_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("test_acc", "macro_f1", "params", "disk_mb", "latency_ms_b1", "latency_ms_b64")

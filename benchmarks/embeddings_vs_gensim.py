@@ -33,7 +33,7 @@ def main(argv=None):
     epochs = args.epochs or (1 if args.quick else 5)
     sentences = [tokenize(t) for t in embedding_corpus()]
     if args.quick: sentences = sentences[::10]
-    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=epochs, seed=0)
+    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, num_epochs=epochs, seed=0)
     vocab = build_vocab(sentences, cfg.min_count)
     n_tokens = sum(map(len, sentences))
     bench = {"wordsim353": wordsim353(), "simlex": simlex999(), "analogies": google_analogies()}

@@ -24,7 +24,8 @@ import transformers
 from _common import emit
 from ppt_book.core import seed_everything
 from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes
-from ppt_book.finetune import TrainConfig, predict_logits, train_classifier
+from ppt_book.finetune import train_classifier
+from ppt_book.train import TrainConfig, predict_logits
 
 
 def main(argv=None):

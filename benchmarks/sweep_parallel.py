@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import yaml
 
 from _common import emit
-from ppt_book.experiments import run_sweep
+from ppt_book.sweeps import run_sweep
 
 
 def main(argv=None):

@@ -5,19 +5,21 @@
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import random
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -27,10 +29,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 # %% auto 0
-__all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'CHECKPOINT_FORMAT', 'seed_everything', 'get_device',
-           'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'params_hash', 'make_run_id', 'git_commit',
-           'new_metrics', 'create_run_dir', 'read_metrics', 'update_metrics', 'current_run_dir', 'record', 'runs_table',
-           'config_to_dict', 'config_from_dict', 'save_config', 'load_config', 'count_parameters', 'Timer',
+__all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'COMPARISON_METRICS', 'CHECKPOINT_FORMAT', 'seed_everything',
+           'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
+           'params_hash', 'make_run_id', 'git_commit', 'new_metrics', 'create_run_dir', 'read_metrics',
+           'update_metrics', 'current_run_dir', 'record', 'runs_table', 'find_project_root', 'bootstrap_ci',
+           'paired_test', 'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer',
            'CheckpointError', 'get_rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb 6
@@ -49,30 +52,21 @@ def seed_everything(seed:int=0, # the one integer every generator is seeded from
 # %% ../nbs/00_core.ipynb 10
 _DEVICE_TYPES = ("cuda", "mps", "cpu")
 
-def _mps_available() -> bool:
-    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+def _mps_available() -> bool: return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 def get_device(prefer:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cpu', or None for the best available
               ) -> torch.device:
     "The device to compute on: `prefer` if it exists here, else the best available (CUDA, MPS, CPU)."
-    if prefer is None:
-        if torch.cuda.is_available(): return torch.device("cuda")
-        if _mps_available(): return torch.device("mps")
-        return torch.device("cpu")
+    if prefer is None: return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    choices = "use one of 'cuda', 'cuda:N', 'mps', 'cpu', or None for the best available"
     try: device = torch.device(prefer)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"Unknown device {prefer!r}: use one of 'cuda', 'cuda:N', 'mps', 'cpu', "
-                         "or None for the best available") from e
-    if device.type not in _DEVICE_TYPES:
-        raise ValueError(f"Unsupported device {prefer!r}: use one of 'cuda', 'cuda:N', 'mps', 'cpu', "
-                         "or None for the best available")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"Device {prefer!r} requested but CUDA is not available on this machine: "
-                               "pass 'cpu' or None")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"Device {prefer!r} requested but only {torch.cuda.device_count()} CUDA "
-                               f"device(s) exist: use an index below {torch.cuda.device_count()}")
+    except (RuntimeError, TypeError) as e: raise ValueError(f"Unknown device {prefer!r}: {choices}") from e
+    if device.type not in _DEVICE_TYPES: raise ValueError(f"Unsupported device {prefer!r}: {choices}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"Device {prefer!r} requested but CUDA is not available on this machine: pass 'cpu' or None")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(f"Device {prefer!r} requested but only {torch.cuda.device_count()} CUDA "
+                           f"device(s) exist: use an index below {torch.cuda.device_count()}")
     if device.type == "mps" and not _mps_available():
         raise RuntimeError(f"Device {prefer!r} requested but MPS is not available: pass 'cpu' or None")
     return device
@@ -112,7 +106,41 @@ def write_json_atomic(path:str|Path, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     return write_text_atomic(path, json.dumps(_to_builtin(obj), indent=2, sort_keys=False) + "\n")
 
-# %% ../nbs/00_core.ipynb 17
+def _exchange(a:Path, b:Path) -> bool:
+    "Swap two existing paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."
+    import ctypes, ctypes.util, errno
+    try: renameat2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    if renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0: return True  # AT_FDCWD, RENAME_EXCHANGE
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV): return False
+    raise OSError(err, os.strerror(err), str(b))
+
+def replace_dir(new:str|Path, # a complete folder, on the same file system as `dest`
+                dest:str|Path) -> Path:
+    "Put folder `new` in the place of `dest`; some complete copy is at `dest` or beside it at every moment."
+    new, dest = Path(new), Path(dest)
+    if not dest.exists(): os.rename(new, dest)
+    elif _exchange(new, dest): shutil.rmtree(new)  # `new` now holds the old folder
+    else:
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.rename(dest, old); os.rename(new, dest); shutil.rmtree(old)
+    return dest
+
+@contextlib.contextmanager
+def atomic_dir(dest:str|Path) -> Iterator[Path]:
+    "Yield an empty temporary sibling of `dest`; when the block ends without error it replaces `dest`, else it is removed."
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+# %% ../nbs/00_core.ipynb 20
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.yaml"
 
@@ -126,7 +154,6 @@ def make_run_id(params:dict|None=None, now:dt.datetime|None=None) -> str:
     now = now or dt.datetime.now()
     return f"{now:%Y%m%d-%H%M%S}-{params_hash(params)}"
 
-# %% ../nbs/00_core.ipynb 21
 def git_commit(path:str|Path|None=None) -> str|None:
     "The git commit of the repository holding `path` (default: this package), or None outside git."
     if path is None:
@@ -139,10 +166,8 @@ def git_commit(path:str|Path|None=None) -> str|None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 def _version() -> str:
-    try:
-        import ppt_book
-        return ppt_book.__version__
-    except (ImportError, AttributeError): return "unknown"
+    import ppt_book
+    return getattr(ppt_book, "__version__", "unknown")
 
 def new_metrics(chapter:str, run_id:str, params:dict|None=None, status:str="running") -> dict:
     "A fresh metrics.json record for a run that starts now."
@@ -187,7 +212,7 @@ def update_metrics(run_dir:str|Path, **fields) -> dict:
     write_json_atomic(Path(run_dir)/METRICS_FILE, data)
     return data
 
-# %% ../nbs/00_core.ipynb 26
+# %% ../nbs/00_core.ipynb 27
 RUN_DIR_ENV = "PPT_RUN_DIR"
 _scratch_run_dir: Path|None = None
 
@@ -217,18 +242,16 @@ def record(name:str, # metric name, snake_case with its unit, e.g. 'test_acc', '
     if isinstance(clean, float) and not np.isfinite(clean):
         warnings.warn(f"record({name!r}): value is {clean}; it is stored as such")
     run_dir = current_run_dir()
-    data = read_metrics(run_dir)
-    data["metrics"][name] = clean
-    write_json_atomic(run_dir/METRICS_FILE, data)
+    update_metrics(run_dir, metrics={**read_metrics(run_dir)["metrics"], name: clean})
     return value
 
-# %% ../nbs/00_core.ipynb 29
+# %% ../nbs/00_core.ipynb 30
 def _metrics_files(runs_dir:Path):
     for path in sorted(runs_dir.rglob(METRICS_FILE)):
         if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts): yield path
 
 def runs_table(runs_dir:str|Path="runs", # root of all run folders
-               chapter:str|None=None, # keep only this chapter's runs
+               chapter:str|None=None, # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')
               ) -> pd.DataFrame:
     "One row per run under `runs_dir`: chapter, run_id, status, timings, `params.*` and metrics."
     runs_dir = Path(runs_dir)
@@ -244,12 +267,63 @@ def runs_table(runs_dir:str|Path="runs", # root of all run folders
             row.update({f"params.{k}": v for k, v in (data.get("params") or {}).items()})
             row.update({k: v for k, v in data["metrics"].items() if not isinstance(v, (list, dict))})
             rows.append(row)
-    base = ["chapter", "run_id", "status", "started", "duration_s", "attempts", "error", "path"]
-    df = pd.DataFrame(rows, columns=None if rows else base)
-    if chapter is not None and len(df): df = df[df["chapter"] == chapter]
+    df = pd.DataFrame(rows, columns=None if rows else ["chapter", "run_id", "status", "started", "duration_s", "attempts", "error", "path"])
+    if chapter is not None and len(df):
+        df = df[(df["chapter"] == chapter) | df["chapter"].map(lambda c: str(c).split("_", 1)[-1] == chapter)]
     return df.sort_values("started", kind="stable").reset_index(drop=True) if len(df) else df
 
-# %% ../nbs/00_core.ipynb 32
+def find_project_root(start:str|Path|None=None) -> Path|None:
+    "The nearest folder at or above `start` (default: the working directory) holding `_quarto.yml` and `nbs/`, or None."
+    here = Path(start or Path.cwd()).resolve()
+    for folder in [here, *here.parents]:
+        if (folder/"_quarto.yml").exists() and (folder/"nbs").is_dir(): return folder
+    return None
+
+# %% ../nbs/00_core.ipynb 35
+def _accuracy(y:np.ndarray, p:np.ndarray) -> np.ndarray:
+    "Accuracy of each row of (R, N) labels and predictions."
+    return (y == p).mean(-1)
+
+def _macro_f1(y:np.ndarray, p:np.ndarray) -> np.ndarray:
+    "Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no support)."
+    def f1(c):
+        tp, fp, fn = ((y == c) & (p == c)).sum(-1), ((y != c) & (p == c)).sum(-1), ((y == c) & (p != c)).sum(-1)
+        return 2 * tp / np.maximum(2 * tp + fp + fn, 1)  # 0 where the class is absent from both
+    return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
+
+COMPARISON_METRICS = {"acc": _accuracy, "macro_f1": _macro_f1}  # name: metric of (R, N) arrays, one value per row
+
+def _paired(y_true, *preds, n_boot:int=0, seed:int=0) -> list[np.ndarray]:
+    "The arrays, checked, and `n_boot` resamples of their indices (n_boot, N)."
+    arrays = [np.asarray(a) for a in (y_true, *preds)]
+    if arrays[0].ndim != 1 or len(arrays[0]) == 0 or any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError(f"labels and predictions must be 1-D, non-empty and of one length, got shapes {[a.shape for a in arrays]}")
+    return arrays + [np.random.default_rng(seed).integers(0, len(arrays[0]), (n_boot, len(arrays[0])))]
+
+def bootstrap_ci(y_true, y_pred, metric:str="acc", # 'acc' or 'macro_f1'
+                 n_boot:int=2000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "(value, low, high): `metric` of the predictions and its percentile bootstrap interval over the examples."
+    if metric not in COMPARISON_METRICS: raise ValueError(f"unknown metric {metric!r}: use one of {list(COMPARISON_METRICS)}")
+    y, p, idx = _paired(y_true, y_pred, n_boot=n_boot, seed=seed)
+    fn = COMPARISON_METRICS[metric]
+    low, high = np.quantile(fn(y[idx], p[idx]), [(1 - level) / 2, (1 + level) / 2])
+    return float(fn(y[None], p[None])[0]), float(low), float(high)
+
+def paired_test(y_true, pred_a, pred_b, n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
+    "Accuracy of A against B on the same examples: the difference with its paired bootstrap interval and p-value, and McNemar's exact test."
+    y, a, b, idx = _paired(y_true, pred_a, pred_b, n_boot=n_boot, seed=seed)
+    right_a, right_b = a == y, b == y
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    n = only_a + only_b
+    mcnemar_p = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2 ** n) if n else 1.0
+    diffs = right_a[idx].mean(1) - right_b[idx].mean(1)
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return {"acc_a": float(right_a.mean()), "acc_b": float(right_b.mean()), "diff": float(right_a.mean() - right_b.mean()),
+            "diff_low": float(low), "diff_high": float(high), "only_a_right": only_a, "only_b_right": only_b,
+            "mcnemar_p": float(mcnemar_p), "bootstrap_p": float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))),
+            "significant": bool(mcnemar_p < 1 - level)}
+
+# %% ../nbs/00_core.ipynb 40
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
@@ -264,41 +338,25 @@ def config_from_dict(cls, data:dict, source:str="the config"):
         raise ValueError(f"{source} has unknown field(s) {unknown} for {cls.__name__}; valid fields: {names}")
     return cls(**data)
 
-def save_config(config, path:str|Path) -> Path:
-    "Write dataclass `config` to a YAML file atomically."
-    return write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
+def validate_fields(config, **rules):
+    "Raise ValueError naming the first field of `config` outside its range; rules: field=(test, 'allowed range in words')."
+    for name, (ok, allowed) in rules.items():
+        value = getattr(config, name)
+        if not ok(value): raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
 
-def load_config(cls, path:str|Path):
-    "Read a YAML file written by `save_config` back into dataclass `cls`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"config file {path} does not exist")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of field: value, got {type(data).__name__}")
-    return config_from_dict(cls, data, source=str(path))
-
-# %% ../nbs/00_core.ipynb 36
 def count_parameters(model:torch.nn.Module, trainable_only:bool=False) -> int:
     "Number of parameters of `model` (shared ones counted once)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 class Timer:
-    "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds."
-    def __init__(self, name:str|None=None, verbose:bool=False):
-        self.name, self.verbose, self.start, self.end = name, verbose, None, None
-    def __enter__(self):
-        self.start, self.end = time.perf_counter(), None
-        return self
-    def __exit__(self, *exc):
-        self.end = time.perf_counter()
-        if self.verbose: print(f"{self.name or 'elapsed'}: {self.elapsed:.3f} s")
-        return False
+    "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds (so far, inside the block)."
+    start = end = None
+    def __enter__(self): self.start, self.end = time.perf_counter(), None; return self
+    def __exit__(self, *exc): self.end = time.perf_counter()
     @property
-    def elapsed(self) -> float:
-        if self.start is None: return 0.0
-        return (self.end if self.end is not None else time.perf_counter()) - self.start
+    def elapsed(self) -> float: return 0.0 if self.start is None else (self.end or time.perf_counter()) - self.start
 
-# %% ../nbs/00_core.ipynb 39
+# %% ../nbs/00_core.ipynb 46
 CHECKPOINT_FORMAT = "ppt_book.checkpoint/1"
 
 class CheckpointError(ValueError):
@@ -337,7 +395,6 @@ def _unflatten(tree, tensors:dict):
     if isinstance(tree, list): return [_unflatten(v, tensors) for v in tree]
     return tree
 
-# %% ../nbs/00_core.ipynb 42
 def get_rng_state() -> dict:
     "The state of Python's, NumPy's and torch's (CPU and CUDA) generators."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -356,7 +413,6 @@ def set_rng_state(state:dict):
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in state["cuda"]])
 
-# %% ../nbs/00_core.ipynb 44
 def save_checkpoint(path:str|Path, # the .safetensors file to write
                     model:torch.nn.Module,
                     optimizer:torch.optim.Optimizer|None=None,
@@ -391,7 +447,6 @@ def save_checkpoint(path:str|Path, # the .safetensors file to write
         raise
     return path
 
-# %% ../nbs/00_core.ipynb 46
 def _config_diff(saved:dict, given:dict) -> list[str]:
     keys = sorted(set(saved) | set(given))
     return [f"{k}: saved {saved.get(k, '<missing>')!r}, given {given.get(k, '<missing>')!r}"
@@ -424,19 +479,15 @@ def load_checkpoint(path:str|Path, # a file written by save_checkpoint
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {meta.get('format')!r}; this ppt_book reads {CHECKPOINT_FORMAT!r}")
     if config is not None:
-        saved = meta.get("config")
-        if saved is None:
+        if (saved := meta.get("config")) is None:
             raise CheckpointError(f"{path} was saved without a config, but config={config!r} was given: load without config")
-        diff = _config_diff(saved["fields"], config_to_dict(config))
-        if saved["class"] != type(config).__qualname__: diff.insert(0, f"class: saved {saved['class']}, given {type(config).__qualname__}")
+        diff = _config_diff({"class": saved["class"], **saved["fields"]}, {"class": type(config).__qualname__, **config_to_dict(config)})
         if diff:
             raise CheckpointError(f"{path} was saved with a different config ({'; '.join(diff)}): build the model from "
                                   "the saved config (load_checkpoint(path)['config']) or start a new run folder")
     if model is not None:
-        weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-        try: model.load_state_dict(weights, strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} does not fit this model: {e}".strip()) from e
+        try: model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True)
+        except RuntimeError as e: raise CheckpointError(f"{path} does not fit this model: {e}".strip()) from e
     if optimizer is not None:
         if meta.get("optimizer") is None: raise CheckpointError(f"{path} holds no optimizer state: pass optimizer=None")
         optimizer.load_state_dict(_unflatten(meta["optimizer"], tensors))

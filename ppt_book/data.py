@@ -11,7 +11,6 @@ import html
 import importlib.util
 import re
 import unicodedata
-from collections import Counter
 from pathlib import Path
 
 import numpy as np

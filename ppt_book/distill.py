@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import os
 import re
-import shutil
 import statistics
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import count_parameters, seed_everything
+from .core import seed_everything, validate_fields
+from .train import TrainConfig, fit, predict_logits
 
 # %% auto 0
-__all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'distillation_loss', 'logit_mse_loss', 'hidden_mse_loss',
+__all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', 'distillation_loss', 'hidden_mse_loss',
            'attention_map_loss', 'intermediate_loss', 'StudentConfig', 'StudentForSequenceClassification',
            'register_students', 'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment',
            'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student', 'disk_size_mb',
@@ -43,19 +41,21 @@ def soft_target_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, T
     log_q = F.log_softmax(teacher_logits / T, dim=-1)
     return T * T * (log_q.exp() * (log_q - log_p)).sum(-1).mean()
 
+def logit_mse_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, T:float=1.0) -> torch.Tensor:
+    "Mean squared error between logits (Tang et al., 2019). (B, C) each. `T` keeps the shared signature: MSE(s/T, t/T)·T² is the plain MSE."
+    return F.mse_loss(student_logits, teacher_logits)
+
+KD_LOSSES = {"kl": soft_target_loss, "mse": logit_mse_loss}  # the soft part of the distiller's loss: (student_logits, teacher_logits, T)
+
 def distillation_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, labels:torch.Tensor,
-                      T:float=4.0, alpha:float=0.7) -> torch.Tensor:
-    "α·T²·KL(teacher ‖ student at T) + (1-α)·CE(labels); logits (B, C), labels (B,), -100 = no hard label."
+                      T:float=4.0, alpha:float=0.7, kd:str="kl") -> torch.Tensor:
+    "α·KD_LOSSES[kd] + (1-α)·CE(labels); with 'kl' Hinton's α·T²·KL(teacher ‖ student at T) + (1-α)·CE. Logits (B, C), labels (B,), -100 = no hard label."
     _check_t_alpha(T, alpha)
-    soft = soft_target_loss(student_logits, teacher_logits, T)
+    soft = KD_LOSSES[kd](student_logits, teacher_logits, T)
     if (labels != -100).any() and alpha < 1:
         hard = F.cross_entropy(student_logits, labels, ignore_index=-100)
         return alpha * soft + (1 - alpha) * hard
     return soft
-
-def logit_mse_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, labels=None, T=None, alpha=None) -> torch.Tensor:
-    "Mean squared error between logits (Tang et al., 2019). (B, C) each."
-    return F.mse_loss(student_logits, teacher_logits)
 
 def hidden_mse_loss(student_hidden:torch.Tensor, teacher_hidden:torch.Tensor, projection:nn.Module,
                     mask:torch.Tensor|None=None) -> torch.Tensor:
@@ -83,8 +83,6 @@ def intermediate_loss(student_out, teacher_out, layer_map:list[int], projection:
     for i, j in enumerate(layer_map):
         loss = loss + hidden_mse_loss(s_h[i + 1], t_h[j + 1], projection, mask) + attention_map_loss(s_a[i], t_a[j], mask)
     return loss
-
-KD_LOSSES = {"kl": distillation_loss, "mse": logit_mse_loss}  # logit-level losses the distiller can use
 
 # %% ../nbs/40_distillation.ipynb 12
 from transformers import PretrainedConfig, PreTrainedModel
@@ -233,7 +231,6 @@ def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, c
     "(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there atomically."
     from safetensors import SafetensorError
     from safetensors.numpy import load_file, save_file
-    from ppt_book.finetune import predict_logits
     if cache_dir is None: return predict_logits(teacher, tokenizer, texts, max_length).astype(np.float32), False
     if not fingerprint: raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
     h = hashlib.sha1(f"{fingerprint}|{max_length}|{len(texts)}|".encode())
@@ -253,21 +250,33 @@ def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, c
 # %% ../nbs/40_distillation.ipynb 21
 @dataclasses.dataclass
 class DistillConfig:
-    loss: str = "kl"             # a key of KD_LOSSES; 'kl' with alpha=0 is plain hard-label training
-    temperature: float = 4.0
-    alpha: float = 0.7           # weight of the soft term; 1 - alpha on the hard labels
-    lr: float = 1e-3             # 1e-3 for the word-level students, about 5e-5 for the Transformer
-    num_epochs: int = 8
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.05
-    max_grad_norm: float = 5.0
-    patience: int = 3            # epochs without validation gain before stopping (0: never)
-    max_length: int = 64
-    seed: int = 0
-    checkpoint: str|None = None  # path of a safetensors checkpoint of the best epoch
-    intermediate_weight: float = 0.0  # weight of intermediate_loss (Transformer students, same tokenizer; needs `teacher`)
+    loss: str = "kl"             # the soft-target loss, a key of KD_LOSSES
+    temperature: float = 4.0     # T of the soft targets; > 0
+    alpha: float = 0.7           # weight of the soft loss, 1 - alpha on the hard labels; in [0, 1]
+    lr: float = 1e-3             # peak learning rate: 1e-3 for the word-level students, about 5e-5 for the Transformer; > 0
+    num_epochs: int = 8          # passes over the transfer set; >= 1
+    batch_size: int = 64         # examples per optimizer step and process; >= 1
+    weight_decay: float = 0.0    # AdamW decay on matrices and embeddings; >= 0
+    warmup_ratio: float = 0.05   # share of the steps spent warming up; in [0, 1)
+    max_grad_norm: float = 5.0   # clip the global gradient norm to this; 0: no clipping
+    patience: int = 3            # epochs without validation gain before stopping; 0: never
+    max_length: int = 64         # tokens per text; >= 2
+    seed: int = 0                # seed of initialisation, batch order and dropout; >= 0
+    checkpoint: str|None = None  # safetensors file written after every epoch, the best epoch's weights beside it ('.best'); None: none
+    resume: bool = False         # continue from `checkpoint` when it exists
+    intermediate_weight: float = 0.0  # weight of intermediate_loss (Transformer students sharing the teacher's tokenizer; needs `teacher`); >= 0
     layer_map: tuple|None = None  # teacher layer (0-based) per student layer; None: uniform, TinyBERT's g(m) = m L_t / L_s
+
+    def __post_init__(self):
+        validate_fields(self, loss=(lambda v: v in KD_LOSSES, f"one of {list(KD_LOSSES)}"), temperature=(lambda v: v > 0, "> 0"),
+                        alpha=(lambda v: 0 <= v <= 1, "in [0, 1]"), intermediate_weight=(lambda v: v >= 0, ">= 0"))
+        self.train_config()  # the training fields are checked where they are defined
+
+    def train_config(self) -> TrainConfig:
+        "The training chapter's TrainConfig of these settings (saved with every checkpoint)."
+        return TrainConfig(lr=self.lr, num_epochs=self.num_epochs, batch_size=self.batch_size, weight_decay=self.weight_decay,
+                           warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, patience=self.patience,
+                           max_length=self.max_length, seed=self.seed, checkpoint=self.checkpoint, resume=self.resume)
 
 def _intermediate_setup(student, teacher, cfg):
     "(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders that fit."
@@ -286,74 +295,54 @@ def _intermediate_setup(student, teacher, cfg):
     for model in (student, teacher): model.set_attn_implementation("eager")  # sdpa returns no attention maps
     return layer_map, projection, restore
 
-def train_student(student, tokenizer, texts:list[str], teacher_logits:np.ndarray, labels:list[int], val_ds,
-                  config:DistillConfig|None=None, log=print, teacher=None) -> dict:
-    "Distil (or, with alpha=0, train on hard labels) `student` on `texts` with cached `teacher_logits`; keeps the best epoch. `teacher`: only for intermediate losses."
-    from accelerate import Accelerator
-    from ppt_book.core import save_checkpoint
-    from ppt_book.finetune import encode_texts, length_grouped_batches, linear_schedule, pad_batch, param_groups, predict_logits
+def train_student(student, tokenizer, texts:list[str],
+                  teacher_logits:np.ndarray|None, # (N, C) the teacher's cached logits of `texts`; None: train on `labels` alone
+                  labels:list[int], # hard label per text, -100 where there is none (augmented and unlabelled texts)
+                  val_ds, # validation split with 'text' and 'label'
+                  config:DistillConfig|None=None, log=print,
+                  teacher=None, # the teacher model: only for intermediate losses
+                 ) -> dict:
+    "Distil `student` on `texts` from `teacher_logits` (or train it on the hard labels) with the training chapter's `fit`; keeps the best epoch."
     cfg = config or DistillConfig()
-    if cfg.loss not in KD_LOSSES: raise ValueError(f"unknown loss {cfg.loss!r}: use one of {list(KD_LOSSES)}")
-    _check_t_alpha(cfg.temperature, cfg.alpha)
-    if len(texts) != len(teacher_logits) or len(texts) != len(labels):
-        raise ValueError(f"texts ({len(texts)}), teacher_logits ({len(teacher_logits)}) and labels ({len(labels)}) must have one row each")
-    if teacher_logits.shape[1] != student.config.num_labels:
-        raise ValueError(f"the teacher has {teacher_logits.shape[1]} classes but the student {student.config.num_labels}: build the student with num_labels={teacher_logits.shape[1]}")
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if teacher_logits is not None and not (len(texts) == len(teacher_logits) == len(y)):
+        raise ValueError(f"texts ({len(texts)}), teacher_logits ({len(teacher_logits)}) and labels ({len(y)}) must have one row each")
+    if teacher_logits is None and (len(texts) != len(y) or bool((y == -100).any())):
+        raise ValueError(f"training on hard labels needs one label per text ({len(texts)} texts, {len(y)} labels, "
+                         f"{int((y == -100).sum())} missing): give teacher_logits to learn the unlabelled texts from the teacher")
+    num_labels = student.config.num_labels
+    if teacher_logits is not None and np.shape(teacher_logits)[1] != num_labels:
+        raise ValueError(f"the teacher has {np.shape(teacher_logits)[1]} classes but the student {num_labels}: build the student with num_labels={np.shape(teacher_logits)[1]}")
     vocab_limit = getattr(student.config, "vocab_size", None)
     if vocab_limit is not None and len(tokenizer) > vocab_limit:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the student's embedding only {vocab_limit}: "
                          f"build the student with vocab_size={len(tokenizer)} (or use the tokenizer it was built with)")
     seed_everything(cfg.seed)
     layer_map, projection, restore = _intermediate_setup(student, teacher, cfg) if cfg.intermediate_weight else (None, None, [])
-    acc = Accelerator()
-    enc = encode_texts(tokenizer, texts, cfg.max_length)
-    lengths = [len(x) for x in enc]
-    T_logits, y = torch.tensor(np.asarray(teacher_logits), dtype=torch.float32), torch.tensor(labels)
-    total = math.ceil(len(enc) / cfg.batch_size) * cfg.num_epochs
-    groups = param_groups(student, cfg.weight_decay)
-    if projection is not None:
-        groups.append({"params": list(projection.parameters()), "weight_decay": 0.0})
-        projection.to(acc.device); teacher.to(acc.device).eval()
-    opt = torch.optim.AdamW(groups, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule(s, total, int(cfg.warmup_ratio * total)))
-    student, opt, sched = acc.prepare(student, opt, sched)
-    loss_fn = KD_LOSSES[cfg.loss]
-    extra = dict(output_hidden_states=True, output_attentions=True) if projection is not None else {}
-    log(f"{type(acc.unwrap_model(student)).__name__} ({count_parameters(student)/1e6:.2f}M params): {len(enc)} examples "
-        f"({int((y != -100).sum())} with hard labels), loss {cfg.loss}, T={cfg.temperature}, alpha={cfg.alpha}, "
-        + (f"intermediate x{cfg.intermediate_weight} (teacher layers {layer_map}), " if projection is not None else "")
-        + f"{cfg.num_epochs} epochs of batch {cfg.batch_size} = {total} steps")
+    soft = None if teacher_logits is None else torch.tensor(np.asarray(teacher_logits), dtype=torch.float32)
+    outputs = dict(output_hidden_states=True, output_attentions=True) if projection is not None else {}
+
+    def loss_fn(model, input_ids, attention_mask, rows):
+        out = model(input_ids=input_ids, attention_mask=attention_mask, **outputs)
+        logits = (out.logits if hasattr(out, "logits") else out).float()                   # (B, C)
+        hard = y[rows].to(logits.device)
+        if soft is None: loss = F.cross_entropy(logits, hard)
+        else: loss = distillation_loss(logits, soft[rows].to(logits.device), hard, cfg.temperature, cfg.alpha, cfg.loss)
+        if projection is not None:
+            with torch.no_grad(): teacher_out = teacher(input_ids=input_ids, attention_mask=attention_mask, **outputs)
+            loss = loss + cfg.intermediate_weight * intermediate_loss(out, teacher_out, layer_map, projection, attention_mask)
+        return loss
+
+    what = ("hard labels only" if soft is None else f"{int((y != -100).sum())} with hard labels, loss {cfg.loss}, "
+            f"T={cfg.temperature}, alpha={cfg.alpha}")
+    log(f"{type(student).__name__}: {len(texts)} examples ({what})"
+        + (f", intermediate x{cfg.intermediate_weight} (teacher layers {layer_map})" if projection is not None else ""))
+    if projection is not None: teacher.to(next(student.parameters()).device).eval()
     try:
-        val_y, best, best_state, waited, history, start = np.array(val_ds["label"]), -1.0, None, 0, [], time.perf_counter()
-        for epoch in range(cfg.num_epochs):
-            student.train(); losses = []
-            for rows in length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch):
-                ids, mask = pad_batch([enc[i] for i in rows], tokenizer.pad_token_id)
-                ids, mask = ids.to(acc.device), mask.to(acc.device)
-                out = student(input_ids=ids, attention_mask=mask, **extra)
-                logits = out.logits if hasattr(out, "logits") else out
-                loss = loss_fn(logits.float(), T_logits[rows].to(acc.device), y[rows].to(acc.device), cfg.temperature, cfg.alpha)
-                if projection is not None:
-                    with torch.no_grad(): t_out = teacher(input_ids=ids, attention_mask=mask, **extra)
-                    loss = loss + cfg.intermediate_weight * intermediate_loss(out, t_out, layer_map, projection, mask)
-                acc.backward(loss); acc.clip_grad_norm_(student.parameters(), cfg.max_grad_norm)
-                opt.step(); sched.step(); opt.zero_grad(set_to_none=True); losses.append(loss.item())
-            model = acc.unwrap_model(student)
-            val_acc = float((predict_logits(model, tokenizer, val_ds["text"], cfg.max_length).argmax(1) == val_y).mean())
-            history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_acc": val_acc})
-            if val_acc > best:
-                best, waited = val_acc, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if cfg.checkpoint: save_checkpoint(cfg.checkpoint, model, opt, sched, step=epoch + 1, extra={"val_acc": val_acc})
-            else:
-                waited += 1
-                if cfg.patience and waited >= cfg.patience: break
-        model = acc.unwrap_model(student)
-        model.load_state_dict(best_state)
+        return fit(student, tokenizer, list(texts), loss_fn, val_ds["text"], val_ds["label"], cfg.train_config(),
+                   extra_modules=[projection] if projection is not None else None, log=log)
     finally:  # back to the fast kernel for inference, also when training fails
         for m, impl in restore: m.set_attn_implementation(impl)
-    log(f"  best validation accuracy {best:.4f} after {len(history)} epochs, {time.perf_counter() - start:.1f} s")
-    return {"model": model.eval(), "history": pd.DataFrame(history), "best_val_acc": best, "train_s": time.perf_counter() - start}
 
 # %% ../nbs/40_distillation.ipynb 25
 def disk_size_mb(folder:str|Path) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .core import validate_fields
 from .data import WordVectors
 
 # %% auto 0
@@ -94,11 +95,17 @@ class Word2VecConfig:
     negative: int = 5        # noise words per positive pair
     min_count: int = 5       # rarer words are dropped
     sample: float = 1e-3     # subsampling threshold (0: off)
-    epochs: int = 5
+    num_epochs: int = 5      # passes over the corpus
     lr: float = 0.025        # start learning rate (word2vec's default for skip-gram; CBOW uses 0.05)
     batch_size: int = 2048   # pairs per update
     cbow: bool = False       # False: skip-gram; True: CBOW (mean of the context predicts the centre)
-    seed: int = 0
+    seed: int = 0            # seed of subsampling, windows, noise words and initialisation
+
+    def __post_init__(self):
+        validate_fields(self, dim=(lambda v: v >= 1, ">= 1"), window=(lambda v: v >= 1, ">= 1"), negative=(lambda v: v >= 1, ">= 1"),
+                        min_count=(lambda v: v >= 1, ">= 1"), sample=(lambda v: v >= 0, ">= 0 (0: off)"),
+                        num_epochs=(lambda v: v >= 1, ">= 1"), lr=(lambda v: v > 0, "> 0"), batch_size=(lambda v: v >= 1, ">= 1"),
+                        seed=(lambda v: v >= 0, ">= 0"))
 
 def _noise_table(counts, size=10_000_000) -> torch.Tensor:
     "word2vec's unigram table: sampling an index uniformly draws a word with P_n."
@@ -133,13 +140,13 @@ def train_word2vec(sentences:list[list[str]], # tokenized texts
     W_out = torch.zeros(V, d)
     table, keep = _noise_table(vocab.counts), keep_probability(vocab.counts, cfg.sample)
     if verbose: print(f"{'CBOW' if cfg.cbow else 'skip-gram'}: {len(ids)} tokens, vocabulary {V}, dim {d}, "
-                      f"{cfg.epochs} epochs, batch {cfg.batch_size}")
+                      f"{cfg.num_epochs} epochs, batch {cfg.batch_size}")
     start, n_updates, planned = time.perf_counter(), 0, None
-    for epoch in range(cfg.epochs):
+    for epoch in range(cfg.num_epochs):
         if cfg.cbow: centres, contexts = cbow_windows(ids, sids, cfg.window, rng, keep)
         else: centres, contexts = skipgram_pairs(ids, sids, cfg.window, rng, keep)
         centres, contexts = torch.from_numpy(centres), torch.from_numpy(contexts)
-        planned = planned or len(centres) * cfg.epochs
+        planned = planned or len(centres) * cfg.num_epochs
         for s in range(0, len(centres), cfg.batch_size):
             c, o = centres[s:s + cfg.batch_size], contexts[s:s + cfg.batch_size]
             lr = max(cfg.lr * (1 - n_updates / planned), cfg.lr * 1e-4)
@@ -148,7 +155,7 @@ def train_word2vec(sentences:list[list[str]], # tokenized texts
             else: W_in.index_add_(0, c, _sgns_step(W_in, W_out, c, o, negatives, lr, d))
             n_updates += len(c)
     wall = time.perf_counter() - start
-    stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.epochs / wall, "examples": n_updates}
+    stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates}
     return WordVectors(vocab.words, W_in.numpy()), stats
 
 # %% ../nbs/10_embeddings.ipynb 16
@@ -208,15 +215,20 @@ def glove_loss(w_i, w_j, b_i, b_j, x, x_max=100.0, alpha=0.75) -> torch.Tensor:
 # %% ../nbs/10_embeddings.ipynb 22
 @dataclasses.dataclass
 class GloveConfig:
-    dim: int = 100
+    dim: int = 100        # vector size
     window: int = 10      # co-occurrence window, weighted 1/distance
-    x_max: float = 100.0
-    alpha: float = 0.75
-    epochs: int = 25
+    x_max: float = 100.0  # counts at or above this get full weight in the loss
+    alpha: float = 0.75   # exponent of the weighting function below x_max
+    num_epochs: int = 25  # passes over the non-zero co-occurrences
     lr: float = 0.05      # AdaGrad step size (the paper's)
-    batch_size: int = 32768
-    min_count: int = 5
-    seed: int = 0
+    batch_size: int = 32768  # co-occurrences per update
+    min_count: int = 5    # rarer words are dropped
+    seed: int = 0         # seed of initialisation and order
+
+    def __post_init__(self):
+        validate_fields(self, dim=(lambda v: v >= 1, ">= 1"), window=(lambda v: v >= 1, ">= 1"), x_max=(lambda v: v > 0, "> 0"),
+                        alpha=(lambda v: v > 0, "> 0"), num_epochs=(lambda v: v >= 1, ">= 1"), lr=(lambda v: v > 0, "> 0"),
+                        batch_size=(lambda v: v >= 1, ">= 1"), min_count=(lambda v: v >= 1, ">= 1"), seed=(lambda v: v >= 0, ">= 0"))
 
 def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:Vocab|None=None,
                 verbose:bool=True) -> tuple[WordVectors, dict]:
@@ -236,9 +248,9 @@ def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:V
     params = [p for m in (W, C, bw, bc) for p in m.parameters()]
     opt = torch.optim.Adagrad(params, lr=cfg.lr)
     rows, cols, vals = (torch.from_numpy(a) for a in (X.row.astype(np.int64), X.col.astype(np.int64), X.data.astype(np.float32)))
-    if verbose: print(f"GloVe: {X.nnz} non-zero co-occurrences (counted in {count_s:.1f} s), vocabulary {V}, dim {d}, {cfg.epochs} epochs")
+    if verbose: print(f"GloVe: {X.nnz} non-zero co-occurrences (counted in {count_s:.1f} s), vocabulary {V}, dim {d}, {cfg.num_epochs} epochs")
     losses, start = [], time.perf_counter()
-    for epoch in range(cfg.epochs):
+    for epoch in range(cfg.num_epochs):
         perm, total = torch.randperm(len(vals), generator=gen), 0.0
         for s in range(0, len(vals), cfg.batch_size):
             b = perm[s:s + cfg.batch_size]

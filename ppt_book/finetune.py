@@ -5,7 +5,6 @@
 # %% ../nbs/30_finetuning.ipynb 2
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -17,14 +16,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import count_parameters, seed_everything
+from .core import atomic_dir, count_parameters, validate_fields
+from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, predict_logits
 
 # %% auto 0
-__all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'linear_schedule', 'param_groups', 'mlm_loss',
-           'pretrain_mlm', 'unigram_perplexity', 'TrainConfig', 'encode_texts', 'length_grouped_batches', 'pad_batch',
-           'logits_of', 'predict_logits', 'train_classifier', 'softmax_np', 'expected_calibration_error',
-           'classification_report', 'plot_confusion', 'plot_reliability', 'EncoderClassifier', 'small_bert_classifier',
-           'save_classifier', 'load_classifier', 'check_labels', 'predict']
+__all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
+           'train_classifier', 'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion',
+           'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'load_classifier',
+           'check_labels', 'predict']
 
 # %% ../nbs/30_finetuning.ipynb 8
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
@@ -60,13 +59,19 @@ def wordpiece_word_ids(input_ids:torch.Tensor, continuation:torch.Tensor, specia
 # %% ../nbs/30_finetuning.ipynb 13
 @dataclasses.dataclass
 class SmallBertConfig:
-    vocab_size: int = 16000        # set from the tokenizer
-    hidden_size: int = 256         # the book uses 128; smoke runs 64
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 1024
-    max_position: int = 128
-    dropout: float = 0.1
+    vocab_size: int = 16000        # rows of the token embedding; set from the tokenizer
+    hidden_size: int = 256         # width d of every layer; the book uses 128, smoke runs 64
+    num_layers: int = 4            # Transformer blocks
+    num_heads: int = 4             # attention heads; must divide hidden_size
+    intermediate_size: int = 1024  # width of each block's feed-forward layer
+    max_position: int = 128        # longest input in tokens (position embeddings)
+    dropout: float = 0.1           # on hidden states and attention weights; in [0, 1)
+
+    def __post_init__(self):
+        validate_fields(self, vocab_size=(lambda v: v >= 1, ">= 1"), hidden_size=(lambda v: v >= 1, ">= 1"),
+                        num_layers=(lambda v: v >= 1, ">= 1"), num_heads=(lambda v: v >= 1 and self.hidden_size % v == 0, "a divisor of hidden_size"),
+                        intermediate_size=(lambda v: v >= 1, ">= 1"), max_position=(lambda v: v >= 2, ">= 2"),
+                        dropout=(lambda v: 0 <= v < 1, "in [0, 1)"))
 
     def to_hf(self, **extra):
         from transformers import BertConfig
@@ -74,19 +79,6 @@ class SmallBertConfig:
                           num_attention_heads=self.num_heads, intermediate_size=self.intermediate_size,
                           max_position_embeddings=self.max_position, hidden_dropout_prob=self.dropout,
                           attention_probs_dropout_prob=self.dropout, **extra)
-
-def linear_schedule(step:int, total_steps:int, warmup_steps:int) -> float:
-    "Learning-rate multiplier: linear warm-up from 0 to 1, then linear decay to 0."
-    if step < warmup_steps: return (step + 1) / max(1, warmup_steps)
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-def param_groups(model:nn.Module, weight_decay:float) -> list[dict]:
-    "AdamW groups: weight decay on matrices, none on biases and normalisation weights."
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad: continue
-        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 def mlm_loss(model, input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:torch.Tensor) -> torch.Tensor:
     "A BertForMaskedLM's loss, the vocabulary projection run only at the chosen positions (labels != -100), not at every token."
@@ -149,124 +141,11 @@ def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], m
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
 # %% ../nbs/30_finetuning.ipynb 20
-@dataclasses.dataclass
-class TrainConfig:
-    lr: float = 5e-5             # peak learning rate
-    num_epochs: int = 3
-    batch_size: int = 32         # per process
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1    # share of steps spent warming up
-    max_grad_norm: float = 1.0
-    patience: int = 2            # epochs without validation gain before stopping (0: never stop early)
-    bf16: bool = False           # autocast to bfloat16 (CPU or GPU)
-    max_length: int = 128        # tokens per text; longer texts are truncated, and counted
-    group_by_length: bool = True
-    eval_batch_size: int = 128
-    seed: int = 0
-    min_steps: int = 0           # at least this many optimizer steps: a small training set gets more epochs, validated about num_epochs times
-
-def encode_texts(tokenizer, texts:list[str], max_length:int, log=None) -> list[list[int]]:
-    "Token ids per text, truncated to `max_length`; says how many were truncated."
-    if len(texts) == 0: raise ValueError("no texts to encode: pass at least one text")
-    full = tokenizer(list(texts), truncation=False, add_special_tokens=True)["input_ids"]
-    cut = sum(len(x) > max_length for x in full)
-    if cut and log: log(f"{cut} of {len(texts)} texts were longer than {max_length} tokens and were truncated")
-    return [x if len(x) <= max_length else x[:max_length - 1] + x[-1:] for x in full]
-
-def length_grouped_batches(lengths:list[int], batch_size:int, seed:int, shuffle:bool=True, pool:int=50) -> list[list[int]]:
-    "Batches of indices: shuffled, then sorted by length within pools of `pool` batches; batch order shuffled."
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
-    batches = []
-    for s in range(0, len(idx), batch_size * pool):
-        chunk = sorted(idx[s:s + batch_size * pool], key=lambda i: lengths[i])
-        batches += [list(chunk[k:k + batch_size]) for k in range(0, len(chunk), batch_size)]
-    if shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
-    return batches
-
-def pad_batch(rows:list[list[int]], pad_id:int) -> tuple[torch.Tensor, torch.Tensor]:
-    "(input_ids, attention_mask), padded to the longest row."
-    L = max(map(len, rows))
-    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
-    for i, r in enumerate(rows): ids[i, :len(r)] = torch.tensor(r)
-    mask = torch.zeros_like(ids)
-    for i, r in enumerate(rows): mask[i, :len(r)] = 1
-    return ids, mask
-
-def logits_of(model, ids, mask) -> torch.Tensor:
-    out = model(input_ids=ids, attention_mask=mask)
-    return out.logits if hasattr(out, "logits") else out
-
-@torch.no_grad()
-def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_size:int=128) -> np.ndarray:
-    "(N, C) logits of `texts`, batched by length, returned in the input order."
-    encoded = encode_texts(tokenizer, texts, max_length)
-    order = np.argsort([len(x) for x in encoded])
-    device = next(model.parameters()).device
-    model.eval()
-    out = [None] * len(encoded)
-    for s in range(0, len(order), batch_size):
-        rows = order[s:s + batch_size]
-        ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
-        logits = logits_of(model, ids.to(device), mask.to(device)).float().cpu().numpy()
-        for i, l in zip(rows, logits): out[i] = l
-    return np.stack(out)
-
-def train_classifier(model, tokenizer, train_ds, val_ds, config:TrainConfig|None=None, log=print) -> dict:
-    "Fine-tune `model` on a datasets split with 'text' and 'label'; keeps the best validation epoch; returns history and speed."
-    from accelerate import Accelerator
-    cfg = config or TrainConfig()
-    seed_everything(cfg.seed)
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no")
-    encoded = encode_texts(tokenizer, train_ds["text"], cfg.max_length, log)
-    labels = torch.tensor(train_ds["label"])
-    lengths = [len(x) for x in encoded]
-    steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size / accelerator.num_processes)
-    num_epochs = max(cfg.num_epochs, math.ceil(cfg.min_steps / steps_per_epoch))
-    eval_every = max(1, round(num_epochs / cfg.num_epochs))  # validation rounds stay about num_epochs however many epochs
-    total = steps_per_epoch * num_epochs
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_schedule(s, total, int(cfg.warmup_ratio * total)))
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    log(f"fine-tuning {type(accelerator.unwrap_model(model)).__name__} ({count_parameters(model)/1e6:.1f}M parameters): "
-        f"{len(encoded)} examples, {num_epochs} epochs, batch {cfg.batch_size} x {accelerator.num_processes} process(es) "
-        f"= {cfg.batch_size * accelerator.num_processes} total, {total} optimizer steps, on {accelerator.device}")
-    val_y = np.array(val_ds["label"])
-    history, best, best_state, waited, seen = [], -1.0, None, 0, 0
-    start = time.perf_counter()
-    for epoch in range(num_epochs):
-        model.train()
-        batches = (length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch) if cfg.group_by_length else
-                   [list(b) for b in np.array_split(np.random.default_rng(cfg.seed + epoch).permutation(len(encoded)),
-                                                    math.ceil(len(encoded) / cfg.batch_size))])
-        batches = batches[accelerator.process_index::accelerator.num_processes]
-        losses = []
-        for rows in batches:
-            ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
-            ids, mask, y = ids.to(accelerator.device), mask.to(accelerator.device), labels[rows].to(accelerator.device)
-            with accelerator.autocast():
-                loss = F.cross_entropy(logits_of(model, ids, mask).float(), y)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item()); seen += len(rows)
-        if (epoch + 1) % eval_every and epoch + 1 < num_epochs: continue
-        train_time = time.perf_counter() - start
-        val_logits = predict_logits(accelerator.unwrap_model(model), tokenizer, val_ds["text"], cfg.max_length, cfg.eval_batch_size)
-        val_acc = float((val_logits.argmax(1) == val_y).mean())
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_acc": val_acc})
-        log(f"epoch {epoch + 1}: train loss {np.mean(losses):.4f}, validation accuracy {val_acc:.4f}")
-        if val_acc > best:
-            best, waited = val_acc, 0
-            best_state = {k: v.detach().clone() for k, v in accelerator.unwrap_model(model).state_dict().items()}
-        else:
-            waited += 1
-            if cfg.patience and waited >= cfg.patience: log(f"early stop: no gain for {waited} epochs"); break
-        start = time.perf_counter() - train_time  # exclude evaluation from the training clock
-    wall = time.perf_counter() - start
-    model = accelerator.unwrap_model(model)
-    model.load_state_dict(best_state)
-    return {"model": model, "history": pd.DataFrame(history), "best_val_acc": best, "train_s": wall, "samples_per_s": seen / wall}
+def train_classifier(model, tokenizer, train_ds, val_ds, # datasets splits with 'text' and 'label'
+                     config:TrainConfig|None=None, log=print) -> dict:
+    "Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation epoch."
+    return fit(model, tokenizer, train_ds["text"], classification_loss(train_ds["label"]), val_ds["text"], val_ds["label"],
+               config, log=log)
 
 # %% ../nbs/30_finetuning.ipynb 22
 def softmax_np(logits:np.ndarray) -> np.ndarray:
@@ -358,16 +237,12 @@ def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:i
 # %% ../nbs/30_finetuning.ipynb 32
 def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
-    import shutil
     out_dir = Path(out_dir)
     model.config.id2label = dict(enumerate(label_names))
     model.config.label2id = {n: i for i, n in enumerate(label_names)}
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     return out_dir
 
 def load_classifier(model_dir:str|Path):

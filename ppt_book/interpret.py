@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from .core import seed_everything
+from .train import predict_logits
 
 # %% auto 0
 __all__ = ['POSITIVE_ADJ', 'NEGATIVE_ADJ', 'NAMES', 'embedding_layer', 'encode', 'words_of', 'to_words', 'integrated_gradients',

@@ -17,13 +17,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import count_parameters, load_checkpoint, save_checkpoint, seed_everything
+from .core import count_parameters, load_checkpoint, save_checkpoint, seed_everything, validate_fields
+from .train import cosine_schedule, param_groups
 
 # %% auto 0
 __all__ = ['LMOutput', 'CharTokenizer', 'NGramLM', 'bits_per_char', 'LMConfig', 'CausalSelfAttention', 'MLP', 'Block',
-           'TransformerLM', 'RNNLM', 'build_lm', 'cosine_lr', 'LMTrainConfig', 'get_batch', 'lm_optimizer',
-           'estimate_loss', 'train_lm', 'evaluate_nll', 'filter_logits', 'generate', 'sample_text', 'to_gpt2',
-           'causal_lm_bpc']
+           'TransformerLM', 'RNNLM', 'build_lm', 'LMTrainConfig', 'get_batch', 'estimate_loss', 'train_lm',
+           'evaluate_nll', 'filter_logits', 'generate', 'sample_text', 'to_gpt2', 'causal_lm_bpc']
 
 # %% ../nbs/20_language_models.ipynb 8
 class CharTokenizer:
@@ -283,54 +283,43 @@ def build_lm(cfg:LMConfig) -> nn.Module:
     return TransformerLM(cfg) if cfg.kind == "transformer" else RNNLM(cfg)
 
 # %% ../nbs/20_language_models.ipynb 21
-def cosine_lr(step:int, max_steps:int, lr:float, min_lr:float, warmup_steps:int=0) -> float:
-    "Linear warm-up to `lr` over `warmup_steps`, then cosine decay to `min_lr` at `max_steps` (and after)."
-    if step < warmup_steps: return lr * (step + 1) / warmup_steps
-    if step >= max_steps: return min_lr
-    progress = (step - warmup_steps) / max(1, max_steps - warmup_steps)
-    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
-
 @dataclasses.dataclass
 class LMTrainConfig:
     "How to train a language model with `train_lm`."
-    max_steps: int = 200
-    max_minutes: float = 0.0  # stop earlier when this much wall time has passed (0: no limit)
-    batch_size: int = 16
-    lr: float = 1e-3
-    min_lr: float|None = None  # None: lr / 10
-    warmup_steps: int = 20
-    weight_decay: float = 0.1
-    betas: tuple = (0.9, 0.99)
-    grad_clip: float = 1.0  # 0: no clipping
-    eval_interval: int = 50
-    eval_batches: int = 8
-    seed: int = 0
-    checkpoint: str|None = None  # a .safetensors path written at every evaluation
-    resume: bool = False  # continue from `checkpoint` if it exists
+    max_steps: int = 200             # optimizer steps; >= 1
+    max_minutes: float = 0.0         # stop earlier when this much wall time has passed; 0: no limit
+    batch_size: int = 16             # windows per step; >= 1
+    lr: float = 1e-3                 # peak learning rate; > 0
+    min_lr: float|None = None        # floor of the cosine decay, in [0, lr]; None: lr / 10
+    warmup_steps: int = 20           # steps of linear warm-up; >= 0
+    weight_decay: float = 0.1        # AdamW decay on matrices and embeddings (train.param_groups); >= 0
+    betas: tuple = (0.9, 0.99)       # AdamW's moment decays; each in [0, 1)
+    max_grad_norm: float = 1.0       # clip the global gradient norm to this; 0: no clipping
+    eval_every: int = 50             # steps between evaluations (and checkpoints); >= 1
+    eval_batches: int = 8            # fixed held-out batches per evaluation; >= 1
+    seed: int = 0                    # seed of initialisation-time randomness and batches; >= 0
+    checkpoint: str|None = None      # a .safetensors path written at every evaluation
+    resume: bool = False             # continue from `checkpoint` if it exists
+
+    def __post_init__(self):
+        at_least = lambda n: (lambda v: v >= n, f">= {n}")
+        validate_fields(self, max_steps=at_least(1), max_minutes=at_least(0), batch_size=at_least(1), lr=(lambda v: v > 0, "> 0"),
+                        min_lr=(lambda v: v is None or 0 <= v <= self.lr, "None or in [0, lr]"), warmup_steps=at_least(0), weight_decay=at_least(0),
+                        betas=(lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"), max_grad_norm=at_least(0),
+                        eval_every=at_least(1), eval_batches=at_least(1), seed=at_least(0))
 
 def get_batch(data:torch.Tensor, block_size:int, batch_size:int, generator:torch.Generator|None=None):
     "Random windows: x (B, block) and the next tokens y (B, block)."
     if len(data) < block_size + 2: raise ValueError(f"{len(data)} tokens is too short for windows of {block_size} + 1")
     ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator)
-    x = torch.stack([data[i:i + block_size] for i in ix])
-    y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix])
-    return x, y
-
-def lm_optimizer(model:nn.Module, cfg:LMTrainConfig) -> torch.optim.AdamW:
-    "AdamW with decay on matrices and embeddings, none on biases and LayerNorm gains."
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.stack([data[i:i + block_size] for i in ix]), torch.stack([data[i + 1:i + 1 + block_size] for i in ix])  # (B, T) each
 
 @torch.no_grad()
 def estimate_loss(model:nn.Module, batches:list) -> float:
-    "Mean cross-entropy (nats per token) over fixed (x, y) batches."
-    was = model.training
-    model.eval()
+    "Mean cross-entropy (nats per token) over fixed (x, y) batches, in eval mode; the model's mode is restored."
+    was, _ = model.training, model.eval()
     loss = float(np.mean([model(x, y).loss.item() for x, y in batches]))
-    model.train(was)
-    return loss
+    return model.train(was) and loss
 
 def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, log=print) -> pd.DataFrame:
     "Train a language model on token ids; returns the history (step, lr, train_loss, val_loss, elapsed_s)."
@@ -339,8 +328,8 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     train_data, val_data = torch.as_tensor(train_ids, dtype=torch.long), torch.as_tensor(val_ids, dtype=torch.long)
     seed_everything(cfg.seed)
     val_batches = [get_batch(val_data, block, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(cfg.eval_batches)]
-    opt = lm_optimizer(model, cfg)
-    min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)  # the book's one weight-decay rule
+    min_ratio = 0.1 if cfg.min_lr is None else cfg.min_lr / cfg.lr
     step, history = 0, []
     if cfg.checkpoint and cfg.resume and Path(cfg.checkpoint).exists():
         state = load_checkpoint(cfg.checkpoint, model, opt, config=model.config)
@@ -352,19 +341,19 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     start, train_losses = time.perf_counter(), []
     elapsed0 = history[-1]["elapsed_s"] if history else 0.0
     while step < cfg.max_steps:
-        lr = cosine_lr(step, cfg.max_steps, cfg.lr, min_lr, cfg.warmup_steps)
+        lr = cfg.lr * cosine_schedule(step, cfg.max_steps, cfg.warmup_steps, min_ratio)
         for g in opt.param_groups: g["lr"] = lr
         x, y = get_batch(train_data, block, cfg.batch_size)
         loss = model(x, y).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.grad_clip: nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if cfg.max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         opt.step()
         train_losses.append(loss.item())
         step += 1
         elapsed = elapsed0 + time.perf_counter() - start
         out_of_time = cfg.max_minutes and elapsed >= 60 * cfg.max_minutes
-        if step % cfg.eval_interval == 0 or step == cfg.max_steps or out_of_time:
+        if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
             history.append({"step": step, "lr": lr, "train_loss": float(np.mean(train_losses)),
                             "val_loss": estimate_loss(model, val_batches), "elapsed_s": elapsed})
             train_losses = []
@@ -506,7 +495,5 @@ def causal_lm_bpc(model, tokenizer, text:str, # any transformers causal LM and i
 
 class _HFAdapter(nn.Module):
     "Lets `evaluate_nll` call a transformers causal LM."
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+    def __init__(self, model): super().__init__(); self.model = model
     def forward(self, idx, targets=None, past=None): return LMOutput(self.model(idx).logits.float(), None, None)

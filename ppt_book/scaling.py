@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -17,13 +16,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .core import count_parameters, seed_everything
-from .lm import LMConfig, TransformerLM, build_lm, get_batch
+from .lm import LMConfig, TransformerLM, get_batch
+from .train import param_groups
 
 # %% auto 0
 __all__ = ['PEAK_BF16_TFLOPS', 'datasheet_peak_flops', 'matmul_params', 'flops_per_token', 'measure_matmul_flops', 'mfu',
@@ -77,10 +75,12 @@ def autocast(device_type:str, precision:str="fp32"):
 
 def train_steps(model:nn.Module, batches:list, # [(x, y)] on the model's device
                 precision:str="fp32", accum_steps:int=1, # micro-batches per optimizer step: each (x, y) is split in this many
-                lr:float=1e-3, grad_clip:float=1.0, optimizer=None) -> list[float]:
+                lr:float=1e-3, max_grad_norm:float=1.0, # clip the gradient norm to this; 0: no clipping
+                optimizer=None, # default: AdamW with the book's weight-decay rule (train.param_groups), decay 0.1
+               ) -> list[float]:
     "Train on `batches` with AdamW; returns the loss of every optimizer step. fp16 uses a gradient scaler."
     device_type = next(model.parameters()).device.type
-    opt = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.1)
+    opt = optimizer or torch.optim.AdamW(param_groups(model, 0.1), lr=lr, betas=(0.9, 0.99))
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     model.train()
     losses = []
@@ -93,7 +93,7 @@ def train_steps(model:nn.Module, batches:list, # [(x, y)] on the model's device
             (scaler.scale(loss) if scaler else loss).backward()
             total += loss.item()
         if scaler: scaler.unscale_(opt)
-        if grad_clip: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         if scaler: scaler.step(opt); scaler.update()
         else: opt.step()
         losses.append(total)
@@ -212,7 +212,7 @@ def ddp_main(argv:list[str]|None=None) -> dict|None:
             x = x[rank * share:(rank + 1) * share].to(device)
             if cuda: torch.cuda.synchronize()
             t = time.perf_counter()
-            losses += train_steps(wrapped, [(x[:, :-1], x[:, 1:])], args.precision, lr=args.lr, grad_clip=0.0, optimizer=opt)
+            losses += train_steps(wrapped, [(x[:, :-1], x[:, 1:])], args.precision, lr=args.lr, max_grad_norm=0.0, optimizer=opt)
             if cuda: torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
         if args.fsdp:

@@ -8,7 +8,7 @@ import yaml
 
 from conftest import make_notebook
 
-from ppt_book.experiments import build_book, markdown_math_to_mathml, write_readme
+from ppt_book.book import build_book, markdown_math_to_mathml, write_readme
 
 PLOT = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
         "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()")

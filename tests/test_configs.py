@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from ppt_book.experiments import book_chapters, book_params, load_sweep, resolve_chapter, resolve_params
+from ppt_book.book import book_chapters, book_params
+from ppt_book.runs import resolve_chapter, resolve_params
+from ppt_book.sweeps import load_sweep
 
 
 @pytest.mark.parametrize("config", ["configs/book.yaml", "configs/full.yaml"])

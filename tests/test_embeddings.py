@@ -86,7 +86,7 @@ def test_word2vec_learns_topics(cbow):
     # batched updates sum the steps of a word repeated in one batch: a realistic vocabulary-to-batch ratio keeps them small
     fruit, tools = [f"fruit{i}" for i in range(100)], [f"tool{i}" for i in range(100)]
     sents = [list(rng.choice(fruit if k % 2 else tools, 12)) for k in range(1000)]
-    wv, stats = train_word2vec(sents, Word2VecConfig(dim=16, min_count=1, epochs=5, sample=0, batch_size=64, cbow=cbow,
+    wv, stats = train_word2vec(sents, Word2VecConfig(dim=16, min_count=1, num_epochs=5, sample=0, batch_size=64, cbow=cbow,
                                                       lr=0.05 if cbow else 0.025), verbose=False)
     U = wv.vectors / np.linalg.norm(wv.vectors, axis=1, keepdims=True)
     S = U @ U.T
@@ -101,7 +101,7 @@ def test_glove_learns_topics():
     rng = np.random.default_rng(0)
     fruit, tools = [f"fruit{i}" for i in range(10)], [f"tool{i}" for i in range(10)]
     sents = [list(rng.choice(fruit if k % 2 else tools, 12)) for k in range(300)]
-    wv, stats = train_glove(sents, GloveConfig(dim=16, min_count=1, epochs=30, batch_size=512), verbose=False)
+    wv, stats = train_glove(sents, GloveConfig(dim=16, min_count=1, num_epochs=30, batch_size=512), verbose=False)
     assert stats["loss_per_epoch"][-1] < stats["loss_per_epoch"][0]
     U = wv.vectors / np.linalg.norm(wv.vectors, axis=1, keepdims=True)
     f, t = [wv.index[w] for w in fruit], [wv.index[w] for w in tools]

@@ -102,7 +102,7 @@ def test_training_lowers_held_out_loss(ids):
     periodic = np.tile(np.arange(12), 300)  # perfectly predictable: the loss must fall far below log(12)
     seed_everything(0)
     m = build_lm(LMConfig("transformer", vocab_size=12, n_embd=32, n_head=2, block_size=16))
-    hist = train_lm(m, periodic[:3000], periodic[3000:], LMTrainConfig(max_steps=60, batch_size=8, lr=3e-3, eval_interval=20), log=quiet)
+    hist = train_lm(m, periodic[:3000], periodic[3000:], LMTrainConfig(max_steps=60, batch_size=8, lr=3e-3, eval_every=20), log=quiet)
     assert hist["val_loss"].iloc[-1] < 0.5 < math.log(12)
 
 
@@ -110,7 +110,7 @@ def test_resume_with_a_different_model_is_a_named_error(ids, tmp_path):
     ck = tmp_path / "lm.safetensors"
     seed_everything(0)
     a = build_lm(LMConfig("gru", vocab_size=12, n_embd=16, block_size=16))
-    train_lm(a, ids[:2000], ids[2000:], LMTrainConfig(max_steps=2, eval_interval=2, batch_size=4, checkpoint=str(ck)), log=quiet)
+    train_lm(a, ids[:2000], ids[2000:], LMTrainConfig(max_steps=2, eval_every=2, batch_size=4, checkpoint=str(ck)), log=quiet)
     b = build_lm(LMConfig("gru", vocab_size=12, n_embd=32, block_size=16))
     with pytest.raises(CheckpointError, match="different config"):
         train_lm(b, ids[:2000], ids[2000:], LMTrainConfig(max_steps=4, batch_size=4, checkpoint=str(ck), resume=True), log=quiet)

@@ -6,7 +6,9 @@ import yaml
 
 from conftest import make_notebook
 from ppt_book.core import read_metrics
-from ppt_book.experiments import ExperimentError, main, results, run_sweep
+from ppt_book.cli import main
+from ppt_book.runs import ExperimentError, results
+from ppt_book.sweeps import run_sweep
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'ppt_book[ray]'")
 

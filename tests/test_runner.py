@@ -8,7 +8,7 @@ import yaml
 
 from conftest import BIN
 
-from ppt_book.experiments import main
+from ppt_book.cli import main
 
 
 def ppt_book(*args, cwd):

@@ -9,6 +9,20 @@ def run(*args, **kw):
     return out
 
 
+MODULES = ["core", "data", "train", "embeddings", "lm", "finetune", "distill", "scaling", "interpret", "runs", "sweeps", "book", "cli"]
+PROBA_CHECK = """
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+from ppt_book.distill import word_tokenizer
+from ppt_book.interpret import proba_fn
+tok = word_tokenizer(["a fine film", "a dull film"])
+torch.manual_seed(0)
+model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                                 intermediate_size=16, num_labels=2))
+print(*proba_fn(model, tok)(["a fine film"])[0])
+"""
+
+
 def test_wheel_installs_into_fresh_venv(tmp_path, root):
     dist, env = tmp_path/"dist", tmp_path/"env"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, root)
@@ -17,11 +31,15 @@ def test_wheel_installs_into_fresh_venv(tmp_path, root):
     # torch named on the same line so pip takes the local CPU wheel; constraints pin the rest as tested
     run(env/"bin"/"python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", root/"constraints.txt",
         "torch==2.13.0", wheel)
+    modules = ", ".join(f"ppt_book.{m}" for m in MODULES)
     out = run(env/"bin"/"python", "-c",
-              "import importlib.util as u, ppt_book.core, ppt_book.experiments, ppt_book.lm, ppt_book.scaling, ppt_book.interpret, ppt_book;"
+              f"import importlib.util as u, ppt_book, {modules};"
               "print(ppt_book.__version__, [m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
               cwd=tmp_path)
     version, missing_dev = out.stdout.strip().split(" ", 1)
     assert version and missing_dev == "[]"  # no dev tools came with the runtime requirements
     help_text = run(env/"bin"/"ppt-book", "--help", cwd=tmp_path).stdout
     assert "run" in help_text and "book" in help_text
+    # a function of a late chapter that stands on the training layer works from the installed package alone
+    probs = run(env/"bin"/"python", "-c", PROBA_CHECK, cwd=tmp_path).stdout.split()
+    assert len(probs) == 2 and abs(sum(map(float, probs)) - 1) < 1e-5
