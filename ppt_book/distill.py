@@ -273,7 +273,7 @@ class DistillConfig:
         self.train_config()  # the training fields are checked where they are defined
 
     def train_config(self) -> TrainConfig:
-        "The training chapter's TrainConfig of these settings (saved with every checkpoint)."
+        "The training chapter's TrainConfig of these settings (checkpoints carry the DistillConfig itself)."
         return TrainConfig(lr=self.lr, num_epochs=self.num_epochs, batch_size=self.batch_size, weight_decay=self.weight_decay,
                            warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, patience=self.patience,
                            max_length=self.max_length, seed=self.seed, checkpoint=self.checkpoint, resume=self.resume)
@@ -340,7 +340,7 @@ def train_student(student, tokenizer, texts:list[str],
     if projection is not None: teacher.to(next(student.parameters()).device).eval()
     try:
         return fit(student, tokenizer, list(texts), loss_fn, val_ds["text"], val_ds["label"], cfg.train_config(),
-                   extra_modules=[projection] if projection is not None else None, log=log)
+                   extra_modules=[projection] if projection is not None else None, checkpoint_config=cfg, log=log)
     finally:  # back to the fast kernel for inference, also when training fails
         for m, impl in restore: m.set_attn_implementation(impl)
 

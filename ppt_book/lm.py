@@ -153,12 +153,12 @@ def bits_per_char(nats:float, n_chars:int) -> float:
 class LMConfig:
     "Shape of a neural language model: a GPT-2-style Transformer, a GRU or an LSTM."
     kind: str = "transformer"  # 'transformer', 'gru' or 'lstm'
-    vocab_size: int = 128
+    vocab_size: int = 128  # tokens the model reads and predicts; set from the tokenizer
     block_size: int = 64  # the Transformer's context (positions it has embeddings for)
-    n_layer: int = 2
-    n_head: int = 4  # Transformer only
-    n_embd: int = 64
-    dropout: float = 0.0
+    n_layer: int = 2  # Transformer blocks or recurrent layers
+    n_head: int = 4  # Transformer only; must divide n_embd
+    n_embd: int = 64  # width of the embeddings and hidden states
+    dropout: float = 0.0  # on embeddings, attention and residual outputs; in [0, 1)
     bias: bool = True  # biases in linear layers and LayerNorms (GPT-2 has them)
     tie_weights: bool = True  # output layer shares the token embedding
 
@@ -167,8 +167,8 @@ class LMConfig:
             raise ValueError(f"unknown LM kind {self.kind!r}: use 'transformer', 'gru' or 'lstm'")
         if self.kind == "transformer" and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        for f in ("vocab_size", "block_size", "n_layer", "n_embd"):
-            if getattr(self, f) < 1: raise ValueError(f"LMConfig.{f} must be at least 1, got {getattr(self, f)}")
+        validate_fields(self, vocab_size=(lambda v: v >= 1, ">= 1"), block_size=(lambda v: v >= 1, ">= 1"), n_layer=(lambda v: v >= 1, ">= 1"),
+                        n_embd=(lambda v: v >= 1, ">= 1"), dropout=(lambda v: 0 <= v < 1, "in [0, 1)"))
 
 LMOutput = namedtuple("LMOutput", ["logits", "loss", "past"])
 

@@ -181,5 +181,5 @@ def results(runs_dir:str|Path="runs", # root of the run folders
             chapter:str|None=None, # stem or short name; None for all
            ) -> pd.DataFrame:
     "All runs under `runs_dir` (book runs included, run id 'book') as one table; filtered by chapter, the columns no run of it fills are dropped."
-    df = runs_table(runs_dir, chapter)
+    df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df

@@ -169,6 +169,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         val_texts:list[str], val_labels, # validated by accuracy after every `eval_every` epochs
         config:TrainConfig|None=None,
         extra_modules:list[nn.Module]|None=None, # trained beside the model by the same optimizer (e.g. a projection inside the loss)
+        checkpoint_config=None, # the config dataclass saved with (and checked against) checkpoints; default `config`
         log=print,
        ) -> dict:
     "Train `model` on `texts` with `loss_fn`; keep the weights of the best validation; return model, history and speed."
@@ -194,7 +195,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
     model, optimizer = accelerator.prepare(model, optimizer)
     val_y = np.asarray(val_labels)
     history, best, waited, step, start_epoch = [], -1.0, 0, 0, 0
-    saved_cfg = dataclasses.replace(cfg, resume=False)  # a run started without resume may be resumed
+    saved_cfg = dataclasses.replace(checkpoint_config or cfg, resume=False)  # a run started without resume may be resumed
     if cfg.resume and Path(cfg.checkpoint).exists():
         state = load_checkpoint(cfg.checkpoint, accelerator.unwrap_model(model), optimizer, config=saved_cfg)
         step, history, best, waited = state["step"], state["extra"]["history"], state["extra"]["best"], state["extra"]["waited"]
