@@ -14,21 +14,27 @@ import yaml
 
 from .book import build_book, write_readme
 from .core import read_metrics, write_text_atomic
-from .runs import ExperimentError, RunFailed, notebook_parameters, resolve_chapter, results, run_chapter
+from .runs import ExperimentError, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
 from .sweeps import run_sweep
 
 # %% auto 0
 __all__ = ['build_parser', 'main']
 
 # %% ../nbs/93_cli.ipynb 6
-def _parse_overrides(pairs, files) -> dict:
+def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
+    "Parameters from `-f` files, then `-p` pairs; a file keyed by chapter (configs/book.yaml) gives `chapter`'s section."
     params = {}
     for f in files or []:
         path = Path(f)
         if not path.exists(): raise ExperimentError(f"Parameter file {path} does not exist")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict): raise ExperimentError(f"Parameter file {path} must hold a mapping of name: value")
-        params.update(data)
+        stem = Path(resolve_chapter(chapter)).stem if chapter else None
+        if data and all(isinstance(k, str) and k[:2].isdigit() or k == "index" for k in data):  # keyed by chapter
+            if stem not in data:
+                raise ExperimentError(f"Parameter file {path} is keyed by chapter and has no section for {stem}: "
+                                      f"add one, or pick a chapter it has ({', '.join(map(str, data))})")
+            data = data[stem] or {}
     for name, value in pairs or []: params[name] = value
     return params
 
@@ -44,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("chapter", help="notebook stem (40_distillation), short name (distillation) or path")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a parameter; VALUE is parsed as YAML (repeatable)")
-    r.add_argument("-f", "--params-file", action="append", metavar="FILE", help="YAML file of parameters (repeatable)")
+    r.add_argument("-f", "--params-file", action="append", metavar="FILE",
+                   help="YAML file of parameters (repeatable); a file keyed by chapter, like configs/book.yaml, gives this chapter's section")
     r.add_argument("--runs-dir", default="runs", help="root of the run folders (default: runs)")
     r.add_argument("--log-output", action="store_true", help="echo cell outputs while running")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -64,10 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs reserved per run (default 0)")
     s.add_argument("--shared-runs-dir", action="store_true",
                    help="ray: --runs-dir is on a file system all workers mount; they write there directly")
-    res = sub.add_parser("results", help="one table of all runs (parameters and metrics)")
+    res = sub.add_parser("results", help="one table of all runs: status, duration and each chapter's headline metrics",
+                         description="One row per run under --runs-dir (book runs show the run id 'book'): chapter, run id, "
+                         "status, duration and the metrics each chapter names as its headline; --wide for every column.")
     res.add_argument("chapter", nargs="?", help="only this chapter's runs")
     res.add_argument("--runs-dir", default="runs")
-    res.add_argument("--csv", metavar="FILE", help="also write the table to FILE")
+    res.add_argument("--csv", metavar="FILE", help="also write the table, every column, to FILE")
+    res.add_argument("--wide", action="store_true", help="print every parameter and metric, not only the headline metrics")
     b = sub.add_parser("book", help="run every chapter with configs/book.yaml into runs/book/ and render _book/")
     b.add_argument("--config", help="parameters per chapter (default: configs/book.yaml)")
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
@@ -85,7 +95,7 @@ def main(argv:list[str]|None=None) -> int:
         parser.print_help(); return 2
     try:
         if args.command == "run":
-            run_dir = run_chapter(args.chapter, _parse_overrides(args.param, args.params_file), runs_dir=args.runs_dir,
+            run_dir = run_chapter(args.chapter, _parse_overrides(args.param, args.params_file, args.chapter), runs_dir=args.runs_dir,
                                   progress=not args.no_progress, log_output=args.log_output)
             m = read_metrics(run_dir)
             print(f"ok: {run_dir} ({m['duration_s']} s)")
@@ -112,7 +122,7 @@ def main(argv:list[str]|None=None) -> int:
             if len(df) == 0: print(f"no runs under {args.runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
             else:
                 with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
-                    print(df.drop(columns=["path", "error"]).to_string(index=False))
+                    print(results_view(df, wide=args.wide).to_string(index=False))
             if args.csv:
                 write_text_atomic(args.csv, df.to_csv(index=False)); print(f"written to {args.csv}")
         elif args.command == "book":

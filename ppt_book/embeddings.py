@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import validate_fields
+from .core import validate_fields, write_text_atomic
 from .data import WordVectors
 
 # %% auto 0
@@ -25,7 +25,7 @@ __all__ = ['tokenize', 'Vocab', 'build_vocab', 'encode', 'noise_distribution', '
            'GloveConfig', 'train_glove', 'similarity_eval', 'analogy_eval', 'nearest', 'evaluate_vectors',
            'save_word2vec_format', 'load_word2vec_format', 'SentenceEmbedder', 'sentence_classifier_eval']
 
-# %% ../nbs/10_embeddings.ipynb 6
+# %% ../nbs/10_embeddings.ipynb 7
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+")
 
 def tokenize(text:str) -> list[str]:
@@ -58,7 +58,7 @@ def encode(sentences:list[list[str]], vocab:Vocab) -> tuple[np.ndarray, np.ndarr
         ids.extend(row); sids.extend([j] * len(row))
     return np.array(ids, dtype=np.int64), np.array(sids, dtype=np.int64)
 
-# %% ../nbs/10_embeddings.ipynb 10
+# %% ../nbs/10_embeddings.ipynb 11
 def noise_distribution(counts:np.ndarray, power:float=0.75) -> np.ndarray:
     "Negative-sampling distribution: counts^power, normalised."
     p = np.asarray(counts, dtype=np.float64) ** power
@@ -87,7 +87,7 @@ def skipgram_pairs(ids:np.ndarray, sids:np.ndarray, window:int, rng:np.random.Ge
     perm = rng.permutation(len(c))
     return c[perm], o[perm]
 
-# %% ../nbs/10_embeddings.ipynb 14
+# %% ../nbs/10_embeddings.ipynb 15
 @dataclasses.dataclass
 class Word2VecConfig:
     dim: int = 100           # vector size
@@ -158,7 +158,7 @@ def train_word2vec(sentences:list[list[str]], # tokenized texts
     stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates}
     return WordVectors(vocab.words, W_in.numpy()), stats
 
-# %% ../nbs/10_embeddings.ipynb 16
+# %% ../nbs/10_embeddings.ipynb 17
 def cbow_windows(ids, sids, window, rng, keep_prob=None) -> tuple[np.ndarray, np.ndarray]:
     "(centres (N,), contexts (N, 2·window) padded with -1) of one epoch, dynamic window, shuffled."
     if keep_prob is not None:
@@ -192,7 +192,7 @@ def _cbow_step(W_in, W_out, contexts, centres, negatives, lr, d):
     W_out.index_add_(0, negatives.view(-1), (gn * h.unsqueeze(1)).view(-1, d))
     W_in.index_add_(0, rows.view(-1), (dh.unsqueeze(1) * mask).view(-1, d))
 
-# %% ../nbs/10_embeddings.ipynb 19
+# %% ../nbs/10_embeddings.ipynb 20
 def cooccurrence(ids:np.ndarray, sids:np.ndarray, vocab_size:int, window:int=10):
     "Symmetric co-occurrence counts weighted by 1/distance, as a SciPy CSR matrix (V, V)."
     from scipy.sparse import coo_matrix
@@ -212,7 +212,7 @@ def glove_loss(w_i, w_j, b_i, b_j, x, x_max=100.0, alpha=0.75) -> torch.Tensor:
     "Sum over the batch of f(x)(w_i·w_j + b_i + b_j - log x)^2. w_*: (B, d); b_*, x: (B,)."
     return (glove_weight(x, x_max, alpha) * ((w_i * w_j).sum(1) + b_i + b_j - torch.log(x)) ** 2).sum()
 
-# %% ../nbs/10_embeddings.ipynb 22
+# %% ../nbs/10_embeddings.ipynb 23
 @dataclasses.dataclass
 class GloveConfig:
     dim: int = 100        # vector size
@@ -263,7 +263,7 @@ def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:V
     vectors = (W.weight + C.weight).detach().numpy()
     return WordVectors(vocab.words, vectors), {"wall_s": wall + count_s, "nonzeros": int(X.nnz), "loss_per_epoch": losses}
 
-# %% ../nbs/10_embeddings.ipynb 24
+# %% ../nbs/10_embeddings.ipynb 25
 def _unit(M:np.ndarray) -> np.ndarray:
     return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
 
@@ -313,10 +313,9 @@ def evaluate_vectors(wv:WordVectors, benchmarks:dict) -> dict:
             "simlex_spearman": sl["spearman"], "simlex_coverage": sl["coverage"],
             "analogy_acc": an["accuracy"], "analogy_coverage": an["coverage"], "vocab": len(wv)}
 
-# %% ../nbs/10_embeddings.ipynb 36
+# %% ../nbs/10_embeddings.ipynb 37
 def save_word2vec_format(wv:WordVectors, path:str|Path) -> Path:
-    "Write vectors in word2vec's text format, atomically."
-    from ppt_book.core import write_text_atomic
+    "Write vectors in word2vec's text format (gensim's `KeyedVectors.load_word2vec_format` reads it), atomically."
     for w in wv.words:
         if not w or any(ch.isspace() for ch in w): raise ValueError(f"word {w!r} contains whitespace: the text format cannot hold it")
     lines = [f"{len(wv)} {wv.vectors.shape[1]}"] + [w + " " + " ".join(f"{x:.6g}" for x in row) for w, row in zip(wv.words, wv.vectors)]
@@ -338,7 +337,7 @@ def load_word2vec_format(path:str|Path) -> WordVectors:
     if len(words) != n: raise ValueError(f"{path}: header says {n} words, file has {len(words)}")
     return WordVectors(words, np.stack(rows))
 
-# %% ../nbs/10_embeddings.ipynb 39
+# %% ../nbs/10_embeddings.ipynb 40
 class SentenceEmbedder:
     "Weighted averages of word vectors: method 'mean', 'tfidf' or 'sif' (SIF removes the first principal component)."
     def __init__(self, wv:WordVectors, method:str="sif", a:float=1e-3):

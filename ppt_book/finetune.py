@@ -25,7 +25,7 @@ __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm
            'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'load_classifier',
            'check_labels', 'predict']
 
-# %% ../nbs/30_finetuning.ipynb 8
+# %% ../nbs/30_finetuning.ipynb 9
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
                 special_mask:torch.Tensor, # (B, T) True at [CLS], [SEP], [PAD]: never chosen
                 mask_token_id:int, vocab_size:int,
@@ -56,7 +56,7 @@ def wordpiece_word_ids(input_ids:torch.Tensor, continuation:torch.Tensor, specia
     ids = torch.cumsum(starts.long(), dim=1) - 1
     return torch.where(special_mask, torch.full_like(ids, -1), ids.clamp(min=0))
 
-# %% ../nbs/30_finetuning.ipynb 13
+# %% ../nbs/30_finetuning.ipynb 14
 @dataclasses.dataclass
 class SmallBertConfig:
     vocab_size: int = 16000        # rows of the token embedding; set from the tokenizer
@@ -140,14 +140,14 @@ def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], m
     counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
-# %% ../nbs/30_finetuning.ipynb 20
+# %% ../nbs/30_finetuning.ipynb 21
 def train_classifier(model, tokenizer, train_ds, val_ds, # datasets splits with 'text' and 'label'
                      config:TrainConfig|None=None, log=print) -> dict:
     "Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation epoch."
     return fit(model, tokenizer, train_ds["text"], classification_loss(train_ds["label"]), val_ds["text"], val_ds["label"],
                config, log=log)
 
-# %% ../nbs/30_finetuning.ipynb 22
+# %% ../nbs/30_finetuning.ipynb 23
 def softmax_np(logits:np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
@@ -193,7 +193,7 @@ def plot_reliability(probs:np.ndarray, labels, n_bins:int=10, ax=None, title="re
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 25
+# %% ../nbs/30_finetuning.ipynb 26
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 class EncoderClassifier(nn.Module):
@@ -224,7 +224,7 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 29
+# %% ../nbs/30_finetuning.ipynb 30
 def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
     from transformers import BertForSequenceClassification
@@ -234,7 +234,7 @@ def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:i
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 32
+# %% ../nbs/30_finetuning.ipynb 33
 def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)
@@ -269,7 +269,7 @@ def predict(texts:list[str], model_dir:str|Path, max_length:int|None=None, batch
     if isinstance(texts, str): texts = [texts]
     if len(texts) == 0: raise ValueError("predict() got an empty list of texts")
     model, tok = load_classifier(model_dir)
-    max_length = max_length or min(getattr(tok, "model_max_length", 512), model.config.max_position_embeddings)
+    max_length = max_length or min(getattr(tok, "model_max_length", 512), getattr(model.config, "max_position_embeddings", 512))
     probs = softmax_np(predict_logits(model, tok, list(texts), max_length, batch_size))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return pd.DataFrame({"text": texts, "label": [names[i] for i in probs.argmax(1)], "score": probs.max(1),

@@ -20,7 +20,7 @@ __all__ = ['POSITIVE_ADJ', 'NEGATIVE_ADJ', 'NAMES', 'embedding_layer', 'encode',
            'mean_pooled_embeddings', 'cross_val_probs', 'find_label_issues', 'near_duplicates', 'typo',
            'behavioural_suite', 'run_behavioural']
 
-# %% ../nbs/60_interpretability.ipynb 8
+# %% ../nbs/60_interpretability.ipynb 9
 def embedding_layer(model:nn.Module) -> nn.Embedding:
     "The input (word) embedding layer of a classifier, or a clear error when it does not expose one."
     try:
@@ -107,7 +107,7 @@ def proba_fn(model, tokenizer, max_length:int=128):
     "texts -> class probabilities (n, classes) for a saved-style classifier."
     return lambda texts: torch.tensor(predict_logits(model, tokenizer, list(texts), max_length)).softmax(-1).numpy()
 
-# %% ../nbs/60_interpretability.ipynb 11
+# %% ../nbs/60_interpretability.ipynb 12
 def deletion_curve(predict_proba, words:list[str], scores, target:int, max_k:int|None=None) -> np.ndarray:
     "P(target) after deleting the k highest-scoring words, k = 0..max_k (default: half the words)."
     order = np.argsort(-np.asarray(scores, float), kind="stable")
@@ -124,7 +124,7 @@ def area_between(random_curve:np.ndarray, curve:np.ndarray) -> float:
     "Mean of (random - method) over the deletion steps after the first: positive when the method beats chance."
     return float(np.mean(random_curve[1:] - curve[1:])) if len(curve) > 1 else 0.0
 
-# %% ../nbs/60_interpretability.ipynb 18
+# %% ../nbs/60_interpretability.ipynb 19
 @torch.no_grad()
 def mean_pooled_embeddings(encoder, tokenizer, texts:list[str], max_length:int=128, batch_size:int=64) -> np.ndarray:
     "Mean of the last hidden states over real tokens, for a BERT-style encoder (frozen)."
@@ -162,7 +162,7 @@ def near_duplicates(a:list[str], b:list[str], threshold:float=0.9) -> pd.DataFra
         rows += list(zip(sim.row[keep] + start, sim.col[keep], sim.data[keep]))
     return pd.DataFrame(rows, columns=["a_index", "b_index", "similarity"]).sort_values("similarity", ascending=False, ignore_index=True)
 
-# %% ../nbs/60_interpretability.ipynb 26
+# %% ../nbs/60_interpretability.ipynb 27
 POSITIVE_ADJ = ["good", "great", "excellent", "wonderful", "brilliant", "delightful", "moving", "funny", "beautiful", "entertaining"]
 NEGATIVE_ADJ = ["bad", "awful", "boring", "terrible", "dull", "tedious", "clumsy", "lifeless", "pointless", "dreadful"]
 NAMES = ["Tom Hanks", "Meryl Streep", "Denzel Washington", "Julia Roberts", "Keanu Reeves", "Viola Davis", "Ryan Gosling", "Emma Stone"]

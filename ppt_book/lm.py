@@ -25,7 +25,7 @@ __all__ = ['LMOutput', 'CharTokenizer', 'NGramLM', 'bits_per_char', 'LMConfig', 
            'TransformerLM', 'RNNLM', 'build_lm', 'LMTrainConfig', 'get_batch', 'estimate_loss', 'train_lm',
            'evaluate_nll', 'filter_logits', 'generate', 'sample_text', 'to_gpt2', 'causal_lm_bpc']
 
-# %% ../nbs/20_language_models.ipynb 8
+# %% ../nbs/20_language_models.ipynb 9
 class CharTokenizer:
     "Characters as tokens: the vocabulary is every character of the text it was fitted on, in sorted order."
     def __init__(self, chars):
@@ -48,7 +48,7 @@ class CharTokenizer:
 
     def decode(self, ids) -> str: return "".join(self.chars[int(i)] for i in ids)
 
-# %% ../nbs/20_language_models.ipynb 11
+# %% ../nbs/20_language_models.ipynb 12
 def _ngram_codes(ids:np.ndarray, m:int, V:int) -> np.ndarray:
     "Codes of all m-grams of `ids` (length len(ids) - m + 1)."
     n = len(ids) - m + 1
@@ -148,7 +148,7 @@ def bits_per_char(nats:float, n_chars:int) -> float:
     "Total negative log-likelihood in nats over the characters it covers, as bits per character."
     return nats / n_chars / math.log(2)
 
-# %% ../nbs/20_language_models.ipynb 18
+# %% ../nbs/20_language_models.ipynb 19
 @dataclasses.dataclass
 class LMConfig:
     "Shape of a neural language model: a GPT-2-style Transformer, a GRU or an LSTM."
@@ -282,7 +282,7 @@ def build_lm(cfg:LMConfig) -> nn.Module:
     "The model `cfg` describes."
     return TransformerLM(cfg) if cfg.kind == "transformer" else RNNLM(cfg)
 
-# %% ../nbs/20_language_models.ipynb 21
+# %% ../nbs/20_language_models.ipynb 22
 @dataclasses.dataclass
 class LMTrainConfig:
     "How to train a language model with `train_lm`."
@@ -366,7 +366,7 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     model.eval()
     return pd.DataFrame(history)
 
-# %% ../nbs/20_language_models.ipynb 24
+# %% ../nbs/20_language_models.ipynb 25
 def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> float:
     "Summed cross-entropy of windows x (B, T+1), leaving out each row's first `skips[i]` targets."
     logits = model(x[:, :-1]).logits
@@ -397,7 +397,7 @@ def evaluate_nll(model:nn.Module, ids, window:int|None=None, # tokens of context
     total += sum(_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n)  # the shorter last window
     return float(total), n - 1
 
-# %% ../nbs/20_language_models.ipynb 30
+# %% ../nbs/20_language_models.ipynb 31
 def filter_logits(logits:torch.Tensor, # (..., V)
                   top_k:int|None=None, # keep the k largest
                   top_p:float|None=None, # keep the smallest set whose probability reaches p, in (0, 1]
@@ -457,7 +457,7 @@ def sample_text(model:nn.Module, tokenizer, prompt:str, max_new_tokens:int=200, 
     out = generate(model, ids, max_new_tokens, generator=torch.Generator().manual_seed(seed), **kwargs)
     return tokenizer.decode(out[0, len(ids):].tolist())
 
-# %% ../nbs/20_language_models.ipynb 34
+# %% ../nbs/20_language_models.ipynb 35
 def to_gpt2(model:TransformerLM):
     "A transformers `GPT2LMHeadModel` with the same config and weights as our `TransformerLM`."
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -480,7 +480,7 @@ def to_gpt2(model:TransformerLM):
     hf.tie_weights()
     return hf.eval()
 
-# %% ../nbs/20_language_models.ipynb 39
+# %% ../nbs/20_language_models.ipynb 40
 @torch.no_grad()
 def causal_lm_bpc(model, tokenizer, text:str, # any transformers causal LM and its tokenizer
                   context:int=512, # tokens per window

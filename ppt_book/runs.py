@@ -18,8 +18,9 @@ import yaml
 from .core import RUN_DIR_ENV, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
 
 # %% auto 0
-__all__ = ['OFFLINE_ENV', 'INLINE_PLOTS', 'ExperimentError', 'list_chapters', 'resolve_chapter', 'parameters_cell',
-           'notebook_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'run_chapter', 'results']
+__all__ = ['OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'ExperimentError', 'list_chapters', 'resolve_chapter', 'parameters_cell',
+           'notebook_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'run_chapter', 'results',
+           'chapter_headlines', 'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -128,7 +129,17 @@ class RunFailed(Exception):
         self.run_dir, self.error = run_dir, error
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1",          # transformers' "Loading weights" and hub bars
+             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",     # datasets' "Map" bars
+             "PYTHONWARNINGS": "ignore:IProgress not found"}  # tqdm.auto without ipywidgets; our loops use plain tqdm
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # figures go into the executed notebook
+
+def _ipc_kernel_manager():
+    "A kernel manager whose kernel talks over local IPC sockets, not TCP (ipykernel warns about unencrypted TCP)."
+    from jupyter_client.manager import AsyncKernelManager
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs): super().__init__(transport="ipc", **kwargs)
+    return IPCKernelManager
 
 def _error_text(e:BaseException) -> str:
     ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
@@ -155,15 +166,17 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
         run_dir = create_run_dir(stem, resolved, run_dir=run_dir, run_id=run_dir.name if run_dir.parent.name != "book" else "book")
     else: run_dir = create_run_dir(stem, resolved, runs_dir=runs_dir)
     run_dir = run_dir.resolve()
-    env_before = {k: os.environ.get(k) for k in [RUN_DIR_ENV, "MPLBACKEND", *OFFLINE_ENV]}
+    env_before = {k: os.environ.get(k) for k in [RUN_DIR_ENV, "MPLBACKEND", *OFFLINE_ENV, *QUIET_ENV]}
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ["MPLBACKEND"] = INLINE_PLOTS
     for k, v in OFFLINE_ENV.items(): os.environ.setdefault(k, v)
+    for k, v in QUIET_ENV.items(): os.environ[k] = ",".join(filter(None, [env_before[k], v])) if k == "PYTHONWARNINGS" else v
     start, error = time.perf_counter(), None
     try:
         pm.execute_notebook(str(nb_path), str(run_dir/"output.ipynb"), parameters=overrides,
                             cwd=str(nb_path.parent.resolve()), kernel_name=kernel_name,
-                            progress_bar=progress, log_output=log_output, report_mode=False)
+                            progress_bar=progress, log_output=log_output, report_mode=False,
+                            kernel_manager_class=_ipc_kernel_manager())
     except BaseException as e:
         error = _error_text(e)
         update_metrics(run_dir, status="failed", error=error, duration_s=round(time.perf_counter() - start, 3))
@@ -183,3 +196,30 @@ def results(runs_dir:str|Path="runs", # root of the run folders
     "All runs under `runs_dir` (book runs included, run id 'book') as one table; filtered by chapter, the columns no run of it fills are dropped."
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
+
+# %% ../nbs/90_runs.ipynb 23
+def chapter_headlines(nbs_dir:str|Path|None=None) -> dict[str, list[str]]:
+    "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
+    folder = _nbs_dir(nbs_dir)
+    return {p.stem: list(nbformat.read(p, as_version=4).metadata.get("ppt_book", {}).get("headline", []))
+            for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
+
+def _whole_numbers_as_int(df:pd.DataFrame) -> pd.DataFrame:
+    "Float columns whose values are all whole numbers (or missing) as nullable integers."
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c]) and df[c].notna().any() and (df[c].dropna() % 1 == 0).all():
+            df[c] = df[c].astype("Int64")
+    return df
+
+def results_view(df:pd.DataFrame, # a `results` table
+                 wide:bool=False, # every column (but the folder path) instead of the compact view
+                 headlines:dict|None=None, # {chapter: [metric, ...]}; default: chapter_headlines()
+                ) -> pd.DataFrame:
+    "The table `ppt-book results` prints: chapter, run id, status, duration and the chapters' headline metrics."
+    if wide: cols = [c for c in df.columns if c != "path"]
+    else:
+        headlines = chapter_headlines() if headlines is None else headlines
+        shown = [m for ch in dict.fromkeys(df["chapter"]) for m in headlines.get(ch, [])]
+        cols = ["chapter", "run_id", "status", "duration_s", *[m for m in dict.fromkeys(shown) if m in df.columns]]
+    return _whole_numbers_as_int(df[[c for c in cols if c in df.columns]])

@@ -29,7 +29,7 @@ __all__ = ['PEAK_BF16_TFLOPS', 'datasheet_peak_flops', 'matmul_params', 'flops_p
            'set_activation_checkpointing', 'measure_throughput', 'try_compile', 'ddp_main', 'run_torchrun',
            'non_embedding_params', 'fit_scaling_law']
 
-# %% ../nbs/50_scaling.ipynb 8
+# %% ../nbs/50_scaling.ipynb 9
 PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "H200": 989.0}  # NVIDIA datasheets, dense bf16 tensor-core peaks (SXM)
 
 def datasheet_peak_flops(device_name:str) -> float|None:
@@ -63,7 +63,7 @@ def mfu(tokens_per_s:float, flops_per_tok:float, peak_flops:float) -> float:
     "Model FLOPs utilisation: achieved model FLOP/s over the peak."
     return tokens_per_s * flops_per_tok / peak_flops
 
-# %% ../nbs/50_scaling.ipynb 11
+# %% ../nbs/50_scaling.ipynb 12
 def autocast(device_type:str, precision:str="fp32"):
     "The autocast context for 'fp32' (none), 'bf16' (CPU or CUDA) or 'fp16' (CUDA only)."
     if precision == "fp32": return contextlib.nullcontext()
@@ -99,7 +99,7 @@ def train_steps(model:nn.Module, batches:list, # [(x, y)] on the model's device
         losses.append(total)
     return losses
 
-# %% ../nbs/50_scaling.ipynb 14
+# %% ../nbs/50_scaling.ipynb 15
 def batch_gradients(model:nn.Module, x:torch.Tensor, y:torch.Tensor, accum_steps:int=1) -> dict:
     "Gradients of the mean loss over (x, y), computed in `accum_steps` micro-batches."
     model.zero_grad(set_to_none=True)
@@ -107,7 +107,7 @@ def batch_gradients(model:nn.Module, x:torch.Tensor, y:torch.Tensor, accum_steps
         (model(xm, ym).loss / accum_steps).backward()
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
-# %% ../nbs/50_scaling.ipynb 17
+# %% ../nbs/50_scaling.ipynb 18
 def saved_activation_bytes(model:nn.Module, x:torch.Tensor, y:torch.Tensor, precision:str="fp32") -> int:
     "Bytes of the tensors autograd saves for backward in one forward pass (each storage once, parameters excluded)."
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -135,7 +135,7 @@ def set_activation_checkpointing(model:TransformerLM, on:bool=True) -> Transform
     for block in model.h: block.checkpoint_activations = on
     return model
 
-# %% ../nbs/50_scaling.ipynb 21
+# %% ../nbs/50_scaling.ipynb 22
 def measure_throughput(model:nn.Module, data:torch.Tensor, batch:int, steps:int=5, precision:str="fp32", warmup:int=1) -> float:
     "Training tokens per second over `steps` AdamW steps on random windows of `data` (after `warmup` steps)."
     block = model.config.block_size
@@ -150,7 +150,7 @@ def measure_throughput(model:nn.Module, data:torch.Tensor, batch:int, steps:int=
     if device.type == "cuda": torch.cuda.synchronize()
     return steps * batch * block / (time.perf_counter() - t)
 
-# %% ../nbs/50_scaling.ipynb 24
+# %% ../nbs/50_scaling.ipynb 25
 def try_compile(model:nn.Module, **kwargs) -> tuple[nn.Module, str|None]:
     "(compiled model, None), or (the eager model, the reason) when torch.compile is unavailable or fails on a test step."
     try:
@@ -162,7 +162,7 @@ def try_compile(model:nn.Module, **kwargs) -> tuple[nn.Module, str|None]:
     except Exception as e:  # a missing compiler, an unsupported backend or platform: eager still works
         return model, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
-# %% ../nbs/50_scaling.ipynb 27
+# %% ../nbs/50_scaling.ipynb 28
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
@@ -251,7 +251,7 @@ def run_torchrun(nproc:int, args:list[str], threads_per_process:int|None=None, t
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.scaling`, not the notebook
     ddp_main()
 
-# %% ../nbs/50_scaling.ipynb 32
+# %% ../nbs/50_scaling.ipynb 33
 def non_embedding_params(model:TransformerLM) -> int:
     "Parameters outside the token and position embeddings (Kaplan et al.'s N)."
     return count_parameters(model) - model.wte.weight.numel() - model.wpe.weight.numel()

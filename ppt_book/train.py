@@ -15,12 +15,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from .core import count_parameters, get_device, load_checkpoint, save_checkpoint, seed_everything, validate_fields
 
 # %% auto 0
-__all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'predict_logits', 'param_groups',
-           'linear_schedule', 'cosine_schedule', 'TrainConfig', 'classification_loss', 'fit']
+__all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'progress_bar', 'predict_logits',
+           'param_groups', 'linear_schedule', 'cosine_schedule', 'TrainConfig', 'classification_loss', 'fit',
+           'smoke_size_note']
 
 # %% ../nbs/05_training.ipynb 7
 def encode_texts(tokenizer, texts:list[str], max_length:int, log=None) -> list[list[int]]:
@@ -63,8 +65,14 @@ def logits_of(model, input_ids:torch.Tensor, attention_mask:torch.Tensor) -> tor
     out = model(input_ids=input_ids, attention_mask=attention_mask)
     return out.logits if hasattr(out, "logits") else out
 
+def progress_bar(total:int, desc:str, disable:bool=False, unit:str="step") -> tqdm:
+    "A plain-text tqdm bar that redraws about 20 times in all: readable in a terminal and as the stored output of a notebook cell."
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, miniters=max(1, total // 20), mininterval=1.0, ncols=100)
+
 @torch.no_grad()
-def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_size:int=128) -> np.ndarray:
+def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_size:int=128,
+                   progress:bool=False, # a bar over the texts (for long labelling jobs)
+                  ) -> np.ndarray:
     "(N, C) logits of `texts`, batched by length, returned in the input order."
     encoded = encode_texts(tokenizer, texts, max_length)
     order = np.argsort([len(x) for x in encoded], kind="stable")
@@ -72,11 +80,14 @@ def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_
     was_training = model.training
     model.eval()
     out = [None] * len(encoded)
+    bar = progress_bar(len(encoded), "labelling", disable=not progress, unit="text")
     for s in range(0, len(order), batch_size):
         rows = order[s:s + batch_size]
         ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
         logits = logits_of(model, ids.to(device), mask.to(device)).float().cpu().numpy()
         for i, row in zip(rows, logits): out[i] = row
+        bar.update(len(rows))
+    bar.close()
     model.train(was_training)
     return np.stack(out)
 
@@ -171,6 +182,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         extra_modules:list[nn.Module]|None=None, # trained beside the model by the same optimizer (e.g. a projection inside the loss)
         checkpoint_config=None, # the config dataclass saved with (and checked against) checkpoints; default `config`
         log=print,
+        progress:bool=True, # a progress bar over the steps (loss, rate, time left), from the main process
        ) -> dict:
     "Train `model` on `texts` with `loss_fn`; keep the weights of the best validation; return model, history and speed."
     from accelerate import Accelerator
@@ -209,6 +221,9 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         from safetensors.torch import load_file
         best_state = {k[len("model/"):]: v for k, v in load_file(str(_best_path(cfg.checkpoint))).items() if k.startswith("model/")}
     seen, train_s, losses = 0, 0.0, []
+    bar = progress_bar(total_steps, f"training {type(accelerator.unwrap_model(model)).__name__}",
+                       disable=not (progress and accelerator.is_main_process))
+    bar.update(step)
     clock = time.perf_counter()
     for epoch in range(start_epoch, num_epochs):
         model.train()
@@ -228,6 +243,8 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
             losses.append(loss.item())
             seen += len(batch)
             step += 1
+            bar.update(1)
+            if step % bar.miniters == 0: bar.set_postfix(loss=f"{np.mean(losses[-bar.miniters:]):.4f}", refresh=False)
         if (epoch + 1) % eval_every and epoch + 1 < num_epochs: continue
         train_s += time.perf_counter() - clock
         unwrapped = accelerator.unwrap_model(model)
@@ -249,6 +266,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         if stopped:
             log(f"early stop: no gain for {waited} validations"); break
         clock = time.perf_counter()
+    bar.close()
     model = accelerator.unwrap_model(model)
     if best_state is not None: model.load_state_dict(best_state)
     model.eval()
@@ -282,3 +300,22 @@ def _fit_check_main(argv:list[str]|None=None):
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
 
 if __name__ == "__main__" and "get_ipython" not in globals(): _fit_check_main()  # `python -m ppt_book.train`, not the notebook
+
+# %% ../nbs/05_training.ipynb 37
+def smoke_size_note(chapter:str, # the notebook stem, e.g. '30_finetuning'
+                    params:dict, # the run's parameter values, e.g. the notebook's globals()
+                    config:str|Path|None=None, # default: the project's configs/book.yaml
+                   ) -> str:
+    "Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the book's."
+    from ppt_book.core import find_project_root
+    root = find_project_root()
+    path = Path(config) if config else (root/"configs"/"book.yaml" if root else None)
+    if path is None or not path.exists(): return ""
+    import yaml
+    book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
+    differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
+    if not differ: return "*This run has the book's sizes (`configs/book.yaml`).*"
+    return (f"**A smoke-sized run.** {len(differ)} of its parameters differ from the book's: {', '.join(differ[:6])}"
+            f"{', ...' if len(differ) > 6 else ''}. Its numbers show that the code runs end to end, not what the methods achieve: "
+            f"small models on few examples stay near the majority class, and their differences are mostly noise. "
+            f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`.")
