@@ -35,6 +35,7 @@ def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
                 raise ExperimentError(f"Parameter file {path} is keyed by chapter and has no section for {stem}: "
                                       f"add one, or pick a chapter it has ({', '.join(map(str, data))})")
             data = data[stem] or {}
+        params.update(data)
     for name, value in pairs or []: params[name] = value
     return params
 
@@ -101,8 +102,11 @@ def main(argv:list[str]|None=None) -> int:
             print(f"ok: {run_dir} ({m['duration_s']} s)")
             for k, v in m["metrics"].items(): print(f"  {k}: {v}")
         elif args.command == "params":
-            for name, d in notebook_parameters(resolve_chapter(args.chapter)).items():
-                print(f"{name} = {d['default']!r}" + (f"  # {d['help']}" if d["help"] else ""))
+            import papermill as pm
+            nb_path = resolve_chapter(args.chapter)
+            notebook_parameters(nb_path)  # our reader's checks (a tagged cell exists) and errors come first
+            for name, p in pm.inspect_notebook(str(nb_path)).items():  # papermill's own reading: names, types, defaults, help
+                print(f"{name}: {p['inferred_type_name']} = {p['default']}" + (f"  # {p['help']}" if p["help"] else ""))
         elif args.command == "sweep":
             ray_opts = {k: v for k, v in {"address": args.address, "cpus_per_run": args.cpus_per_run,
                                           "gpus_per_run": args.gpus_per_run,

@@ -256,7 +256,8 @@ def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:V
             b = perm[s:s + cfg.batch_size]
             i, j, x = rows[b], cols[b], vals[b]
             loss = glove_loss(W(i), C(j), bw(i).squeeze(1), bc(j).squeeze(1), x, cfg.x_max, cfg.alpha)
-            opt.zero_grad(); loss.backward(); opt.step()
+            opt.zero_grad(); loss.backward()
+            with torch.sparse.check_sparse_tensor_invariants(enable=False): opt.step()  # our sparse gradients are well formed: skip the checks, and say so (else torch warns)
             total += loss.item()
         losses.append(total / len(vals))
     wall = time.perf_counter() - start

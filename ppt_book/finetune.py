@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import atomic_dir, count_parameters, validate_fields
-from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, predict_logits
+from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, predict_logits, progress_bar
 
 # %% auto 0
 __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
@@ -118,6 +118,7 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
                 k = int((y != -100).sum()); total += mlm_loss(model, x, m, y).item() * k; n += k
         model.train(); return total / max(n, 1)
     model.train()
+    bar = progress_bar(steps, "masked-LM pretraining")
     for step in range(steps):
         if pos + batch_size > len(order): order, pos = torch.randperm(len(enc), generator=g).tolist(), 0
         x, m, y = batch([enc[i] for i in order[pos:pos + batch_size]]); pos += batch_size
@@ -127,7 +128,10 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
         row = {"step": step + 1, "loss": loss.item()}
         if eval_batches and ((step + 1) % eval_every == 0 or step + 1 == steps):
             row["eval_loss"] = evaluate(); row["eval_ppl"] = math.exp(row["eval_loss"])
+            bar.set_postfix(eval_ppl=f"{row['eval_ppl']:.0f}", refresh=False)
         rows.append(row)
+        bar.update(1)
+    bar.close()
     log(f"MLM pretraining took {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
 

@@ -83,7 +83,7 @@ def notebook_parameters(nb_path:str|Path) -> dict:
             params[targets[0].id] = {"default": default, "help": comment}
     return params
 
-# %% ../nbs/90_runs.ipynb 12
+# %% ../nbs/90_runs.ipynb 14
 def _type_name(value) -> str:
     if isinstance(value, bool): return "bool"
     if isinstance(value, (int, float)): return "number"
@@ -121,7 +121,7 @@ def resolve_params(nb_path:str|Path, given:dict|None=None) -> tuple[dict, dict]:
     resolved.update(overrides)
     return _to_builtin(resolved), overrides
 
-# %% ../nbs/90_runs.ipynb 16
+# %% ../nbs/90_runs.ipynb 18
 class RunFailed(Exception):
     "A chapter raised while executing; the run folder holds the partial notebook and the error."
     def __init__(self, run_dir:Path, error:str):
@@ -189,7 +189,7 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
-# %% ../nbs/90_runs.ipynb 20
+# %% ../nbs/90_runs.ipynb 22
 def results(runs_dir:str|Path="runs", # root of the run folders
             chapter:str|None=None, # stem or short name; None for all
            ) -> pd.DataFrame:
@@ -197,7 +197,7 @@ def results(runs_dir:str|Path="runs", # root of the run folders
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
-# %% ../nbs/90_runs.ipynb 23
+# %% ../nbs/90_runs.ipynb 25
 def chapter_headlines(nbs_dir:str|Path|None=None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)

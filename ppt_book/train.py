@@ -224,6 +224,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
     bar = progress_bar(total_steps, f"training {type(accelerator.unwrap_model(model)).__name__}",
                        disable=not (progress and accelerator.is_main_process))
     bar.update(step)
+    redraw_every = max(1, total_steps // 20)
     clock = time.perf_counter()
     for epoch in range(start_epoch, num_epochs):
         model.train()
@@ -244,7 +245,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
             seen += len(batch)
             step += 1
             bar.update(1)
-            if step % bar.miniters == 0: bar.set_postfix(loss=f"{np.mean(losses[-bar.miniters:]):.4f}", refresh=False)
+            if step % redraw_every == 0: bar.set_postfix(loss=f"{np.mean(losses[-redraw_every:]):.4f}", refresh=False)
         if (epoch + 1) % eval_every and epoch + 1 < num_epochs: continue
         train_s += time.perf_counter() - clock
         unwrapped = accelerator.unwrap_model(model)
@@ -298,8 +299,6 @@ def _fit_check_main(argv:list[str]|None=None):
               log=lambda s: None)
     if int(os.environ.get("RANK", "0")) == 0:
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
-
-if __name__ == "__main__" and "get_ipython" not in globals(): _fit_check_main()  # `python -m ppt_book.train`, not the notebook
 
 # %% ../nbs/05_training.ipynb 37
 def smoke_size_note(chapter:str, # the notebook stem, e.g. '30_finetuning'
