@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import count_parameters, load_checkpoint, save_checkpoint, seed_everything, validate_fields
-from .train import cosine_schedule, param_groups
+from .train import cosine_schedule, param_groups, progress_bar
 
 # %% auto 0
 __all__ = ['LMOutput', 'CharTokenizer', 'NGramLM', 'bits_per_char', 'LMConfig', 'CausalSelfAttention', 'MLP', 'Block',
@@ -340,29 +340,29 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     model.train()
     start, train_losses = time.perf_counter(), []
     elapsed0 = history[-1]["elapsed_s"] if history else 0.0
-    while step < cfg.max_steps:
-        lr = cfg.lr * cosine_schedule(step, cfg.max_steps, cfg.warmup_steps, min_ratio)
-        for g in opt.param_groups: g["lr"] = lr
-        x, y = get_batch(train_data, block, cfg.batch_size)
-        loss = model(x, y).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        opt.step()
-        train_losses.append(loss.item())
-        step += 1
-        elapsed = elapsed0 + time.perf_counter() - start
-        out_of_time = cfg.max_minutes and elapsed >= 60 * cfg.max_minutes
-        if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
-            history.append({"step": step, "lr": lr, "train_loss": float(np.mean(train_losses)),
-                            "val_loss": estimate_loss(model, val_batches), "elapsed_s": elapsed})
-            train_losses = []
-            if cfg.checkpoint:
-                save_checkpoint(cfg.checkpoint, model, opt, step=step, config=model.config, extra={"history": history})
-            log(f"step {step}: train {history[-1]['train_loss']:.3f}, val {history[-1]['val_loss']:.3f} ({elapsed:.0f} s)")
-        if out_of_time:
-            log(f"stopped at step {step} of {cfg.max_steps}: the {cfg.max_minutes:g}-minute budget is spent")
-            break
+    with progress_bar(cfg.max_steps, f"training {type(model).__name__}", initial=step) as bar:
+        while step < cfg.max_steps:
+            lr = cfg.lr * cosine_schedule(step, cfg.max_steps, cfg.warmup_steps, min_ratio)
+            for g in opt.param_groups: g["lr"] = lr
+            loss = model(*get_batch(train_data, block, cfg.batch_size)).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            opt.step()
+            train_losses.append(loss.item())
+            step += 1
+            bar.update(1)
+            elapsed = elapsed0 + time.perf_counter() - start
+            out_of_time = cfg.max_minutes and elapsed >= 60 * cfg.max_minutes
+            if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
+                history.append({"step": step, "lr": lr, "train_loss": float(np.mean(train_losses)),
+                                "val_loss": estimate_loss(model, val_batches), "elapsed_s": elapsed})
+                train_losses = []
+                if cfg.checkpoint: save_checkpoint(cfg.checkpoint, model, opt, step=step, config=model.config, extra={"history": history})
+                log(f"step {step}: train {history[-1]['train_loss']:.3f}, val {history[-1]['val_loss']:.3f} ({elapsed:.0f} s)")
+            if out_of_time:
+                log(f"stopped at step {step} of {cfg.max_steps}: the {cfg.max_minutes:g}-minute budget is spent")
+                break
     model.eval()
     return pd.DataFrame(history)
 

@@ -136,9 +136,13 @@ INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # figures go into th
 
 def _ipc_kernel_manager():
     "A kernel manager whose kernel talks over local IPC sockets, not TCP (ipykernel warns about unencrypted TCP)."
+    import uuid
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
     class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs): super().__init__(transport="ipc", **kwargs)
+        def __init__(self, **kwargs):  # socket files named per kernel: runs in parallel (sweeps, Ray) never share one
+            Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
+            super().__init__(transport="ipc", ip=str(Path(jupyter_runtime_dir())/f"ppt-kernel-{uuid.uuid4().hex[:12]}-ipc"), **kwargs)
     return IPCKernelManager
 
 def _error_text(e:BaseException) -> str:

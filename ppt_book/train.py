@@ -65,9 +65,9 @@ def logits_of(model, input_ids:torch.Tensor, attention_mask:torch.Tensor) -> tor
     out = model(input_ids=input_ids, attention_mask=attention_mask)
     return out.logits if hasattr(out, "logits") else out
 
-def progress_bar(total:int, desc:str, disable:bool=False, unit:str="step") -> tqdm:
+def progress_bar(total:int, desc:str, disable:bool=False, unit:str="step", initial:int=0) -> tqdm:
     "A plain-text tqdm bar that redraws about 20 times in all: readable in a terminal and as the stored output of a notebook cell."
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, miniters=max(1, total // 20), mininterval=1.0, ncols=100)
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, initial=initial, miniters=max(1, total // 20), mininterval=1.0, ncols=100)
 
 @torch.no_grad()
 def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_size:int=128,

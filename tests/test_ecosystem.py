@@ -10,7 +10,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from conftest import BIN
+from conftest import BIN, make_notebook
 
 
 def ppt_book(*args, cwd, env=None):
@@ -58,9 +58,13 @@ def test_run_takes_its_section_of_a_file_keyed_by_chapter(tiny_project):
 
 
 def test_runs_are_quiet_and_their_files_readable_by_others(tiny_project):
-    out = ppt_book("run", "tiny", "--no-progress", cwd=tiny_project, env={"PYTHONWARNINGS": ""})
+    make_notebook(tiny_project/"nbs"/"30_bars.ipynb", ["from tqdm.auto import tqdm\nfor _ in tqdm(range(steps)): pass\nprint('done')"],
+                  "steps: int = 3  # iterations")
+    out = ppt_book("run", "bars", "--no-progress", "--log-output", cwd=tiny_project, env={"PYTHONWARNINGS": ""})
     assert out.returncode == 0, out.stderr
     for noise in ("without encryption", "IProgress"): assert noise not in out.stderr
+    (run_dir,) = (tiny_project/"runs"/"30_bars").iterdir()
+    assert "IProgress" not in (run_dir/"output.ipynb").read_text() and "done" in (run_dir/"output.ipynb").read_text()
     old = os.umask(0o022)
     try: assert ppt_book("run", "tiny", "-p", "steps", "9", "--no-progress", cwd=tiny_project).returncode == 0
     finally: os.umask(old)
