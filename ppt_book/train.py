@@ -296,7 +296,7 @@ def _fit_check_main(argv:list[str]|None=None):
                                                      attention_probs_dropout_prob=0.0))
     cfg = TrainConfig(lr=1e-3, num_epochs=2, batch_size=args.global_batch // world, max_length=48, patience=0)
     out = fit(model, tok, train["text"], classification_loss(train["label"]), train["text"][:16], train["label"][:16], cfg,
-              log=lambda s: None)
+              log=lambda s: None, progress=False)
     if int(os.environ.get("RANK", "0")) == 0:
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
 
