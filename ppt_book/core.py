@@ -250,7 +250,9 @@ def record(name:str, # metric name, snake_case with its unit, e.g. 'test_acc', '
     if isinstance(clean, float) and not np.isfinite(clean):
         warnings.warn(f"record({name!r}): value is {clean}; it is stored as such")
     run_dir = current_run_dir()
-    update_metrics(run_dir, metrics={**read_metrics(run_dir)["metrics"], name: clean})
+    data = read_metrics(run_dir)
+    data["metrics"][name] = clean
+    write_json_atomic(run_dir/METRICS_FILE, data)
     return value
 
 # %% ../nbs/00_core.ipynb 30
@@ -288,10 +290,6 @@ def find_project_root(start:str|Path|None=None) -> Path|None:
     return None
 
 # %% ../nbs/00_core.ipynb 35
-def _accuracy(y:np.ndarray, p:np.ndarray) -> np.ndarray:
-    "Accuracy of each row of (R, N) labels and predictions."
-    return (y == p).mean(-1)
-
 def _macro_f1(y:np.ndarray, p:np.ndarray) -> np.ndarray:
     "Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no support)."
     def f1(c):
@@ -299,7 +297,7 @@ def _macro_f1(y:np.ndarray, p:np.ndarray) -> np.ndarray:
         return 2 * tp / np.maximum(2 * tp + fp + fn, 1)  # 0 where the class is absent from both
     return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
 
-COMPARISON_METRICS = {"acc": _accuracy, "macro_f1": _macro_f1}  # name: metric of (R, N) arrays, one value per row
+COMPARISON_METRICS = {"acc": lambda y, p: (y == p).mean(-1), "macro_f1": _macro_f1}  # name: metric of (R, N) labels and predictions, one value per row
 
 def _paired(y_true, *preds, n_boot:int=0, seed:int=0) -> list[np.ndarray]:
     "The arrays, checked, and `n_boot` resamples of their indices (n_boot, N)."

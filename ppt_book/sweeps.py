@@ -106,10 +106,10 @@ def _require_ray():
     return ray
 
 def _pack_dir(path:Path) -> bytes:
-    "A run folder as gzipped tar bytes (its name as the archive's top level)."
+    "A run folder's contents as gzipped tar bytes."
     import io, tarfile
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar: tar.add(str(path), arcname=path.name)
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar: tar.add(str(path), arcname=".")
     return buf.getvalue()
 
 def _unpack_dir(data:bytes, dest:Path) -> Path:
@@ -117,8 +117,6 @@ def _unpack_dir(data:bytes, dest:Path) -> Path:
     import io, tarfile
     with atomic_dir(dest) as tmp:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar: tar.extractall(tmp, filter="data")
-        for item in (tmp/dest.name).iterdir(): item.rename(tmp/item.name)
-        (tmp/dest.name).rmdir()
     return dest
 
 def _sweep_task(nb_name:str, nb_bytes:bytes, nb_path:str, overrides:dict, run_id:str, attempt:int,

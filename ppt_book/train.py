@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import yaml
 from tqdm import tqdm
 
-from .core import count_parameters, get_device, load_checkpoint, save_checkpoint, seed_everything, validate_fields
+from .core import count_parameters, find_project_root, get_device, load_checkpoint, save_checkpoint, seed_everything, validate_fields
 
 # %% auto 0
 __all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'progress_bar', 'predict_logits',
@@ -213,17 +214,13 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         step, history, best, waited = state["step"], state["extra"]["history"], state["extra"]["best"], state["extra"]["waited"]
         start_epoch = num_epochs if state["extra"]["stopped"] else state["extra"]["epoch"]
         log(f"resumed from {cfg.checkpoint} after epoch {start_epoch}, step {step}")
-    log(f"training {type(accelerator.unwrap_model(model)).__name__} ({count_parameters(model) / 1e6:.2f}M parameters): "
+    name = type(accelerator.unwrap_model(model)).__name__
+    log(f"training {name} ({count_parameters(model) / 1e6:.2f}M parameters): "
         f"{len(encoded)} examples, {num_epochs} epochs, batch {cfg.batch_size} x {world} process(es) = "
         f"{cfg.batch_size * world}, {total_steps} optimizer steps, on {accelerator.device}")
-    best_state = None
-    if best >= 0:  # resumed: the best weights so far are in their own file
-        from safetensors.torch import load_file
-        best_state = {k[len("model/"):]: v for k, v in load_file(str(_best_path(cfg.checkpoint))).items() if k.startswith("model/")}
+    best_state = None  # the best weights of this session; a resumed run's earlier best is in the '.best' file
     seen, train_s, losses = 0, 0.0, []
-    bar = progress_bar(total_steps, f"training {type(accelerator.unwrap_model(model)).__name__}",
-                       disable=not (progress and accelerator.is_main_process))
-    bar.update(step)
+    bar = progress_bar(total_steps, f"training {name}", disable=not (progress and accelerator.is_main_process), initial=step)
     redraw_every = max(1, total_steps // 20)
     clock = time.perf_counter()
     for epoch in range(start_epoch, num_epochs):
@@ -270,6 +267,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
     bar.close()
     model = accelerator.unwrap_model(model)
     if best_state is not None: model.load_state_dict(best_state)
+    elif best >= 0: load_checkpoint(_best_path(cfg.checkpoint), model, restore_rng=False)  # resumed, no gain since
     model.eval()
     return {"model": model, "history": pd.DataFrame(history), "best_val_acc": best, "train_s": train_s,
             "samples_per_s": seen / train_s if train_s else float("nan"), "steps": step}
@@ -306,11 +304,9 @@ def smoke_size_note(chapter:str, # the notebook stem, e.g. '30_finetuning'
                     config:str|Path|None=None, # default: the project's configs/book.yaml
                    ) -> str:
     "Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the book's."
-    from ppt_book.core import find_project_root
     root = find_project_root()
     path = Path(config) if config else (root/"configs"/"book.yaml" if root else None)
     if path is None or not path.exists(): return ""
-    import yaml
     book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
     differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
     if not differ: return "*This run has the book's sizes (`configs/book.yaml`).*"
