@@ -1,6 +1,6 @@
 """The same sweep run sequentially and on a local Ray instance, in one process.
 
-    python benchmarks/sweep_parallel.py            # 8 runs of 00_core (seeds 0..7), Ray with 2 workers
+    python benchmarks/sweep_parallel.py            # 8 runs of 02_checkpoints (seeds 0..7), Ray with 2 workers
     python benchmarks/sweep_parallel.py --quick    # CI smoke size: 2 runs
 
 Each run executes the core chapter through papermill with small parameters (a fresh kernel, imports, a short
@@ -34,7 +34,7 @@ def main(argv=None):
     n = args.runs or (2 if args.quick else 8)
     with tempfile.TemporaryDirectory() as d:
         sweep = Path(d)/"sweep.yaml"
-        sweep.write_text(yaml.safe_dump({"chapter": "00_core", "params": {"demo_steps": 2}, "grid": {"seed": list(range(n))}}))
+        sweep.write_text(yaml.safe_dump({"chapter": "02_checkpoints", "params": {"demo_steps": 2}, "grid": {"seed": list(range(n))}}))
         out = {}
         for name, kw in (("sequential", {}), ("ray", {"executor": "ray", "cpus_per_run": 1})):
             if name == "ray":

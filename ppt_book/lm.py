@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import count_parameters, load_checkpoint, save_checkpoint, seed_everything, validate_fields
+from .checkpoint import load_checkpoint, save_checkpoint
+from .core import count_parameters, seed_everything, validate_fields
 from .train import cosine_schedule, param_groups, progress_bar
 
 # %% auto 0

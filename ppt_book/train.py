@@ -18,7 +18,8 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from .core import count_parameters, find_project_root, get_device, load_checkpoint, save_checkpoint, seed_everything, validate_fields
+from .checkpoint import load_checkpoint, save_checkpoint
+from .core import count_parameters, find_project_root, get_device, seed_everything, validate_fields
 
 # %% auto 0
 __all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'progress_bar', 'predict_logits',

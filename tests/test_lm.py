@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ppt_book.core import CheckpointError, seed_everything
+from ppt_book.checkpoint import CheckpointError
+from ppt_book.core import seed_everything
 from ppt_book.lm import (CharTokenizer, LMConfig, LMTrainConfig, NGramLM, build_lm, causal_lm_bpc, evaluate_nll,
                          filter_logits, generate, sample_text, to_gpt2, train_lm)
 

@@ -8,7 +8,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from ppt_book import core
-from ppt_book.core import CheckpointError, atomic_dir, bootstrap_ci, paired_test, seed_everything
+from ppt_book.checkpoint import CheckpointError
+from ppt_book.core import atomic_dir, bootstrap_ci, paired_test, seed_everything
 from ppt_book.distill import DistillConfig, StudentConfig, StudentForSequenceClassification, train_student, word_tokenizer
 from ppt_book.train import (TrainConfig, _global_batches, _shard, classification_loss, cosine_schedule, fit, param_groups,
                             predict_logits)
