@@ -43,8 +43,7 @@ class CharTokenizer:
     def encode(self, text:str) -> list[int]:
         try: return [self.stoi[c] for c in text]
         except KeyError:
-            unknown = sorted(set(text) - set(self.stoi))
-            raise ValueError(f"{len(unknown)} character(s) not in the tokenizer's vocabulary: {''.join(unknown[:20])!r}; "
+            raise ValueError(f"{len(set(text) - set(self.stoi))} character(s) not in the tokenizer's vocabulary: {''.join(sorted(set(text) - set(self.stoi))[:20])!r}; "
                              "fit the tokenizer on text that contains them, or remove them from the input") from None
 
     def decode(self, ids) -> str: return "".join(self.chars[int(i)] for i in ids)
