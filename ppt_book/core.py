@@ -14,6 +14,7 @@ import math
 import os
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -27,11 +28,12 @@ import torch
 import yaml
 
 # %% auto 0
-__all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'COMPARISON_METRICS', 'seed_everything', 'get_device',
-           'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir', 'params_hash',
-           'make_run_id', 'git_commit', 'new_metrics', 'create_run_dir', 'read_metrics', 'update_metrics',
-           'current_run_dir', 'record', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test',
-           'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
+__all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'COMPARISON_METRICS', 'seed_everything',
+           'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
+           'LockHeld', 'file_lock', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics', 'create_run_dir',
+           'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record', 'run_status', 'runs_table',
+           'find_project_root', 'bootstrap_ci', 'paired_test', 'config_to_dict', 'config_from_dict', 'validate_fields',
+           'count_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb 6
 def seed_everything(seed:int=0, # the one integer every generator is seeded from
@@ -145,6 +147,27 @@ def atomic_dir(dest:str|Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
+class LockHeld(RuntimeError):
+    "Another process holds the lock a non-blocking `file_lock` asked for; `holder` is what that process wrote into it."
+    def __init__(self, path, holder): super().__init__(f"{path} is held by {holder or 'another process'}"); self.holder = holder
+
+@contextlib.contextmanager
+def file_lock(path:str|Path, # the lock file, created if missing; its content names the holder
+              blocking:bool=True, # False: raise LockHeld at once if another process holds it
+             ) -> Iterator[Path]:
+    "Hold an exclusive lock on `path` for the block (flock: the system releases it when the holder dies, so it never goes stale)."
+    import fcntl
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            f.seek(0); raise LockHeld(path, f.read().strip()) from None
+        try:
+            f.seek(0); f.truncate(); f.write(f"pid {os.getpid()} on host {socket.gethostname()}"); f.flush()
+            yield path
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 # %% ../nbs/00_core.ipynb 20
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.yaml"
@@ -174,26 +197,33 @@ def _version() -> str:
     import ppt_book
     return getattr(ppt_book, "__version__", "unknown")
 
+def _now() -> str: return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
 def new_metrics(chapter:str, run_id:str, params:dict|None=None, status:str="running") -> dict:
-    "A fresh metrics.json record for a run that starts now."
-    return {"chapter": chapter, "run_id": run_id, "status": status,
-            "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    "A fresh metrics.json record for a run that this process starts now."
+    return {"chapter": chapter, "run_id": run_id, "status": status, "started": _now(), "pid": os.getpid(), "host": socket.gethostname(),
             "duration_s": None, "error": None, "version": _version(), "commit": git_commit(),
             "params": _to_builtin(params or {}), "metrics": {}}
 
 def create_run_dir(chapter:str, # the notebook stem, e.g. '40_distillation'
                    params:dict|None=None, # the resolved parameters, written to params.yaml
                    runs_dir:str|Path="runs", # root of all run folders
-                   run_id:str|None=None, # default: make_run_id(params)
+                   run_id:str|None=None, # default: make_run_id(params), with a -2, -3 suffix if that folder exists
                    run_dir:str|Path|None=None, # an explicit folder instead of runs_dir/chapter/run_id (book runs)
+                   id_params:dict|None=None, # what the run id's hash is taken of (default: params)
                   ) -> Path:
     "Create `runs_dir/chapter/run_id/` with params.yaml, metrics.json (status 'running') and artifacts/."
-    run_id = run_id or make_run_id(params)
-    run_dir = Path(run_dir) if run_dir is not None else Path(runs_dir)/chapter/run_id
-    if run_dir.exists():
-        raise FileExistsError(f"Run folder {run_dir} already exists: pass another run_id, "
-                              "or delete that folder to run again")
-    (run_dir/"artifacts").mkdir(parents=True)
+    explicit = run_id is not None or run_dir is not None
+    base = run_id or make_run_id(params if id_params is None else id_params)
+    for n in range(1, 1000):
+        path = Path(run_dir) if run_dir is not None else Path(runs_dir)/chapter/(base if n == 1 else f"{base}-{n}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try: path.mkdir(); break  # claims the id: two runs in the same second get -2, -3
+        except FileExistsError:
+            if explicit: raise FileExistsError(f"Run folder {path} already exists: pass another run_id, "
+                                               "or delete that folder to run again") from None
+    run_dir, run_id = path, path.name if run_dir is None else base
+    (run_dir/"artifacts").mkdir()
     write_text_atomic(run_dir/PARAMS_FILE, yaml.safe_dump(_to_builtin(params or {}), sort_keys=False))
     write_json_atomic(run_dir/METRICS_FILE, new_metrics(chapter, run_id, params))
     return run_dir
@@ -210,11 +240,16 @@ def read_metrics(run_dir:str|Path) -> dict:
         raise ValueError(f"{path} has no 'metrics' field: it is not a ppt_book metrics file")
     return data
 
+def metrics_lock(run_dir:str|Path):
+    "The lock every read-modify-write of `run_dir`'s metrics.json holds (runner, kernel, heartbeat)."
+    return file_lock(Path(run_dir)/f".{METRICS_FILE}.lock")
+
 def update_metrics(run_dir:str|Path, **fields) -> dict:
-    "Set top-level `fields` of `run_dir`'s metrics.json atomically; return the new record."
-    data = read_metrics(run_dir)
-    data.update(_to_builtin(fields))
-    write_json_atomic(Path(run_dir)/METRICS_FILE, data)
+    "Set top-level `fields` of `run_dir`'s metrics.json atomically, under its lock; return the new record."
+    with metrics_lock(run_dir):
+        data = read_metrics(run_dir)
+        data.update(_to_builtin(fields))
+        write_json_atomic(Path(run_dir)/METRICS_FILE, data)
     return data
 
 # %% ../nbs/00_core.ipynb 27
@@ -247,15 +282,32 @@ def record(name:str, # metric name, snake_case with its unit, e.g. 'test_acc', '
     if isinstance(clean, float) and not np.isfinite(clean):
         warnings.warn(f"record({name!r}): value is {clean}; it is stored as such")
     run_dir = current_run_dir()
-    data = read_metrics(run_dir)
-    data["metrics"][name] = clean
-    write_json_atomic(run_dir/METRICS_FILE, data)
+    with metrics_lock(run_dir):  # another process (the runner's heartbeat, a second writer) may be writing too
+        data = read_metrics(run_dir)
+        data["metrics"][name] = clean
+        write_json_atomic(run_dir/METRICS_FILE, data)
     return value
 
 # %% ../nbs/00_core.ipynb 30
 def _metrics_files(runs_dir:Path):
     for path in sorted(runs_dir.rglob(METRICS_FILE)):
         if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts): yield path
+
+HEARTBEAT_STALE_S = 120  # a running run whose heartbeat is older than this is stale (the runner beats every 30 s)
+
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True  # alive, owned by someone else
+    return True
+
+def run_status(data:dict) -> str|None:
+    "The status of a metrics.json record as read now: a 'running' run whose process is gone is 'stale' (never stored)."
+    if data.get("status") != "running": return data.get("status")
+    pid, beat = data.get("pid"), data.get("heartbeat")
+    if isinstance(pid, int) and data.get("host") == socket.gethostname() and not _pid_alive(pid): return "stale"
+    if beat and (dt.datetime.now().astimezone() - dt.datetime.fromisoformat(beat)).total_seconds() > HEARTBEAT_STALE_S: return "stale"
+    return "running"
 
 def runs_table(runs_dir:str|Path="runs", # root of all run folders
                chapter:str|None=None, # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')
@@ -268,7 +320,7 @@ def runs_table(runs_dir:str|Path="runs", # root of all run folders
             try: data = read_metrics(path.parent)
             except ValueError as e:
                 warnings.warn(f"skipping {path}: {e}"); continue
-            row = {"chapter": data.get("chapter"), "run_id": data.get("run_id"), "status": data.get("status"),
+            row = {"chapter": data.get("chapter"), "run_id": data.get("run_id"), "status": run_status(data),
                    "started": data.get("started"), "duration_s": data.get("duration_s"),
                    "attempts": data.get("attempts", 1), "error": data.get("error"), "path": str(path.parent)}
             row.update({f"params.{k}": v for k, v in (data.get("params") or {}).items()})
