@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,8 +15,8 @@ import pandas as pd
 import yaml
 
 from .book import build_book, write_readme
-from .core import read_metrics, write_text_atomic
-from .runs import ExperimentError, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
+from .core import find_project_root, read_metrics, write_text_atomic
+from .runs import PATH_PARAM, ExperimentError, Interrupted, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
 from .sweeps import run_sweep
 
 # %% auto 0
@@ -26,8 +28,12 @@ def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
     params = {}
     for f in files or []:
         path = Path(f)
-        if not path.exists(): raise ExperimentError(f"Parameter file {path} does not exist")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not path.is_file(): raise ExperimentError(f"Parameter file {path} does not exist (or is not a file): check the path")
+        try: data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            where = getattr(e, "problem_mark", None)
+            raise ExperimentError(f"Parameter file {path} is not valid YAML" + (f" (line {where.line + 1}, column {where.column + 1})" if where else "")
+                                  + ": fix it, e.g. `name: value` per line") from None
         if not isinstance(data, dict): raise ExperimentError(f"Parameter file {path} must hold a mapping of name: value")
         stem = Path(resolve_chapter(chapter)).stem if chapter else None
         if data and all(isinstance(k, str) and k[:2].isdigit() or k == "index" for k in data):  # keyed by chapter
@@ -36,8 +42,18 @@ def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
                                       f"add one, or pick a chapter it has ({', '.join(map(str, data))})")
             data = data[stem] or {}
         params.update(data)
-    for name, value in pairs or []: params[name] = value
+    for name, value in pairs or []:  # a relative path on the command line means: relative to where the command runs
+        relative = PATH_PARAM.search(name) and value.strip() not in ("", "null", "~") and not os.path.isabs(value)
+        params[name] = os.path.abspath(value) if relative else value
     return params
+
+def _runs_dir(given:str|None) -> Path:
+    "--runs-dir as given, else the project's runs/ (also from inside nbs/), else ./runs; a file there is bad input."
+    root = find_project_root()
+    path = Path(given) if given else (root/"runs" if root else Path("runs"))
+    if path.exists() and not path.is_dir():
+        raise ExperimentError(f"--runs-dir {path} is a file, not a folder: pass a folder (it is created if missing)")
+    return path
 
 def build_parser() -> argparse.ArgumentParser:
     "The `ppt-book` argument parser."
@@ -47,13 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("run", help="execute one chapter with parameters into runs/<chapter>/<run-id>/",
                        description="Execute a chapter notebook with papermill into runs/<chapter>/<run-id>/ "
-                       "(output.ipynb, params.yaml, metrics.json, artifacts/).")
+                       "(output.ipynb, params.yaml, metrics.json, artifacts/).",
+                       epilog="Paths: parameters named *_dir, *_path, *_cache, *_metrics and dataset hold paths. A relative path "
+                       "given with -p is relative to the folder the command runs in; one inside a YAML file (-f, sweeps, "
+                       "configs/book.yaml) is relative to nbs/, where chapters execute (../runs/... works). The run id's hash "
+                       "takes paths relative to the project root. Without --runs-dir, runs go to the project's runs/, also "
+                       "when the command runs inside nbs/. SIGTERM or SIGINT stops a run and records it as failed.")
     r.add_argument("chapter", help="notebook stem (40_distillation), short name (distillation) or path")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a parameter; VALUE is parsed as YAML (repeatable)")
     r.add_argument("-f", "--params-file", action="append", metavar="FILE",
                    help="YAML file of parameters (repeatable); a file keyed by chapter, like configs/book.yaml, gives this chapter's section")
-    r.add_argument("--runs-dir", default="runs", help="root of the run folders (default: runs)")
+    r.add_argument("--runs-dir", default=None, help="root of the run folders (default: the project's runs/)")
     r.add_argument("--log-output", action="store_true", help="echo cell outputs while running")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     pp = sub.add_parser("params", help="list a chapter's parameters, defaults and help")
@@ -63,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "cluster; failed runs are recorded and the sweep goes on; finished runs with identical "
                        "parameters are skipped.")
     s.add_argument("sweep", help="sweep YAML: {chapter, params, grid} or {chapter, params, runs}")
-    s.add_argument("--runs-dir", default="runs")
+    s.add_argument("--runs-dir", default=None)
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--executor", choices=["sequential", "ray"], default="sequential",
                    help="sequential (default) or ray (needs pip install 'ppt_book[ray]')")
@@ -76,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="One row per run under --runs-dir (book runs show the run id 'book'): chapter, run id, "
                          "status, duration and the metrics each chapter names as its headline; --wide for every column.")
     res.add_argument("chapter", nargs="?", help="only this chapter's runs")
-    res.add_argument("--runs-dir", default="runs")
+    res.add_argument("--runs-dir", default=None)
     res.add_argument("--csv", metavar="FILE", help="also write the table, every column, to FILE")
     res.add_argument("--wide", action="store_true", help="print every parameter and metric, not only the headline metrics")
     b = sub.add_parser("book", help="run every chapter with configs/book.yaml into runs/book/ and render _book/")
@@ -96,7 +117,7 @@ def main(argv:list[str]|None=None) -> int:
         parser.print_help(); return 2
     try:
         if args.command == "run":
-            run_dir = run_chapter(args.chapter, _parse_overrides(args.param, args.params_file, args.chapter), runs_dir=args.runs_dir,
+            run_dir = run_chapter(args.chapter, _parse_overrides(args.param, args.params_file, args.chapter), runs_dir=_runs_dir(args.runs_dir),
                                   progress=not args.no_progress, log_output=args.log_output)
             m = read_metrics(run_dir)
             print(f"ok: {run_dir} ({m['duration_s']} s)")
@@ -113,7 +134,7 @@ def main(argv:list[str]|None=None) -> int:
                                           "shared_runs_dir": args.shared_runs_dir or None}.items() if v is not None}
             if ray_opts and args.executor != "ray":
                 raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_opts)} need --executor ray")
-            summary = run_sweep(args.sweep, runs_dir=args.runs_dir, progress=not args.no_progress,
+            summary = run_sweep(args.sweep, runs_dir=_runs_dir(args.runs_dir), progress=not args.no_progress,
                                 executor=args.executor, **ray_opts)
             with pd.option_context("display.max_columns", None, "display.width", 200):
                 print(summary.drop(columns=["error"]).to_string(index=False))
@@ -122,8 +143,9 @@ def main(argv:list[str]|None=None) -> int:
                 print(f"{len(failed)} of {len(summary)} runs failed; see error in each run's metrics.json", file=sys.stderr)
                 return 1
         elif args.command == "results":
-            df = results(args.runs_dir, args.chapter)
-            if len(df) == 0: print(f"no runs under {args.runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
+            runs_dir = _runs_dir(args.runs_dir)
+            df = results(runs_dir, args.chapter)
+            if len(df) == 0: print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
             else:
                 with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
                     print(results_view(df, wide=args.wide).to_string(index=False))
@@ -146,4 +168,8 @@ def main(argv:list[str]|None=None) -> int:
         print(f"error: {e}", file=sys.stderr); return 2
     except RunFailed as e:
         print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr); return 1
+    except Interrupted as e:  # SIGTERM or SIGINT: the run folder records it; exit as the signal's convention says
+        where = getattr(e, "run_dir", None)
+        print(f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""), file=sys.stderr)
+        return 128 + e.args[0]
     return 0

@@ -252,7 +252,7 @@ def update_metrics(run_dir:str|Path, **fields) -> dict:
         write_json_atomic(Path(run_dir)/METRICS_FILE, data)
     return data
 
-# %% ../nbs/00_core.ipynb 27
+# %% ../nbs/00_core.ipynb 29
 RUN_DIR_ENV = "PPT_RUN_DIR"
 _scratch_run_dir: Path|None = None
 
@@ -288,7 +288,7 @@ def record(name:str, # metric name, snake_case with its unit, e.g. 'test_acc', '
         write_json_atomic(run_dir/METRICS_FILE, data)
     return value
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 32
 def _metrics_files(runs_dir:Path):
     for path in sorted(runs_dir.rglob(METRICS_FILE)):
         if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts): yield path
@@ -338,7 +338,7 @@ def find_project_root(start:str|Path|None=None) -> Path|None:
         if (folder/"_quarto.yml").exists() and (folder/"nbs").is_dir(): return folder
     return None
 
-# %% ../nbs/00_core.ipynb 35
+# %% ../nbs/00_core.ipynb 41
 def _macro_f1(y:np.ndarray, p:np.ndarray) -> np.ndarray:
     "Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no support)."
     def f1(c):
@@ -378,7 +378,7 @@ def paired_test(y_true, pred_a, pred_b, n_boot:int=2000, level:float=0.95, seed:
             "mcnemar_p": float(mcnemar_p), "bootstrap_p": float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))),
             "significant": bool(mcnemar_p < 1 - level)}
 
-# %% ../nbs/00_core.ipynb 40
+# %% ../nbs/00_core.ipynb 46
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):

@@ -6,8 +6,13 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import operator
 import os
+import re
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -15,12 +20,12 @@ import nbformat
 import pandas as pd
 import yaml
 
-from .core import RUN_DIR_ENV, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
+from .core import RUN_DIR_ENV, _now, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
 
 # %% auto 0
-__all__ = ['OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'ExperimentError', 'list_chapters', 'resolve_chapter', 'parameters_cell',
-           'notebook_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'run_chapter', 'results',
-           'chapter_headlines', 'results_view']
+__all__ = ['OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError', 'list_chapters',
+           'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters', 'coerce_param', 'resolve_params',
+           'RunFailed', 'id_params', 'Interrupted', 'run_chapter', 'results', 'chapter_headlines', 'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -43,6 +48,9 @@ def resolve_chapter(chapter:str|Path, # '40_distillation', 'distillation', or a 
     chapter = str(chapter)
     as_path = Path(chapter)
     if as_path.suffix == ".ipynb" or os.sep in chapter:
+        if as_path.suffix != ".ipynb":  # never read a file that is not a notebook: its content could end up in an error
+            raise ExperimentError(f"{as_path} is not a notebook (.ipynb): name a chapter ({', '.join(list_chapters(nbs_dir))}) "
+                                  "or give the path of a .ipynb file")
         if as_path.is_file(): return as_path
         raise ExperimentError(f"Notebook {as_path} does not exist")
     folder = _nbs_dir(nbs_dir)
@@ -61,10 +69,21 @@ def parameters_cell(nb) -> int:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []): return i
     raise ExperimentError("has no cell tagged 'parameters'")
 
+_NUMBER = r"-?[\d_.]+(?:e-?\d+)?"
+_BOUND = re.compile(rf"(at least|at most|above|below)\s+({_NUMBER})")
+_RANGE = re.compile(rf";\s*((?:(?:at least|at most|above|below)\s+{_NUMBER}\s*(?:,|and)?\s*)+)$")  # words: papermill's reader rejects '=' in a comment
+
+def parse_range(comment:str) -> list[tuple[str, float]]:
+    "Bounds a parameter's comment declares at its end: '...; at least 2' or '; above 0, at most 1' -> [('at least', 2.0)]."
+    m = _RANGE.search(comment or "")
+    return [(op, float(num.replace("_", ""))) for op, num in _BOUND.findall(m.group(1))] if m else []
+
 def notebook_parameters(nb_path:str|Path) -> dict:
-    "{name: {'default': value, 'help': comment}} from the notebook's `parameters` cell."
+    "{name: {'default': value, 'help': comment, 'range': bounds}} from the notebook's `parameters` cell."
     nb_path = Path(nb_path)
-    nb = nbformat.read(nb_path, as_version=4)
+    try: nb = nbformat.read(nb_path, as_version=4)
+    except Exception as e:  # its message could quote the file: name the type only
+        raise ExperimentError(f"{nb_path} is not a readable notebook ({type(e).__name__}): give a chapter's .ipynb file") from None
     try: idx = parameters_cell(nb)
     except ExperimentError as e:
         raise ExperimentError(f"{nb_path} {e}: tag the cell that sets its knobs with 'parameters' "
@@ -80,7 +99,7 @@ def notebook_parameters(nb_path:str|Path) -> dict:
             except ValueError: default = None  # computed default: any value is accepted
             line = lines[node.lineno - 1]
             comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
-            params[targets[0].id] = {"default": default, "help": comment}
+            params[targets[0].id] = {"default": default, "help": comment, "range": parse_range(comment)}
     return params
 
 # %% ../nbs/90_runs.ipynb 14
@@ -117,11 +136,17 @@ def resolve_params(nb_path:str|Path, given:dict|None=None) -> tuple[dict, dict]:
         raise ExperimentError(f"unknown parameter(s) {unknown} for {Path(nb_path).stem}; valid parameters: "
                               f"{sorted(declared)}")
     overrides = {k: coerce_param(k, v, declared[k]["default"], Path(nb_path).name) for k, v in given.items()}
+    ops = {"at least": operator.ge, "above": operator.gt, "at most": operator.le, "below": operator.lt}
+    for k, v in overrides.items():
+        bounds = declared[k]["range"]
+        if bounds and isinstance(v, (int, float)) and not all(ops[op](v, b) for op, b in bounds):
+            raise ExperimentError(f"parameter {k!r}: value {v!r} is out of its range ({', '.join(f'{op} {b:g}' for op, b in bounds)}, "
+                                  f"declared in {Path(nb_path).name}): pass a value in range")
     resolved = {k: d["default"] for k, d in declared.items()}
     resolved.update(overrides)
     return _to_builtin(resolved), overrides
 
-# %% ../nbs/90_runs.ipynb 18
+# %% ../nbs/90_runs.ipynb 20
 class RunFailed(Exception):
     "A chapter raised while executing; the run folder holds the partial notebook and the error."
     def __init__(self, run_dir:Path, error:str):
@@ -145,7 +170,48 @@ def _ipc_kernel_manager():
             super().__init__(transport="ipc", ip=str(Path(jupyter_runtime_dir())/f"ppt-kernel-{uuid.uuid4().hex[:12]}-ipc"), **kwargs)
     return IPCKernelManager
 
+PATH_PARAM = re.compile(r"(_dir|_path|_cache|_metrics)$|^dataset$")  # parameters that hold a path
+
+def id_params(resolved:dict, nb_dir:str|Path) -> dict:
+    "`resolved` as the run id's hash sees it: each relative path parameter resolved against `nb_dir` (where chapters execute), then made relative to the project root."
+    root = find_project_root(nb_dir) or Path(nb_dir).resolve()
+    out = dict(resolved)
+    for k, v in resolved.items():
+        if PATH_PARAM.search(k) and isinstance(v, str) and v:
+            full = Path(os.path.normpath(Path(nb_dir).resolve()/v))  # an absolute v stays itself
+            out[k] = full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
+    return out
+
+HEARTBEAT_S = 30  # seconds between the runner's heartbeats into metrics.json (core.HEARTBEAT_STALE_S reads them)
+
+@contextlib.contextmanager
+def _heartbeat(run_dir:Path, every:float=HEARTBEAT_S):
+    "Write `heartbeat` into run_dir's metrics.json now and every `every` seconds until the block ends."
+    update_metrics(run_dir, heartbeat=_now())
+    stop = threading.Event()
+    def beat():
+        while not stop.wait(every):
+            with contextlib.suppress(OSError, ValueError): update_metrics(run_dir, heartbeat=_now())
+    thread = threading.Thread(target=beat, name="ppt-book-heartbeat", daemon=True)
+    thread.start()
+    try: yield
+    finally: stop.set(); thread.join()
+
+class Interrupted(KeyboardInterrupt):
+    "The runner got SIGTERM (timeout, a scheduler, docker stop) or SIGINT; args[0] is the signal number, `run_dir` the run it stopped."
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    "Turn SIGTERM and SIGINT into `Interrupted` for the block (main thread only), so a stopped run records its end."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def handler(signum, frame): raise Interrupted(signum)
+    before = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try: yield
+    finally:
+        for s, h in before.items(): signal.signal(s, h)
+
 def _error_text(e:BaseException) -> str:
+    if isinstance(e, Interrupted): return f"stopped by {signal.Signals(e.args[0]).name} before it finished"
     ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
     if ename: return f"{ename}: {evalue}"
     return f"{type(e).__name__}: {e}"
@@ -164,11 +230,14 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
     nb_path = resolve_chapter(chapter, nbs_dir)
     resolved, overrides = resolve_params(nb_path, params)
     stem = nb_path.stem
+    for folder in (runs_dir, None if run_dir is None else Path(run_dir).parent):
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise ExperimentError(f"{folder} is a file, not a folder: pass --runs-dir a folder (it is created if missing)")
     if run_dir is not None:
         run_dir = Path(run_dir)
         if run_dir.exists(): shutil.rmtree(run_dir)
         run_dir = create_run_dir(stem, resolved, run_dir=run_dir, run_id=run_dir.name if run_dir.parent.name != "book" else "book")
-    else: run_dir = create_run_dir(stem, resolved, runs_dir=runs_dir)
+    else: run_dir = create_run_dir(stem, resolved, runs_dir=runs_dir, id_params=id_params(resolved, nb_path.parent))
     run_dir = run_dir.resolve()
     env_before = {k: os.environ.get(k) for k in [RUN_DIR_ENV, "MPLBACKEND", *OFFLINE_ENV, *QUIET_ENV]}
     os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -177,14 +246,17 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
     for k, v in QUIET_ENV.items(): os.environ[k] = ",".join(filter(None, [env_before[k], v])) if k == "PYTHONWARNINGS" else v
     start, error = time.perf_counter(), None
     try:
-        pm.execute_notebook(str(nb_path), str(run_dir/"output.ipynb"), parameters=overrides,
-                            cwd=str(nb_path.parent.resolve()), kernel_name=kernel_name,
-                            progress_bar=progress, log_output=log_output, report_mode=False,
-                            kernel_manager_class=_ipc_kernel_manager())
+        with _stop_on_signals(), _heartbeat(run_dir):
+            pm.execute_notebook(str(nb_path), str(run_dir/"output.ipynb"), parameters=overrides,
+                                cwd=str(nb_path.parent.resolve()), kernel_name=kernel_name,
+                                progress_bar=progress, log_output=log_output, report_mode=False,
+                                kernel_manager_class=_ipc_kernel_manager())
     except BaseException as e:
         error = _error_text(e)
         update_metrics(run_dir, status="failed", error=error, duration_s=round(time.perf_counter() - start, 3))
-        if not isinstance(e, Exception): raise
+        if not isinstance(e, Exception):
+            e.run_dir = run_dir
+            raise
     finally:
         for k, v in env_before.items():
             if v is None: os.environ.pop(k, None)
@@ -193,7 +265,7 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
-# %% ../nbs/90_runs.ipynb 22
+# %% ../nbs/90_runs.ipynb 24
 def results(runs_dir:str|Path="runs", # root of the run folders
             chapter:str|None=None, # stem or short name; None for all
            ) -> pd.DataFrame:
@@ -201,7 +273,7 @@ def results(runs_dir:str|Path="runs", # root of the run folders
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
-# %% ../nbs/90_runs.ipynb 25
+# %% ../nbs/90_runs.ipynb 27
 def chapter_headlines(nbs_dir:str|Path|None=None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)

@@ -5,6 +5,7 @@
 # %% ../nbs/91_sweeps.ipynb 2
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -15,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .core import PARAMS_FILE, atomic_dir, create_run_dir, make_run_id, read_metrics, update_metrics
+from .core import PARAMS_FILE, LockHeld, atomic_dir, create_run_dir, file_lock, make_run_id, read_metrics, run_status, update_metrics
 from .runs import OFFLINE_ENV, ExperimentError, RunFailed, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['load_sweep', 'run_sweep', 'run_sweep_ray']
+__all__ = ['SWEEP_LOCK', 'load_sweep', 'sweep_lock', 'run_sweep', 'run_sweep_ray']
 
 # %% ../nbs/91_sweeps.ipynb 6
 def load_sweep(path:str|Path) -> tuple[str, list[dict]]:
@@ -47,15 +48,38 @@ def load_sweep(path:str|Path) -> tuple[str, list[dict]]:
         sets = [{**fixed, **(r.get("params", r) if set(r) == {"params"} else r)} for r in runs]
     return str(spec["chapter"]), sets
 
+def _runs_of(runs_dir:Path, stem:str) -> list[tuple[Path, str, dict]]:
+    "(folder, status as read now, resolved params) of every run of `stem` under `runs_dir`."
+    out = []
+    for params_file in sorted((runs_dir/stem).glob(f"*/{PARAMS_FILE}")):
+        try: out.append((params_file.parent, run_status(read_metrics(params_file.parent)),
+                         yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}))
+        except (OSError, ValueError, yaml.YAMLError): continue
+    return out
+
 def _finished_runs(runs_dir:Path, stem:str) -> list[dict]:
     "Resolved params of every finished (status ok) run of `stem`."
-    done = []
-    for params_file in sorted((runs_dir/stem).glob(f"*/{PARAMS_FILE}")):
+    return [params for _, status, params in _runs_of(runs_dir, stem) if status == "ok"]
+
+def _replace_unfinished(runs_dir:Path, stem:str, resolved:dict, new_run:Path):
+    "Remove the earlier failed or stale runs of `resolved` once `new_run` has redone them (one row per parameter set); `new_run` keeps their errors."
+    old = [(d, s) for d, s, p in _runs_of(runs_dir, stem) if p == resolved and s in ("failed", "stale") and d != Path(new_run)]
+    if not old: return
+    update_metrics(new_run, replaced={d.name: f"{s}: {read_metrics(d).get('error')}" for d, s in old})
+    for d, _ in old: shutil.rmtree(d, ignore_errors=True)
+
+SWEEP_LOCK = ".sweep.lock"  # in the runs folder: one sweep at a time writes there
+
+def sweep_lock(runs_dir:Path):
+    "Hold the runs folder's sweep lock for the block; a second sweep gets ExperimentError naming the holder."
+    @contextlib.contextmanager
+    def held():
         try:
-            if read_metrics(params_file.parent).get("status") == "ok":
-                done.append(yaml.safe_load(params_file.read_text(encoding="utf-8")) or {})
-        except (OSError, ValueError, yaml.YAMLError): continue
-    return done
+            with file_lock(Path(runs_dir)/SWEEP_LOCK, blocking=False): yield
+        except LockHeld as e:
+            raise ExperimentError(f"another sweep is writing to {runs_dir} ({e.holder}): wait for it to end, or pass "
+                                  "another --runs-dir") from None
+    return held()
 
 def _sweep_label(overrides:dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
@@ -81,7 +105,12 @@ def run_sweep(sweep:str|Path, # sweep YAML file
     nb_path = resolve_chapter(chapter, nbs_dir)
     checked = [resolve_params(nb_path, s) for s in sets]  # every set validated before anything runs
     runs_dir = Path(runs_dir)
-    if executor == "ray": return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
+    if runs_dir.exists() and not runs_dir.is_dir(): raise ExperimentError(f"runs folder {runs_dir} is a file: pass a folder")
+    with sweep_lock(runs_dir):
+        if executor == "ray": return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
+        return _run_sequential(nb_path, checked, runs_dir, progress)
+
+def _run_sequential(nb_path:Path, checked:list, runs_dir:Path, progress:bool) -> pd.DataFrame:
     rows = []
     for i, (resolved, overrides) in enumerate(checked, 1):
         label = _sweep_label(overrides)
@@ -95,6 +124,7 @@ def run_sweep(sweep:str|Path, # sweep YAML file
         except RunFailed as e:
             run_dir, status, error = e.run_dir, "failed", e.error
             print(f"[{i}/{len(checked)}] {label}: FAILED: {error}")
+        _replace_unfinished(runs_dir, nb_path.stem, resolved, run_dir)
         rows.append(_sweep_row(overrides, status, run_dir, error))
     return pd.DataFrame(rows)
 
@@ -199,6 +229,7 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
                 error = f"the Ray worker running it died on all {attempt} attempts ({type(e).__name__}: {str(e).splitlines()[0]})"
                 _record_lost_run(stem, resolved, run_dir, error, attempt)
             counts[status] += 1
+            _replace_unfinished(runs_dir, stem, resolved, run_dir)
             if status == "failed": bar.write(f"[{i + 1}/{len(checked)}] {label}: FAILED: {error}")
             rows[i] = _sweep_row(overrides, status, run_dir, error, attempts=attempt)
             bar.update(1); show()

@@ -24,7 +24,7 @@ def test_run_writes_run_folder_and_results_reads_it(tiny_project):
     out = ppt_book("run", "tiny", "-p", "steps", "5", "-p", "name", "123", "--no-progress", cwd=tiny_project)
     assert out.returncode == 0, out.stderr
     (run_dir,) = run_dirs(tiny_project)
-    assert sorted(p.name for p in run_dir.iterdir()) == ["artifacts", "metrics.json", "output.ipynb", "params.yaml"]
+    assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")) == ["artifacts", "metrics.json", "output.ipynb", "params.yaml"]
     metrics = json.loads((run_dir/"metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["chapter"] == "10_tiny" and metrics["run_id"] == run_dir.name
     assert metrics["duration_s"] > 0 and metrics["error"] is None and metrics["version"]
