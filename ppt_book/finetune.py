@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -22,8 +23,8 @@ from .train import TrainConfig, classification_loss, fit, linear_schedule, param
 # %% auto 0
 __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
            'train_classifier', 'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion',
-           'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'load_classifier',
-           'check_labels', 'predict']
+           'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder',
+           'load_classifier', 'check_labels', 'predict']
 
 # %% ../nbs/30_finetuning.ipynb 9
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
@@ -249,16 +250,37 @@ def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -
         tokenizer.save_pretrained(tmp)
     return out_dir
 
-def load_classifier(model_dir:str|Path):
-    "(model, tokenizer) of a folder written by save_classifier, with clear errors when parts are missing."
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def check_model_folder(model_dir:str|Path) -> Path:
+    "Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights are not safetensors."
     model_dir = Path(model_dir)
-    if not (model_dir/"config.json").exists():
+    if not (model_dir/"config.json").is_file():
         raise FileNotFoundError(f"{model_dir} holds no config.json: it is not a saved model folder (save_classifier writes one)")
+    for name in ("config.json", "tokenizer_config.json"):
+        if not (model_dir/name).is_file(): continue
+        try: cfg = json.loads((model_dir/name).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{model_dir/name} is not valid JSON ({type(e).__name__}): save the model again") from None
+        if isinstance(cfg, dict) and "auto_map" in cfg:
+            raise ValueError(f"{model_dir/name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
+                             "from a model folder; use a model saved by save_classifier or one of ppt_book's students")
+    if not any(model_dir.glob("*.safetensors")):
+        raise FileNotFoundError(f"{model_dir} has no .safetensors weights; pickled weights (pytorch_model.bin) are never loaded "
+                                "because unpickling runs code: save the model with save_pretrained (safetensors by default)")
+    return model_dir
+
+def load_classifier(model_dir:str|Path):
+    "(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear errors."
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    model_dir = check_model_folder(model_dir)
     if not any((model_dir/f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
         raise FileNotFoundError(f"{model_dir} has a model but no tokenizer: save it with tokenizer.save_pretrained({str(model_dir)!r})")
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True).eval()
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False,
+                                                                   use_safetensors=True).eval()
+    except (ValueError, OSError, KeyError) as e:
+        raise ValueError(f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+                         "pass a folder written by save_classifier") from None
     return model, tok
 
 def check_labels(model, label_names:list[str], source:str="the data"):
