@@ -389,4 +389,5 @@ d = { 'settings': { 'branch': 'main',
                                 'ppt_book.train.param_groups': ('training.html#param_groups', 'ppt_book/train.py'),
                                 'ppt_book.train.predict_logits': ('training.html#predict_logits', 'ppt_book/train.py'),
                                 'ppt_book.train.progress_bar': ('training.html#progress_bar', 'ppt_book/train.py'),
-                                'ppt_book.train.smoke_size_note': ('training.html#smoke_size_note', 'ppt_book/train.py')}}}
+                                'ppt_book.train.smoke_size_note': ('training.html#smoke_size_note', 'ppt_book/train.py'),
+                                'ppt_book.train.torchrun_lock': ('training.html#torchrun_lock', 'ppt_book/train.py')}}}

@@ -209,7 +209,7 @@ def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
                                dtype=str, keep_default_na=False, na_values=[""])
         if fmt in ("json", "jsonl"):
             with open(path, encoding=encoding or "utf-8") as f: return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
-        return _decode_bytes(pd.read_parquet(path), path, encoding)
+        return pd.read_parquet(path)
     except UnicodeDecodeError as e:
         bad = e.object[e.start:e.start + 1].hex()
         raise ValueError(f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
@@ -246,6 +246,7 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
         except LookupError: raise ValueError(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
                                              "'latin-1' or 'cp1252'") from None
     df = _read_table(path, fmt, encoding)
+    if fmt == "parquet": df = _decode_bytes(df, path, encoding)
     for role, col in [("text_column", text_column), ("label_column", label_column), ("group_column", group_column)]:
         if col is not None and col not in df.columns:
             raise ValueError(f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>")

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from .core import count_parameters, seed_everything
 from .lm import LMConfig, TransformerLM, get_batch
-from .train import param_groups
+from .train import param_groups, torchrun_lock
 
 # %% auto 0
 __all__ = ['PEAK_BF16_TFLOPS', 'datasheet_peak_flops', 'matmul_params', 'flops_per_token', 'measure_matmul_flops', 'mfu',
@@ -241,7 +241,7 @@ def run_torchrun(nproc:int, args:list[str], threads_per_process:int|None=None, t
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process or max(1, (os.cpu_count() or 1) // nproc))}
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "ppt_book.scaling", *args, "--out", out]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        with torchrun_lock(): proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"torchrun with {nproc} process(es) failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
         result = json.loads((Path(out)/"timings.json").read_text())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,12 +20,12 @@ import yaml
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .core import count_parameters, find_project_root, get_device, seed_everything, validate_fields
+from .core import count_parameters, file_lock, find_project_root, get_device, seed_everything, validate_fields
 
 # %% auto 0
 __all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'progress_bar', 'predict_logits',
            'param_groups', 'linear_schedule', 'cosine_schedule', 'TrainConfig', 'classification_loss', 'fit',
-           'smoke_size_note']
+           'torchrun_lock', 'smoke_size_note']
 
 # %% ../nbs/05_training.ipynb 7
 def encode_texts(tokenizer, texts:list[str], max_length:int, log=None) -> list[list[int]]:
@@ -298,6 +299,10 @@ def _fit_check_main(argv:list[str]|None=None):
               log=lambda s: None, progress=False)
     if int(os.environ.get("RANK", "0")) == 0:
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
+
+def torchrun_lock():
+    "A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so two launches at once can pick the same port and hang."
+    return file_lock(Path(tempfile.gettempdir())/"ppt_book-torchrun.lock")
 
 # %% ../nbs/05_training.ipynb 37
 def smoke_size_note(chapter:str, # the notebook stem, e.g. '30_finetuning'
