@@ -20,7 +20,7 @@ import nbformat
 import pandas as pd
 import yaml
 
-from .core import RUN_DIR_ENV, _now, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
+from .core import RUN_DIR_ENV, _now, _pid_alive, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
 
 # %% auto 0
 __all__ = ['OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError', 'list_chapters',
@@ -164,10 +164,14 @@ def _ipc_kernel_manager():
     import uuid
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
+    runtime = Path(jupyter_runtime_dir())
+    for sock in runtime.glob("ppt-kernel-*-*-ipc-*"):  # left by runners that were SIGKILLed: their pid is gone
+        with contextlib.suppress(ValueError, OSError):
+            if not _pid_alive(int(sock.name.split("-")[2])): sock.unlink()
     class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):  # socket files named per kernel: runs in parallel (sweeps, Ray) never share one
-            Path(jupyter_runtime_dir()).mkdir(parents=True, exist_ok=True)
-            super().__init__(transport="ipc", ip=str(Path(jupyter_runtime_dir())/f"ppt-kernel-{uuid.uuid4().hex[:12]}-ipc"), **kwargs)
+        def __init__(self, **kwargs):  # socket files named per runner and kernel: parallel runs never share one
+            runtime.mkdir(parents=True, exist_ok=True)
+            super().__init__(transport="ipc", ip=str(runtime/f"ppt-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}-ipc"), **kwargs)
     return IPCKernelManager
 
 PATH_PARAM = re.compile(r"(_dir|_path|_cache|_metrics)$|^dataset$")  # parameters that hold a path

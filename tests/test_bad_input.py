@@ -420,6 +420,9 @@ def test_sigkilled_runner_reads_as_stale_never_running(project, capsys, monkeypa
         monkeypatch.chdir(project)
         code, out, _ = cli(capsys, "results")
         assert code == 0 and "stale" in out  # ...but the runner's pid is gone, so it reads as stale
+        code, _, _ = cli(capsys, "run", "ranged", "--no-progress")  # the next run clears the dead runner's socket files
+        from jupyter_core.paths import jupyter_runtime_dir
+        assert code == 0 and not list(Path(jupyter_runtime_dir()).glob(f"ppt-kernel-{proc.pid}-*"))
     finally:
         if not gone(kernel, wait=5): os.kill(kernel, signal.SIGKILL)
 
