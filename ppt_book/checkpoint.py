@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .core import _atomic_file, _to_builtin, config_to_dict
+from .core import BadInput, _atomic_file, _to_builtin, config_to_dict
 
 # %% auto 0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'tensors_sha256', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
@@ -25,7 +25,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'tensors_sha256', 'get_rng_st
 # %% ../nbs/02_checkpoints.ipynb 6
 CHECKPOINT_FORMAT = "ppt_book.checkpoint/2"  # /2 adds the tensors' SHA-256; /1 files (no checksum) still load
 
-class CheckpointError(ValueError):
+class CheckpointError(BadInput):
     "A checkpoint file that cannot be used: truncated, foreign, or from another model or config."
 
 def _flatten(obj, path:str, tensors:dict):

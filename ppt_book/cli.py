@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     "The `ppt-book` argument parser."
     p = argparse.ArgumentParser(prog="ppt-book", description="Run the chapters of ppt_book as experiments, "
                                 "gather their results, and build the book.",
-                                epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (nothing was run).")
+                                epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (a parameter, file or folder given is wrong; caught before "
+                                "the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     r = sub.add_parser("run", help="execute one chapter with parameters into runs/<chapter>/<run-id>/",
                        description="Execute a chapter notebook with papermill into runs/<chapter>/<run-id>/ "
@@ -166,8 +167,8 @@ def main(argv:list[str]|None=None) -> int:
             else: write_readme(); print("README.md written")
     except ExperimentError as e:
         print(f"error: {e}", file=sys.stderr); return 2
-    except RunFailed as e:
-        print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr); return 1
+    except RunFailed as e:  # a chapter that raised core.BadInput was given a wrong file, folder or value: exit 2
+        print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr); return 2 if e.bad_input else 1
     except Interrupted as e:  # SIGTERM or SIGINT: the run folder records it; exit as the signal's convention says
         where = getattr(e, "run_dir", None)
         print(f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""), file=sys.stderr)

@@ -30,10 +30,10 @@ import yaml
 # %% auto 0
 __all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'COMPARISON_METRICS', 'seed_everything',
            'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
-           'LockHeld', 'file_lock', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics', 'create_run_dir',
-           'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record', 'run_status', 'runs_table',
-           'find_project_root', 'bootstrap_ci', 'paired_test', 'config_to_dict', 'config_from_dict', 'validate_fields',
-           'count_parameters', 'Timer']
+           'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics',
+           'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
+           'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'config_to_dict',
+           'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb 6
 def seed_everything(seed:int=0, # the one integer every generator is seeded from
@@ -169,6 +169,9 @@ def file_lock(path:str|Path, # the lock file, created if missing; its content na
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00_core.ipynb 20
+class BadInput(ValueError):
+    "An input a user gave (a data file, a model folder, a checkpoint) is wrong; the message names it and the fix. A chapter that raises it makes `ppt-book run` exit 2."
+
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.yaml"
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .core import BadInput
+
 # %% auto 0
 __all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'FORMATS', 'SMOLLM2_GGUF', 'BERT_SPECIALS', 'AssetMissing', 'asset_path',
            'normalize_text', 'clean_texts', 'group_split', 'stratified_split', 'load_rotten_tomatoes', 'data_card',
@@ -87,7 +89,7 @@ def clean_texts(df:pd.DataFrame, # the table to clean
     report = pd.DataFrame(report)
     report.attrs.update(rows_in=n_in, rows_out=len(df))
     if len(df) == 0:
-        raise ValueError(f"Nothing is left of {source} after cleaning ({n_in} rows in; removed: "
+        raise BadInput(f"Nothing is left of {source} after cleaning ({n_in} rows in; removed: "
                          f"{dict(zip(report.rule, report.rows_removed))}): check text_column={text_column!r}")
     return df.reset_index(drop=True), report
 
@@ -191,7 +193,7 @@ def _decode_bytes(df:pd.DataFrame, path:Path, encoding:str|None) -> pd.DataFrame
         if df[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
             try: df[col] = df[col].map(lambda v: v.decode(encoding or "utf-8") if isinstance(v, (bytes, bytearray)) else v)
             except UnicodeDecodeError as e:
-                raise ValueError(f"{path}: column {col!r} holds bytes that are not valid {encoding or 'utf-8'} ({e.reason}): "
+                raise BadInput(f"{path}: column {col!r} holds bytes that are not valid {encoding or 'utf-8'} ({e.reason}): "
                                  "pass the encoding they were written in, e.g. encoding='latin-1'") from None
     return df
 
@@ -212,10 +214,10 @@ def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
         return pd.read_parquet(path)
     except UnicodeDecodeError as e:
         bad = e.object[e.start:e.start + 1].hex()
-        raise ValueError(f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
+        raise BadInput(f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
                          "Pass the file's encoding, e.g. encoding='latin-1' (Western European) or 'cp1252' (Windows)") from None
     except (pd.errors.ParserError, ValueError) as e:
-        raise ValueError(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
+        raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
 def _label_order(values) -> list:
     "Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else as text."
@@ -239,20 +241,20 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     if not path.exists(): raise FileNotFoundError(f"{path} does not exist: check the path (relative paths start at {Path.cwd()})")
     fmt = format or ("datasets" if path.is_dir() else FORMATS.get(path.suffix.lower()))
     if fmt is None or fmt not in {*FORMATS.values(), "datasets"}:
-        raise ValueError(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)} or a folder saved "
+        raise BadInput(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)} or a folder saved "
                          "with datasets' save_to_disk, or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'")
     if encoding is not None:
         try: codecs.lookup(encoding)
-        except LookupError: raise ValueError(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
+        except LookupError: raise BadInput(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
                                              "'latin-1' or 'cp1252'") from None
     df = _read_table(path, fmt, encoding)
     if fmt == "parquet": df = _decode_bytes(df, path, encoding)
     for role, col in [("text_column", text_column), ("label_column", label_column), ("group_column", group_column)]:
         if col is not None and col not in df.columns:
-            raise ValueError(f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>")
+            raise BadInput(f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>")
     missing = df[label_column].isna()
     if missing.any():
-        raise ValueError(f"{path}: label column {label_column!r} has {int(missing.sum())} missing value(s), first at row "
+        raise BadInput(f"{path}: label column {label_column!r} has {int(missing.sum())} missing value(s), first at row "
                          f"{int(np.flatnonzero(missing)[0])}: fill them or drop those rows")
     keep = [text_column, label_column] + ([group_column] if group_column else []) + \
            ([split_column] if split_column and split_column in df.columns else [])
@@ -261,25 +263,25 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     if clean: df, report = clean_texts(df, "text", "label", source=str(path))
     values = _label_order(df["label"].unique())
     if len(values) < 2:
-        raise ValueError(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
+        raise BadInput(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
     names = [str(v) for v in values]
     if len(set(names)) < len(names):
-        raise ValueError(f"{path}: label column {label_column!r} holds values that print alike ({values}), e.g. 1 and \"1\" in JSON: "
+        raise BadInput(f"{path}: label column {label_column!r} holds values that print alike ({values}), e.g. 1 and \"1\" in JSON: "
                          "write each label one way")
     df["label"] = df["label"].map({v: i for i, v in enumerate(values)})
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().map(_SPLIT_ALIASES)
         if split.isna().any():
             bad = sorted(set(df.loc[split.isna(), split_column].astype(str)))
-            raise ValueError(f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) and test")
+            raise BadInput(f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) and test")
         absent = [s for s in SPLITS if not (split == s).any()]
         if absent:
-            raise ValueError(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
+            raise BadInput(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
                              f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`")
     elif group_column:
         blank = df[group_column].isna() | (df[group_column].astype(str).str.strip() == "")
         if blank.any():
-            raise ValueError(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
+            raise BadInput(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
                              f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows")
         split = group_split(df, group_column, fractions, seed)
     else:
@@ -288,7 +290,7 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
             counts = df["label"].map(dict(enumerate(names))).value_counts().sort_values()
             few = counts[counts < math.ceil(2 / (fractions[1] + fractions[2]))]
             few = few if len(few) else counts.head(3)
-            raise ValueError(f"{path}: classes {few.to_dict()} have too few rows to split by label into train/validation/test "
+            raise BadInput(f"{path}: classes {few.to_dict()} have too few rows to split by label into train/validation/test "
                              f"with fractions {tuple(fractions)}: drop those rows or merge those classes, or add a split "
                              "column (train/validation/test) to the file") from None
     extra = [group_column] if group_column else []

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import atomic_dir, count_parameters, validate_fields
+from .core import BadInput, atomic_dir, count_parameters, validate_fields
 from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, predict_logits, progress_bar
 
 # %% auto 0
@@ -259,9 +259,9 @@ def check_model_folder(model_dir:str|Path) -> Path:
         if not (model_dir/name).is_file(): continue
         try: cfg = json.loads((model_dir/name).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{model_dir/name} is not valid JSON ({type(e).__name__}): save the model again") from None
+            raise BadInput(f"{model_dir/name} is not valid JSON ({type(e).__name__}): save the model again") from None
         if isinstance(cfg, dict) and "auto_map" in cfg:
-            raise ValueError(f"{model_dir/name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
+            raise BadInput(f"{model_dir/name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
                              "from a model folder; use a model saved by save_classifier or one of ppt_book's students")
     if not any(model_dir.glob("*.safetensors")):
         raise FileNotFoundError(f"{model_dir} has no .safetensors weights; pickled weights (pytorch_model.bin) are never loaded "
@@ -279,7 +279,7 @@ def load_classifier(model_dir:str|Path):
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False,
                                                                    use_safetensors=True).eval()
     except (ValueError, OSError, KeyError) as e:
-        raise ValueError(f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+        raise BadInput(f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
                          "pass a folder written by save_classifier") from None
     return model, tok
 

@@ -23,9 +23,10 @@ import yaml
 from .core import RUN_DIR_ENV, _now, _pid_alive, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
 
 # %% auto 0
-__all__ = ['OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError', 'list_chapters',
-           'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters', 'coerce_param', 'resolve_params',
-           'RunFailed', 'id_params', 'Interrupted', 'run_chapter', 'results', 'chapter_headlines', 'results_view']
+__all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
+           'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters', 'coerce_param',
+           'resolve_params', 'RunFailed', 'id_params', 'Interrupted', 'run_chapter', 'results', 'chapter_headlines',
+           'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -147,11 +148,13 @@ def resolve_params(nb_path:str|Path, given:dict|None=None) -> tuple[dict, dict]:
     return _to_builtin(resolved), overrides
 
 # %% ../nbs/90_runs.ipynb 20
+BAD_INPUT_ERRORS = ("BadInput", "CheckpointError")  # exceptions a chapter raises for a wrong file, folder or value (core.BadInput)
+
 class RunFailed(Exception):
-    "A chapter raised while executing; the run folder holds the partial notebook and the error."
-    def __init__(self, run_dir:Path, error:str):
+    "A chapter raised while executing; the run folder holds the partial notebook and the error. `bad_input`: it raised core.BadInput."
+    def __init__(self, run_dir:Path, error:str, bad_input:bool=False):
         super().__init__(f"run {run_dir} failed: {error}")
-        self.run_dir, self.error = run_dir, error
+        self.run_dir, self.error, self.bad_input = run_dir, error, bad_input
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1",          # transformers' "Loading weights" and hub bars
@@ -248,7 +251,7 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
     os.environ["MPLBACKEND"] = INLINE_PLOTS
     for k, v in OFFLINE_ENV.items(): os.environ.setdefault(k, v)
     for k, v in QUIET_ENV.items(): os.environ[k] = ",".join(filter(None, [env_before[k], v])) if k == "PYTHONWARNINGS" else v
-    start, error = time.perf_counter(), None
+    start, error, bad_input = time.perf_counter(), None, False
     try:
         with _stop_on_signals(), _heartbeat(run_dir):
             pm.execute_notebook(str(nb_path), str(run_dir/"output.ipynb"), parameters=overrides,
@@ -256,7 +259,7 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
                                 progress_bar=progress, log_output=log_output, report_mode=False,
                                 kernel_manager_class=_ipc_kernel_manager())
     except BaseException as e:
-        error = _error_text(e)
+        error, bad_input = _error_text(e), getattr(e, "ename", None) in BAD_INPUT_ERRORS
         update_metrics(run_dir, status="failed", error=error, duration_s=round(time.perf_counter() - start, 3))
         if not isinstance(e, Exception):
             e.run_dir = run_dir
@@ -265,7 +268,7 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
         for k, v in env_before.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
-    if error is not None: raise RunFailed(run_dir, error)
+    if error is not None: raise RunFailed(run_dir, error, bad_input)
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 

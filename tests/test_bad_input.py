@@ -220,6 +220,25 @@ def test_run_id_hash_sees_paths_relative_to_project_root(project):
     assert make_run_id(from_yaml)[-6:] == make_run_id(from_cli)[-6:]
 
 
+DATA_PARAMS = 'dataset: str = "data.csv"  # a labelled file\nencoding: "Optional[str]" = None  # its encoding\ngroup_column: "Optional[str]" = None  # rows sharing it stay in one split'
+DATA_CELLS = ["from ppt_book.data import load_text_classification\nfrom ppt_book.core import record\n"
+              "dsd = load_text_classification(dataset, encoding=encoding, group_column=group_column)\nrecord('train_rows', len(dsd['train']))"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "encoding", "utf-9"], "BadInput: unknown encoding 'utf-9' for data.csv: pass a Python codec name"),
+    (["-p", "group_column", "g"], "BadInput: data.csv: group column 'g' is blank in 1 row(s), first at row 0: give every row a group"),
+])
+def test_bad_data_found_inside_a_chapter_exits_2(project, args, message):
+    make_notebook(project/"nbs"/"16_data.ipynb", DATA_CELLS, DATA_PARAMS, title="Data")
+    df = pd.DataFrame({"text": texts(30), "label": ["a", "b"] * 15, "g": [""] + ["m1", "m2", "m3"] * 9 + ["m1", "m2"]})
+    df.to_csv(project/"nbs"/"data.csv", index=False)
+    out = ppt_book("run", "data", *args, "--no-progress", cwd=project)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    (run_dir,) = (project/"runs"/"16_data").iterdir()  # the failed run keeps the error
+    assert message in read_metrics(run_dir)["error"]
+
+
 # ---------------------------------------------------------------- sweeps
 
 def test_second_sweep_on_same_runs_dir_exits_2_naming_holder(project, monkeypatch, capsys):
