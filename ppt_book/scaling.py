@@ -230,6 +230,7 @@ def ddp_main(argv:list[str]|None=None) -> dict|None:
             state = {k: v.contiguous().clone() for k, v in state.items() if k != "lm_head.weight"}  # tied: stored once
             save_file(state, str(out/"weights.safetensors"))
             (out/"timings.json").write_text(json.dumps(result))
+        if world > 1: dist.barrier()  # every rank done before any tears the group down
         return result
     finally:
         if world > 1: dist.destroy_process_group()
@@ -250,6 +251,8 @@ def run_torchrun(nproc:int, args:list[str], threads_per_process:int|None=None, t
 
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.scaling`, not the notebook
     ddp_main()
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: gloo's destructors at exit can wait forever on a peer that has left
 
 # %% ../nbs/50_scaling.ipynb 33
 def non_embedding_params(model:TransformerLM) -> int:

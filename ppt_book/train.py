@@ -279,6 +279,8 @@ def _fit_check_main(argv:list[str]|None=None):
     "torchrun entry of the two-process check: fit a dropout-free 1-layer BERT on `n` reviews, save the weights from rank 0."
     import argparse
     import os
+    import sys
+    import torch.distributed as dist
     from safetensors.torch import save_file
     from transformers import BertConfig, BertForSequenceClassification
     from ppt_book.data import load_minilm_tokenizer, load_rotten_tomatoes
@@ -299,6 +301,9 @@ def _fit_check_main(argv:list[str]|None=None):
               log=lambda s: None, progress=False)
     if int(os.environ.get("RANK", "0")) == 0:
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
+    if world > 1 and dist.is_initialized():  # every rank done, then leave without interpreter teardown (gloo's destructors can wait on a departed peer)
+        dist.barrier(); dist.destroy_process_group()
+        sys.stdout.flush(); sys.stderr.flush(); os._exit(0)
 
 def torchrun_lock():
     "A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so two launches at once can pick the same port and hang."
