@@ -8,7 +8,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from ppt_book import core
-from ppt_book.checkpoint import CheckpointError
+from ppt_book.checkpoint import CheckpointError, load_checkpoint
 from ppt_book.core import atomic_dir, bootstrap_ci, paired_test, seed_everything
 from ppt_book.distill import DistillConfig, StudentConfig, StudentForSequenceClassification, train_student, word_tokenizer
 from ppt_book.train import (TrainConfig, _global_batches, _shard, classification_loss, cosine_schedule, fit, param_groups,
@@ -46,7 +46,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
         return classification_loss(LABELS)(model, ids, mask, rows)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_bert(), TOK, TEXTS, dies_in_epoch_3, TEXTS[:12], LABELS[:12], ckpt, log=quiet)
-    assert core.load_checkpoint(ckpt.checkpoint, restore_rng=False)["extra"]["epoch"] == 2
+    assert load_checkpoint(ckpt.checkpoint, restore_rng=False)["extra"]["epoch"] == 2
     resumed = fit(tiny_bert(seed=5), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12],
                   TrainConfig(**kw, checkpoint=ckpt.checkpoint, resume=True), log=quiet)  # started without resume: still resumable
     for a, b in zip(straight["model"].state_dict().values(), resumed["model"].state_dict().values()): assert torch.equal(a, b)
@@ -141,5 +141,5 @@ def test_student_checkpoints_carry_the_distill_config(tmp_path):
     cfg = DistillConfig(temperature=2.0, lr=1e-2, num_epochs=1, batch_size=8, max_length=16, checkpoint=str(tmp_path/"s.safetensors"))
     logits = np.where(np.eye(2)[LABELS] > 0, 2.0, -2.0)
     train_student(student, TOK, TEXTS, logits, LABELS, {"text": TEXTS[:6], "label": LABELS[:6]}, cfg, log=quiet)
-    saved = core.load_checkpoint(cfg.checkpoint, restore_rng=False)["config"]
+    saved = load_checkpoint(cfg.checkpoint, restore_rng=False)["config"]
     assert saved["temperature"] == 2.0 and saved["alpha"] == 0.7 and saved["resume"] is False
