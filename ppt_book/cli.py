@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from .book import build_book, write_readme
-from .core import find_project_root, read_metrics, write_text_atomic
+from .core import BadInput, find_project_root, read_metrics, write_text_atomic
 from .runs import PATH_PARAM, ExperimentError, Interrupted, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
 from .sweeps import run_sweep
 
@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
     b.add_argument("--chapter", action="append", help="run only this chapter (repeatable); others render from runs/book/")
     b.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
+    pr = sub.add_parser("predict", help="classify a file (or lines on stdin) with a saved model",
+                        description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved classifier; "
+                        "the input's rows come out in order and as written, plus predicted_label, score and p_<class>.")
+    pr.add_argument("model_dir", help="a folder saved by save_classifier (30's teacher, 40's students)")
+    pr.add_argument("input", help="a .csv, .tsv, .json, .jsonl or .parquet file, or - for one text per line on stdin")
+    pr.add_argument("-o", "--output", help="write here (.csv, .tsv, .jsonl, .parquet; atomically) instead of CSV on stdout")
+    pr.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
+    pr.add_argument("--runtime", choices=["torch", "torch-int8", "onnx", "onnx-int8"], default="torch")
+    pr.add_argument("--batch-size", type=int, default=64)
+    pr.add_argument("--encoding", help="the input file's encoding (default UTF-8)")
     rd = sub.add_parser("readme", help="write README.md from nbs/index.ipynb")
     rd.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")
     return p
@@ -158,6 +168,17 @@ def main(argv:list[str]|None=None) -> int:
             if failed:
                 print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
                 return 1
+        elif args.command == "predict":
+            from .data import read_texts
+            from .inference import predict, write_table
+            rows = (pd.DataFrame({args.text_column: sys.stdin.read().splitlines()}) if args.input == "-"
+                    else read_texts(args.input, args.text_column, args.encoding))
+            if args.batch_size < 1: raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
+            out = predict(list(rows[args.text_column]), args.model_dir, batch_size=args.batch_size, runtime=args.runtime,
+                          progress=len(rows) > 1000)
+            table = pd.concat([rows, out.drop(columns="text").rename(columns={"label": "predicted_label"})], axis=1)
+            if args.output: write_table(table, args.output); print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
+            else: table.to_csv(sys.stdout, index=False)
         elif args.command == "readme":
             if args.check:
                 if not write_readme(check=True):
@@ -165,7 +186,10 @@ def main(argv:list[str]|None=None) -> int:
                     return 1
                 print("README.md is up to date")
             else: write_readme(); print("README.md written")
-    except ExperimentError as e:
+    except (ExperimentError, BadInput) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    except FileNotFoundError as e:  # an input file or model folder given on the command line
+        if args.command not in ("predict",): raise
         print(f"error: {e}", file=sys.stderr); return 2
     except RunFailed as e:  # a chapter that raised core.BadInput was given a wrong file, folder or value: exit 2
         print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr); return 2 if e.bad_input else 1
@@ -174,3 +198,6 @@ def main(argv:list[str]|None=None) -> int:
         print(f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""), file=sys.stderr)
         return 128 + e.args[0]
     return 0
+
+if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.cli`, not the notebook
+    sys.exit(main())

@@ -23,10 +23,10 @@ from .core import BadInput
 # %% auto 0
 __all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'FORMATS', 'SMOLLM2_GGUF', 'BERT_SPECIALS', 'AssetMissing', 'asset_path',
            'normalize_text', 'clean_texts', 'group_split', 'stratified_split', 'load_rotten_tomatoes', 'data_card',
-           'tfidf_baseline', 'random_split_like', 'load_text_classification', 'play_to_text', 'shakespeare_plays',
-           'shakespeare_split', 'wikipedia_texts', 'lee_texts', 'wordsim353', 'simlex999', 'google_analogies',
-           'embedding_corpus', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer', 'load_minilm',
-           'smollm2_path', 'load_smollm2', 'train_tokenizer', 'tokenizer_stats']
+           'tfidf_baseline', 'random_split_like', 'load_text_classification', 'read_texts', 'play_to_text',
+           'shakespeare_plays', 'shakespeare_split', 'wikipedia_texts', 'lee_texts', 'wordsim353', 'simlex999',
+           'google_analogies', 'embedding_corpus', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer',
+           'load_minilm', 'smollm2_path', 'load_smollm2', 'train_tokenizer', 'tokenizer_stats']
 
 # %% ../nbs/01_data.ipynb 7
 ASSET_PACKAGES = {  # import name: how to install it
@@ -219,6 +219,20 @@ def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as e:
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
+def _read_input(path:Path, format:str|None, encoding:str|None, folders:bool=True) -> pd.DataFrame:
+    "The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`) and its encoding."
+    if not path.exists(): raise FileNotFoundError(f"{path} does not exist: check the path (relative paths start at {Path.cwd()})")
+    fmt = format or ("datasets" if path.is_dir() and folders else FORMATS.get(path.suffix.lower()))
+    if fmt not in {*FORMATS.values(), *(["datasets"] if folders else [])}:
+        raise BadInput(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)}" + (" or a folder saved with "
+                       "datasets' save_to_disk" if folders else "") + ", or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'")
+    if encoding is not None:
+        try: codecs.lookup(encoding)
+        except LookupError: raise BadInput(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
+                                           "'latin-1' or 'cp1252'") from None
+    df = _read_table(path, fmt, encoding)
+    return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
+
 def _label_order(values) -> list:
     "Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else as text."
     try: return sorted(values, key=lambda v: (float(v), str(v)))
@@ -238,17 +252,7 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
                             ):
     "A labelled text file as a DatasetDict (text, label as ClassLabel[, group]) with train/validation/test."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path} does not exist: check the path (relative paths start at {Path.cwd()})")
-    fmt = format or ("datasets" if path.is_dir() else FORMATS.get(path.suffix.lower()))
-    if fmt is None or fmt not in {*FORMATS.values(), "datasets"}:
-        raise BadInput(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)} or a folder saved "
-                         "with datasets' save_to_disk, or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'")
-    if encoding is not None:
-        try: codecs.lookup(encoding)
-        except LookupError: raise BadInput(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
-                                             "'latin-1' or 'cp1252'") from None
-    df = _read_table(path, fmt, encoding)
-    if fmt == "parquet": df = _decode_bytes(df, path, encoding)
+    df = _read_input(path, format, encoding)
     for role, col in [("text_column", text_column), ("label_column", label_column), ("group_column", group_column)]:
         if col is not None and col not in df.columns:
             raise BadInput(f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>")
@@ -262,12 +266,10 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
     report = None
     if clean: df, report = clean_texts(df, "text", "label", source=str(path))
     values = _label_order(df["label"].unique())
-    if len(values) < 2:
-        raise BadInput(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
+    if len(values) < 2: raise BadInput(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
     names = [str(v) for v in values]
-    if len(set(names)) < len(names):
-        raise BadInput(f"{path}: label column {label_column!r} holds values that print alike ({values}), e.g. 1 and \"1\" in JSON: "
-                         "write each label one way")
+    if len(set(names)) < len(names): raise BadInput(f"{path}: label column {label_column!r} holds values that print alike "
+                                                    f"({values}), e.g. 1 and \"1\" in JSON: write each label one way")
     df["label"] = df["label"].map({v: i for i, v in enumerate(values)})
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().map(_SPLIT_ALIASES)
@@ -275,28 +277,35 @@ def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .pa
             bad = sorted(set(df.loc[split.isna(), split_column].astype(str)))
             raise BadInput(f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) and test")
         absent = [s for s in SPLITS if not (split == s).any()]
-        if absent:
-            raise BadInput(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
-                             f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`")
+        if absent: raise BadInput(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
+                                  f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`")
     elif group_column:
         blank = df[group_column].isna() | (df[group_column].astype(str).str.strip() == "")
-        if blank.any():
-            raise BadInput(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
-                             f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows")
+        if blank.any(): raise BadInput(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
+                                       f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows")
         split = group_split(df, group_column, fractions, seed)
     else:
         try: split = stratified_split(df["label"], fractions, seed)
         except ValueError:
             counts = df["label"].map(dict(enumerate(names))).value_counts().sort_values()
             few = counts[counts < math.ceil(2 / (fractions[1] + fractions[2]))]
-            few = few if len(few) else counts.head(3)
-            raise BadInput(f"{path}: classes {few.to_dict()} have too few rows to split by label into train/validation/test "
-                             f"with fractions {tuple(fractions)}: drop those rows or merge those classes, or add a split "
-                             "column (train/validation/test) to the file") from None
-    extra = [group_column] if group_column else []
+            raise BadInput(f"{path}: classes {(few if len(few) else counts.head(3)).to_dict()} have too few rows to split by "
+                           f"label into train/validation/test with fractions {tuple(fractions)}: drop those rows or merge "
+                           "those classes, or add a split column (train/validation/test) to the file") from None
     if group_column: df[group_column] = df[group_column].astype(str)
-    dsd = _to_datasetdict(df, split, names, extra)
+    dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
+
+def read_texts(path:str|Path, # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
+               text_column:str="text",
+               encoding:str|None=None, # e.g. 'latin-1' for non-UTF-8 text files
+               format:str|None=None, # override the format guessed from the suffix
+              ) -> pd.DataFrame:
+    "An unlabelled file's rows, every one, in order and as written (CSV cells as text); a blank text becomes ''."
+    df = _read_input(path := Path(path), format, encoding, folders=False)
+    if text_column not in df.columns:
+        raise BadInput(f"{path} has no column {text_column!r}; its columns are {list(df.columns)}: pass the text column's name")
+    return df.assign(**{text_column: df[text_column].fillna("").astype(str)}).reset_index(drop=True)
 
 # %% ../nbs/01_data.ipynb 41
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
@@ -339,8 +348,7 @@ def shakespeare_split(stage_directions:bool=False, every:int=10) -> dict:
             "train_plays": kept, "validation_plays": held}
 
 # %% ../nbs/01_data.ipynb 45
-def _gensim_data(name:str) -> Path:
-    return asset_path("gensim", "test", "test_data", name)
+def _gensim_data(name:str) -> Path: return asset_path("gensim", "test", "test_data", name)
 
 def wikipedia_texts() -> list[str]:
     "Article texts of gensim's shortened English Wikipedia dump, wiki markup removed."

@@ -18,13 +18,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import BadInput, atomic_dir, count_parameters, validate_fields
-from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, predict_logits, progress_bar
+from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, progress_bar
 
 # %% auto 0
 __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
            'train_classifier', 'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion',
            'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder',
-           'load_classifier', 'check_labels', 'predict']
+           'load_classifier', 'check_labels']
 
 # %% ../nbs/30_finetuning.ipynb 9
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
@@ -289,14 +289,3 @@ def check_labels(model, label_names:list[str], source:str="the data"):
     if theirs != list(label_names):
         raise ValueError(f"the model's labels {theirs} differ from the labels of {source} {list(label_names)}: "
                          "use a model trained on these labels, or map the labels first")
-
-def predict(texts:list[str], model_dir:str|Path, max_length:int|None=None, batch_size:int=64) -> pd.DataFrame:
-    "Labels and probabilities for `texts` from a saved classifier folder."
-    if isinstance(texts, str): texts = [texts]
-    if len(texts) == 0: raise ValueError("predict() got an empty list of texts")
-    model, tok = load_classifier(model_dir)
-    max_length = max_length or min(getattr(tok, "model_max_length", 512), getattr(model.config, "max_position_embeddings", 512))
-    probs = softmax_np(predict_logits(model, tok, list(texts), max_length, batch_size))
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return pd.DataFrame({"text": texts, "label": [names[i] for i in probs.argmax(1)], "score": probs.max(1),
-                         **{f"p_{n}": probs[:, i] for i, n in enumerate(names)}})

@@ -378,7 +378,8 @@ def hostile_folder(good, where, kind):
     ("pickle_only", FileNotFoundError, r"pickle_only has no .safetensors weights; pickled weights \(pytorch_model.bin\) are never loaded"),
 ])
 def test_model_folders_never_run_their_code(saved_classifier, tmp_path, kind, error, match):
-    from ppt_book.finetune import load_classifier, predict
+    from ppt_book.finetune import load_classifier
+    from ppt_book.inference import predict
     folder, marker = hostile_folder(saved_classifier, tmp_path, kind)
     for load in (load_classifier, lambda d: predict(["a fine film"], d)):
         with pytest.raises(error, match=match): load(folder)

@@ -89,3 +89,14 @@ def test_sweep_parallel_quick(root):
     line = last_json(out.stdout)
     assert line["benchmark"] == "sweep_parallel" and line["ours"]["runs"] == line["peer"]["runs"] == 2
     assert line["ratio"]["wall_s"] > 0 and line["ray_start_s"] > 0
+
+
+def test_inference_vs_optimum_quick(root):
+    "Ours in every runtime; the Optimum peer too where its environment (.venv-optimum/, made by the script on first use) exists."
+    peer = (root/".venv-optimum"/"bin"/"python").exists()
+    out = run_benchmark(root, "inference_vs_optimum.py", "--quick", *([] if peer else ["--no-peer"]), timeout=900)
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "inference_vs_optimum" and line["ours"]["runtime"] in ("torch", "torch-int8", "onnx", "onnx-int8")
+    for key in ("latency_ms_b1", "latency_ms_b64", "test_acc"): assert line["ours"][key] > 0, key
+    if peer: assert line["peer"]["latency_ms_b1"] > 0 and 0 < line["ratio"]["latency_ms_b1"]
+    else: assert line["peer"] == {} and line["peer_skipped"] is True

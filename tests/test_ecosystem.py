@@ -96,7 +96,7 @@ LOAD_ONE = """
 import sys
 import ppt_book  # all a user needs
 from transformers import AutoModelForSequenceClassification, pipeline
-from ppt_book.finetune import predict
+from ppt_book.inference import predict
 folder = sys.argv[1]
 out = pipeline("text-classification", model=folder, device=-1)(["a fine film", "a dull film"])
 model = AutoModelForSequenceClassification.from_pretrained(folder)

@@ -9,7 +9,7 @@ def run(*args, **kw):
     return out
 
 
-MODULES = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "distill", "scaling", "interpret", "runs", "sweeps", "book", "cli"]
+MODULES = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "distill", "inference", "scaling", "interpret", "runs", "sweeps", "book", "cli"]
 PROBA_CHECK = """
 import torch
 from transformers import BertConfig, BertForSequenceClassification
