@@ -6,7 +6,7 @@
 Optimum (optimum-onnx[onnxruntime]) requires transformers < 4.58, so it cannot live in our environment (transformers 5).
 The peer runs in its own virtual environment, .venv-optimum/ (git-ignored), made on first use with pip, on the same
 saved teacher folder and the same test reviews; this script hands it a JSON spec and reads its figures back.
-Both sides: ORT's dynamic int8 quantization (QInt8 weights, per tensor), CPU provider, every graph optimisation, and
+Each runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization (QInt8 weights, per tensor), CPU provider, every graph optimisation, and
 latency measured the same way (tokenize + forward, median of `repeats` calls after 5 warm-up calls).
 The last line is DESIGN.md's JSON: ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
 """
@@ -90,6 +90,19 @@ def quick_teacher(out_dir: Path, n: int) -> Path:
     return save_classifier(model, tok, out_dir/"teacher", dsd["train"].features["label"].names)
 
 
+def measure(runtime: str, spec_path: str) -> dict:
+    "One of our runtimes, timed in a fresh process: no threads of an earlier runtime (PyTorch's OpenMP pool) compete here."
+    from ppt_book.inference import latency_stats, load_runtime
+    from ppt_book.train import predict_logits
+    spec = json.loads(Path(spec_path).read_text())
+    texts, repeats = spec["texts"], spec["repeats"]
+    m = load_runtime(spec["teacher_dir"], runtime, "cpu")
+    preds = predict_logits(m.model, m.tokenizer, texts, spec["max_length"]).argmax(1)
+    return {"latency_ms_b1": latency_stats(m.model, m.tokenizer, texts, 1, repeats, max_length=spec["max_length"])["median_ms"],
+            "latency_ms_b64": latency_stats(m.model, m.tokenizer, texts, 64, max(3, repeats // 10), max_length=spec["max_length"])["median_ms"],
+            "test_acc": float((preds == np.array(spec["labels"])).mean()), "predictions": preds.tolist()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -97,12 +110,16 @@ def main(argv=None):
     p.add_argument("--test-examples", type=int, default=None, help="test reviews scored (default: all 1,297; --quick 100)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls at batch 1 (default 200; --quick 10)")
     p.add_argument("--no-peer", action="store_true", help="measure ours only (CI without the peer's environment); the peer is null")
+    p.add_argument("--measure", metavar="RUNTIME", help=argparse.SUPPRESS)  # internal: time one of our runtimes in this process
+    p.add_argument("--spec", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.spec)))
+        return
     transformers.logging.set_verbosity_error()
     from ppt_book.core import bootstrap_ci, paired_test
     from ppt_book.data import load_rotten_tomatoes
-    from ppt_book.inference import RUNTIMES, latency_stats, load_runtime
-    from ppt_book.train import predict_logits
+    from ppt_book.inference import RUNTIMES
     work = Path(tempfile.mkdtemp(prefix="inference-bench-"))
     os.environ.setdefault("PPT_BOOK_CACHE", str(work/"cache"))  # our exports go here, not into the teacher's folder
     teacher_dir = Path(args.teacher_dir) if args.teacher_dir else quick_teacher(work, 200 if args.quick else 1000)
@@ -112,13 +129,15 @@ def main(argv=None):
     test = test.select(range(n_test)) if n_test else test
     texts, labels = list(test["text"]), np.array(test["label"])
 
+    spec = work/"spec.json"
+    spec.write_text(json.dumps({"teacher_dir": str(teacher_dir.resolve()), "texts": texts, "labels": labels.tolist(),
+                                "repeats": repeats, "max_length": 64, "work": str(work/"peer")}))
     ours = {}
-    for runtime in RUNTIMES:
-        m = load_runtime(teacher_dir, runtime, "cpu")
-        preds = predict_logits(m.model, m.tokenizer, texts, 64).argmax(1)
-        ours[runtime] = {"latency_ms_b1": latency_stats(m.model, m.tokenizer, texts, 1, repeats)["median_ms"],
-                         "latency_ms_b64": latency_stats(m.model, m.tokenizer, texts, 64, max(3, repeats // 10))["median_ms"],
-                         "test_acc": float((preds == labels).mean()), "predictions": preds}
+    for runtime in RUNTIMES:  # each in a fresh process, as the peer is
+        out = subprocess.run([sys.executable, __file__, "--measure", runtime, "--spec", str(spec)], capture_output=True, text=True)
+        if out.returncode != 0: sys.exit(f"measuring our {runtime} failed:\n{out.stderr[-3000:]}")
+        ours[runtime] = json.loads(out.stdout.strip().splitlines()[-1])
+        ours[runtime]["predictions"] = np.array(ours[runtime]["predictions"])
         print(json.dumps({"side": "ours", "runtime": runtime, **{k: v for k, v in ours[runtime].items() if k != "predictions"}}))
     best = min(ours, key=lambda r: ours[r]["latency_ms_b1"])
     onnx = sorted((work/"cache"/"onnx").rglob("model.int8.onnx")) if best == "onnx-int8" else []
@@ -129,9 +148,6 @@ def main(argv=None):
     if args.no_peer:
         emit("inference_vs_optimum", ours_line, {}, test_reviews=len(texts), repeats=repeats, peer_skipped=True)
         return
-    spec = work/"spec.json"
-    spec.write_text(json.dumps({"teacher_dir": str(teacher_dir.resolve()), "texts": texts, "labels": labels.tolist(),
-                                "repeats": repeats, "max_length": 64, "work": str(work/"peer")}))
     out = subprocess.run([str(peer_python()), "-c", PEER, str(spec)], capture_output=True, text=True,
                          env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
     if out.returncode != 0: sys.exit(f"the Optimum peer failed:\n{out.stderr[-3000:]}")
