@@ -89,7 +89,7 @@ def mlm_loss(model, input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:
 
 def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64, lr:float=5e-4, max_length:int=64,
                  whole_word:bool=True, eval_texts:list[str]|None=None, eval_every:int=100, seed:int=0, log=print) -> pd.DataFrame:
-    "Masked-LM training of a BertForMaskedLM; returns a table of step, loss, eval loss and perplexity."
+    "Masked-LM training of a BertForMaskedLM; returns a table of step, loss, tokens so far, eval loss and perplexity."
     g = torch.Generator().manual_seed(seed)
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     vocab = tokenizer.get_vocab()
@@ -111,7 +111,7 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule(s, steps, warmup))
     log(f"MLM pretraining: {len(enc)} texts, {steps} steps of {batch_size}, {count_parameters(model)/1e6:.2f}M parameters")
-    rows, order, pos, start = [], torch.randperm(len(enc), generator=g).tolist(), 0, time.perf_counter()
+    rows, order, pos, start, seen = [], torch.randperm(len(enc), generator=g).tolist(), 0, time.perf_counter(), 0
     def evaluate():
         model.eval(); total, n = 0.0, 0
         with torch.no_grad():
@@ -126,7 +126,8 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
         loss = mlm_loss(model, x, m, y)
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        row = {"step": step + 1, "loss": loss.item()}
+        seen += x.numel()  # tokens the step computed, padding included: the compute measure of chapter 35
+        row = {"step": step + 1, "loss": loss.item(), "tokens": seen}
         if eval_batches and ((step + 1) % eval_every == 0 or step + 1 == steps):
             row["eval_loss"] = evaluate(); row["eval_ppl"] = math.exp(row["eval_loss"])
             bar.set_postfix(eval_ppl=f"{row['eval_ppl']:.0f}", refresh=False)
@@ -145,14 +146,14 @@ def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], m
     counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
-# %% ../nbs/30_finetuning.ipynb 21
+# %% ../nbs/30_finetuning.ipynb 23
 def train_classifier(model, tokenizer, train_ds, val_ds, # datasets splits with 'text' and 'label'
                      config:TrainConfig|None=None, log=print) -> dict:
     "Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation epoch."
     return fit(model, tokenizer, train_ds["text"], classification_loss(train_ds["label"]), val_ds["text"], val_ds["label"],
                config, log=log)
 
-# %% ../nbs/30_finetuning.ipynb 23
+# %% ../nbs/30_finetuning.ipynb 25
 def softmax_np(logits:np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
@@ -198,7 +199,7 @@ def plot_reliability(probs:np.ndarray, labels, n_bins:int=10, ax=None, title="re
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 26
+# %% ../nbs/30_finetuning.ipynb 28
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 class EncoderClassifier(nn.Module):
@@ -229,7 +230,7 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 30
+# %% ../nbs/30_finetuning.ipynb 32
 def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
     from transformers import BertForSequenceClassification
@@ -239,7 +240,7 @@ def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:i
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 33
+# %% ../nbs/30_finetuning.ipynb 35
 def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)

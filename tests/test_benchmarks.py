@@ -100,3 +100,14 @@ def test_inference_vs_optimum_quick(root):
     for key in ("latency_ms_b1", "latency_ms_b64", "test_acc"): assert line["ours"][key] > 0, key
     if peer: assert line["peer"]["latency_ms_b1"] > 0 and 0 < line["ratio"]["latency_ms_b1"]
     else: assert line["peer"] == {} and line["peer_skipped"] is True
+
+
+def test_few_shot_vs_setfit_quick(root):
+    out = run_benchmark(root, "few_shot_vs_setfit.py", "--quick", timeout=900)
+    lines = [json.loads(l) for l in out.stdout.strip().splitlines() if l.startswith("{")]
+    assert {l["method"] for l in lines[:-1]} == {"setfit", "minilm_finetune", "minilm_probe"}
+    line = lines[-1]
+    assert line["benchmark"] == "few_shot_vs_setfit" and line["label_counts"] == [16]
+    for side in ("ours", "peer"):
+        assert 0 < line[side]["test_acc_16"] <= 1 and line[side]["wall_s_16"] > 0, side
+    assert line["ours"]["method_16"] in ("minilm_finetune", "minilm_probe")

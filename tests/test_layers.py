@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-ORDER = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "distill", "inference", "scaling", "interpret",  # chapters, in book order
+ORDER = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "decoders", "distill", "inference", "scaling", "interpret",  # chapters, in book order
          "runs", "sweeps", "book", "cli"]                                                              # the runner and the CLI
 RUNNER = {"runs", "sweeps", "book", "cli"}
 
