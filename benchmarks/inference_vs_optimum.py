@@ -92,7 +92,8 @@ def quick_teacher(out_dir: Path, n: int) -> Path:
 
 def measure(runtime: str, spec_path: str) -> dict:
     "One of our runtimes, timed in a fresh process: no threads of an earlier runtime (PyTorch's OpenMP pool) compete here."
-    from ppt_book.inference import latency_stats, load_runtime
+    from ppt_book.distill import latency_stats
+    from ppt_book.inference import load_runtime
     from ppt_book.train import predict_logits
     spec = json.loads(Path(spec_path).read_text())
     texts, repeats = spec["texts"], spec["repeats"]

@@ -27,7 +27,7 @@ __all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', '
            'attention_map_loss', 'intermediate_loss', 'StudentConfig', 'StudentForSequenceClassification',
            'register_students', 'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment',
            'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student', 'disk_size_mb',
-           'latency_ms']
+           'latency_stats', 'latency_ms']
 
 # %% ../nbs/40_distillation.ipynb 7
 def _check_t_alpha(T, alpha):
@@ -350,15 +350,20 @@ def disk_size_mb(folder:str|Path) -> float:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
 
 @torch.inference_mode()
-def latency_ms(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> float:
-    "Median milliseconds per call of tokenize + forward on `batch_size` texts."
-    model.eval()
-    batches = [texts[(i * batch_size) % len(texts):(i * batch_size) % len(texts) + batch_size] or texts[:batch_size]
-               for i in range(repeats + warmup)]
+def latency_stats(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> dict:
+    "Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup` calls, without autograd."
+    if isinstance(model, nn.Module): model.eval()
     times = []
-    for i, b in enumerate(batches):
-        t0 = time.perf_counter()
-        x = tokenizer(b, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-        if i >= warmup: times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            start = (i * batch_size) % len(texts)
+            batch = texts[start:start + batch_size] or texts[:batch_size]
+            t0 = time.perf_counter()
+            x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
+            if i >= warmup: times.append(1e3 * (time.perf_counter() - t0))
+    return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
+
+def latency_ms(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> float:
+    "Median milliseconds per call of tokenize + forward on `batch_size` texts (latency_stats' median)."
+    return latency_stats(model, tokenizer, texts, batch_size, repeats, warmup, max_length)["median_ms"]

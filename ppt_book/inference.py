@@ -9,13 +9,10 @@ import copy
 import functools
 import io
 import os
-import statistics
-import time
 import warnings
 from collections import namedtuple
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -27,7 +24,7 @@ from .train import logits_of, predict_logits
 
 # %% auto 0
 __all__ = ['RUNTIMES', 'Loaded', 'quantize_int8', 'torch_size_mb', 'export_onnx', 'quantize_onnx_int8', 'OrtClassifier',
-           'latency_stats', 'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
+           'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
 
 # %% ../nbs/45_inference.ipynb 9
 def quantize_int8(model:nn.Module) -> nn.Module:
@@ -106,20 +103,6 @@ class OrtClassifier:
     def parameters(self): yield torch.empty(0)  # predict_logits asks where the model lives: the CPU
     def eval(self): return self
     def train(self, mode:bool=True): return self
-
-# %% ../nbs/45_inference.ipynb 16
-def latency_stats(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> dict:
-    "Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup` calls."
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            start = (i * batch_size) % len(texts)
-            batch = texts[start:start + batch_size] or texts[:batch_size]
-            t0 = time.perf_counter()
-            x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-            if i >= warmup: times.append(1e3 * (time.perf_counter() - t0))
-    return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
 
 # %% ../nbs/45_inference.ipynb 24
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
