@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -46,8 +47,9 @@ def setfit_run(texts, labels, val, test, seed, iterations=20):
     from setfit import SetFitModel, Trainer, TrainingArguments
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
-    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=iterations, seed=seed, show_progress_bar=False)
-    Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": labels.tolist()})).train()
+    with tempfile.TemporaryDirectory() as out:  # SetFit's Trainer saves checkpoints (model and optimizer, 270 MB) into output_dir
+        args = TrainingArguments(output_dir=out, batch_size=16, num_epochs=1, num_iterations=iterations, seed=seed, show_progress_bar=False)
+        Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": labels.tolist()})).train()
     val_pred, test_pred = np.asarray(model.predict(val[0])), np.asarray(model.predict(test[0]))
     return val_pred, test_pred, time.perf_counter() - start
 
