@@ -24,7 +24,7 @@ def ratios(ours: dict, peer: dict) -> dict:
 
 
 def emit(name: str, ours: dict, peer: dict, **extra) -> dict:
-    "Print DESIGN.md's benchmark line as the last line of output and return it."
+    "Print the benchmark line (benchmarks/README.md) as the last line of output and return it."
     line = {"benchmark": name, "ours": ours, "peer": peer, "ratio": ratios(ours, peer), "machine": machine(), **extra}
     print(json.dumps(line))
     return line

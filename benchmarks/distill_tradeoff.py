@@ -5,7 +5,7 @@
     python benchmarks/distill_tradeoff.py --from-run runs/book/40_distillation   # the figures of a finished run
 
 Runs the 40_distillation chapter through the experiment runner (teacher and students measured in one kernel, one
-after the other), then prints one JSON line per model and, last, DESIGN.md's line with the best student as `ours`
+after the other), then prints one JSON line per model and, last, the benchmark line with the best student as `ours`
 and the teacher as `peer` (test_acc, params, latency_ms_b1, latency_ms_b64; ours also hard_label_test_acc).
 --from-run reads those figures from a run of the chapter that has already finished (the book's run measures exactly
 this), instead of spending another quarter of an hour to measure them again.

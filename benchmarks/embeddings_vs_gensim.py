@@ -3,7 +3,7 @@
     python benchmarks/embeddings_vs_gensim.py           # the book's size: whole embedding corpus, 5 epochs
     python benchmarks/embeddings_vs_gensim.py --quick   # CI smoke size
 
-Prints progress, then as its last line the JSON of DESIGN.md's convention with wall_s, words_per_s,
+Prints progress, then as its last line the benchmark JSON line (benchmarks/README.md) with wall_s, words_per_s,
 wordsim353_spearman, simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are
 noisy: compare the ratios of one run, not numbers across runs.
 """

@@ -12,7 +12,7 @@ batch 16). Ours, from the same weights and labels:
 At each label count, "best of ours" is the method with the highest *validation* accuracy (300 validation reviews),
 scored once on test. Labelled sets are balanced draws (ppt_book.decoders.balanced_shots), the same for every method.
 Each method prints a line with its test accuracy, 95% bootstrap interval and a paired test against SetFit; the last
-line is DESIGN.md's JSON: ours (best of ours) vs the peer, test_acc_<n> and wall_s_<n> per label count n.
+line is the benchmark JSON line (benchmarks/README.md): ours (best of ours) vs the peer, test_acc_<n> and wall_s_<n> per label count n.
 """
 import argparse
 import json

@@ -6,7 +6,7 @@
 Same model (MiniLM from the same weights and seed), epochs, learning rate, batch size and max length. Trainer at
 its defaults: DataCollatorWithPadding (dynamic padding), no length grouping, linear schedule with no warm-up, fp32.
 samples_per_s counts training examples per second of training (evaluation excluded on both sides). The last line is
-DESIGN.md's JSON with samples_per_s, wall_s and test_acc for ours and the peer.
+the benchmark JSON line (benchmarks/README.md) with samples_per_s, wall_s and test_acc for ours and the peer.
 """
 import argparse
 import os

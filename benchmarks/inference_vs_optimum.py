@@ -8,7 +8,7 @@ The peer runs in its own virtual environment, .venv-optimum/ (git-ignored), made
 saved teacher folder and the same test reviews; this script hands it a JSON spec and reads its figures back.
 Each runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization (QInt8 weights, per tensor), CPU provider, every graph optimisation, and
 latency measured the same way (tokenize + forward, median of `repeats` calls after 5 warm-up calls).
-The last line is DESIGN.md's JSON: ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
+The last line is the benchmark JSON line (benchmarks/README.md): ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
 """
 import argparse
 import json

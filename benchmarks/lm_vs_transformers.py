@@ -7,7 +7,7 @@ Both models start from the same weights (ours copied into GPT-2 with `to_gpt2`),
 Shakespeare training plays in the same order, and use the same optimizer (AdamW, lr 1e-3, betas (0.9, 0.99),
 weight decay 0.1 on every parameter) and gradient clipping. Timed rounds alternate between the two so that
 machine noise hits both; tokens_per_s is the median over rounds, after warm-up steps. Because the work is the
-same, the final training losses must agree closely: that is printed as a check. The last line is DESIGN.md's JSON.
+same, the final training losses must agree closely: that is printed as a check. The last line is the benchmark JSON line (benchmarks/README.md).
 """
 import argparse
 import os

@@ -7,7 +7,7 @@ Each run executes the core chapter through papermill with small parameters (a fr
 training demo). The sequential executor runs them one after another here; the Ray executor runs one task per set with
 1 CPU each on a local Ray instance, so two at a time on this 2-core machine. The instance is started before the clock
 (a cluster is already running when a sweep is sent to it); its start-up time is reported as ray_start_s. Both write into fresh temporary runs folders and must finish every run. The last line is
-DESIGN.md's JSON with wall_s and runs_per_min for each side.
+the benchmark JSON line (benchmarks/README.md) with wall_s and runs_per_min for each side.
 """
 import argparse
 import os

@@ -1,4 +1,4 @@
-"""Every benchmark script runs at its --quick size and ends with DESIGN.md's JSON line."""
+"""Every benchmark script runs at its --quick size and ends with the benchmark JSON line (benchmarks/README.md)."""
 import json
 import subprocess
 import sys
