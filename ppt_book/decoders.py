@@ -192,7 +192,7 @@ def hidden_features(model, tokenizer, texts:list[str], max_length:int=64, batch_
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         ids, mask = pad_batch([rows[j] for j in idx], pad)
-        if hasattr(model, "h") and hasattr(model, "wte"): states = gpt_hidden_states(model, ids)  # our TransformerLM
+        if hasattr(getattr(model, "config", None), "block_size"): states = gpt_hidden_states(model, ids)  # chapter 20's TransformerLM (LMConfig)
         else: states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
         if feats is None:
             feats = {p: np.zeros((len(states), len(rows), states[0].shape[-1]), dtype=np.float32) for p in POOLINGS}
