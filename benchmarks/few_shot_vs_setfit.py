@@ -31,7 +31,7 @@ import transformers
 from _common import emit
 from ppt_book.core import bootstrap_ci, paired_test, seed_everything
 from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes, minilm_path
-from ppt_book.decoders import POOLINGS, balanced_shots, fit_probe, hidden_features, layer_features, probe_layers
+from ppt_book.decoders import POOLINGS, balanced_shots, best_probe, hidden_features
 from ppt_book.finetune import train_classifier
 from ppt_book.train import TrainConfig, predict_logits
 
@@ -71,13 +71,8 @@ def finetune_run(texts, labels, val, test, seed, max_length, min_steps=100):
 def probe_run(feats, rows, labels, val_y, C=1.0):
     "Choose layer and pooling on validation, predict test. feats: hidden_features of train pool, val and test."
     start = time.perf_counter()
-    sub = {p: feats["train"][p][:, rows] for p in POOLINGS}
-    table = probe_layers(sub, labels, feats["val"], val_y, C=C)
-    best = table.sort_values("val_acc", ascending=False, kind="stable").iloc[0]
-    probe = fit_probe(layer_features(sub[best.pooling], int(best.layer)), labels, C)
-    val_pred = probe.predict(layer_features(feats["val"][best.pooling], int(best.layer)))
-    test_pred = probe.predict(layer_features(feats["test"][best.pooling], int(best.layer)))
-    return val_pred, test_pred, time.perf_counter() - start
+    chosen = best_probe({p: feats["train"][p][:, rows] for p in POOLINGS}, labels, feats["val"], val_y, C=C)
+    return chosen.predict(feats["val"]), chosen.predict(feats["test"]), time.perf_counter() - start
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@
 Optimum (optimum-onnx[onnxruntime]) requires transformers < 4.58, so it cannot live in our environment (transformers 5).
 The peer runs in its own virtual environment, .venv-optimum/ (git-ignored), made on first use with pip, on the same
 saved teacher folder and the same test reviews; this script hands it a JSON spec and reads its figures back.
-Each runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization (QInt8 weights, per tensor), CPU provider, every graph optimisation, and
+Each runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization (QInt8 weights, one scale per output channel: ours by default), CPU provider, every graph optimisation, and
 latency measured the same way (tokenize + forward, median of `repeats` calls after 5 warm-up calls).
 The last line is the benchmark JSON line (benchmarks/README.md): ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
 """
@@ -43,7 +43,7 @@ spec = json.loads(Path(sys.argv[1]).read_text())
 work = Path(spec["work"])
 ORTModelForSequenceClassification.from_pretrained(spec["teacher_dir"], export=True).save_pretrained(work/"fp32")
 vnni = "avx512_vnni" in Path("/proc/cpuinfo").read_text()
-config = (AutoQuantizationConfig.avx512_vnni if vnni else AutoQuantizationConfig.avx2)(is_static=False, per_channel=False)
+config = (AutoQuantizationConfig.avx512_vnni if vnni else AutoQuantizationConfig.avx2)(is_static=False, per_channel=spec["per_channel"])
 ORTQuantizer.from_pretrained(work/"fp32").quantize(save_dir=work/"int8", quantization_config=config)
 model = ORTModelForSequenceClassification.from_pretrained(work/"int8", file_name="model_quantized.onnx")
 tok = AutoTokenizer.from_pretrained(spec["teacher_dir"])
@@ -132,7 +132,7 @@ def main(argv=None):
 
     spec = work/"spec.json"
     spec.write_text(json.dumps({"teacher_dir": str(teacher_dir.resolve()), "texts": texts, "labels": labels.tolist(),
-                                "repeats": repeats, "max_length": 64, "work": str(work/"peer")}))
+                                "repeats": repeats, "max_length": 64, "work": str(work/"peer"), "per_channel": True}))
     ours = {}
     for runtime in RUNTIMES:  # each in a fresh process, as the peer is
         out = subprocess.run([sys.executable, __file__, "--measure", runtime, "--spec", str(spec)], capture_output=True, text=True)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ from .train import pad_batch
 # %% auto 0
 __all__ = ['POOLINGS', 'DEFAULT_TEMPLATE', 'MARK', 'stream_ids', 'matched_steps', 'gpt_hidden_states', 'pool', 'GPTClassifier',
            'check_template', 'label_token_ids', 'balanced_shots', 'build_prompts', 'score_label_words',
-           'hidden_features', 'layer_features', 'fit_probe', 'probe_layers', 'linear_module_names',
-           'sequence_classifier', 'lora_classifier', 'save_adapter', 'load_adapter']
+           'hidden_features', 'layer_features', 'fit_probe', 'probe_layers', 'ChosenProbe', 'best_probe',
+           'linear_module_names', 'sequence_classifier', 'lora_classifier', 'save_adapter', 'load_adapter']
 
 # %% ../nbs/35_decoders.ipynb 9
 def stream_ids(tokenizer, texts:list[str], max_length:int=64) -> list[int]:
@@ -226,6 +227,21 @@ def probe_layers(train:dict, y_train, val:dict, y_val, # hidden_features of the 
             probe = fit_probe(layer_features(train[p], layer), y_train, C)
             rows.append({"pooling": p, "layer": layer, "val_acc": float((probe.predict(layer_features(val[p], layer)) == np.asarray(y_val)).mean())})
     return pd.DataFrame(rows)
+
+@dataclass
+class ChosenProbe:
+    "A probe fitted at the layer and pooling that validation chose, with the table it chose from."
+    probe: object; pooling: str; layer: int; table: pd.DataFrame
+    def predict(self, feats:dict) -> np.ndarray:
+        "Predicted classes of texts given their hidden_features."
+        return self.probe.predict(layer_features(feats[self.pooling], self.layer))
+
+def best_probe(train:dict, y_train, val:dict, y_val, # hidden_features of the training and validation texts
+               C:float=1.0) -> ChosenProbe:
+    "The probe at the layer and pooling with the best validation accuracy (the first on ties), refitted on `train`."
+    table = probe_layers(train, y_train, val, y_val, C=C)
+    best = table.sort_values("val_acc", ascending=False, kind="stable").iloc[0]
+    return ChosenProbe(fit_probe(layer_features(train[best.pooling], int(best.layer)), y_train, C), best.pooling, int(best.layer), table)
 
 # %% ../nbs/35_decoders.ipynb 35
 def linear_module_names(model) -> list[str]:

@@ -5,6 +5,7 @@
 # %% ../nbs/45_inference.ipynb 2
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import io
@@ -75,17 +76,32 @@ def export_onnx(model:nn.Module, path:str|Path) -> Path:
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):  # the exporter swaps in a loop-based RNN (any length) and restores the
+        op._dispatch_cache.clear()  # unrolled one after, but a stale dispatch cache keeps the unrolled one: a second RNN export fixed its length
     with _atomic_file(Path(path)) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, (ids, mask), tmp, input_names=["input_ids", "attention_mask"], output_names=["logits"],
                           dynamic_shapes=axes, dynamo=True, external_data=False, verbose=False)  # weights inside the file: one file to move
     return Path(path)
 
-def quantize_onnx_int8(src:str|Path, dst:str|Path) -> Path:
+def quantize_onnx_int8(src:str|Path, dst:str|Path,
+                       per_channel:bool=True, # one scale per output row of each weight matrix; False: one per tensor
+                      ) -> Path:
     "ONNX Runtime's dynamic int8 quantization of an exported model, written atomically."
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    with _atomic_file(Path(dst)) as tmp: quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8)
+    with _atomic_file(Path(dst)) as tmp, warnings.catch_warnings(), _quiet_logging():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
     return Path(dst)
+
+@contextlib.contextmanager
+def _quiet_logging():
+    "Silence the root logger for a block: ONNX Runtime's quantizer advises pre-processing there on every call."
+    import logging
+    before = logging.root.level
+    logging.root.setLevel(logging.ERROR)
+    try: yield
+    finally: logging.root.setLevel(before)
 
 class OrtClassifier:
     "An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=, attention_mask=)` gives logits."

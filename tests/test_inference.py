@@ -57,6 +57,19 @@ def test_export_rnn_equals_the_packed_student():
         with torch.no_grad(): assert torch.allclose(_ExportRNN(model)(ids, mask), logits_of(model, ids, mask), atol=1e-6)
 
 
+@pytest.mark.parametrize("arch", ["bilstm", "gru"])
+def test_second_rnn_export_in_a_process_keeps_any_length(arch, tmp_path):
+    "torch's exporter restores the unrolled RNN after each export; a stale dispatch cache once made every later export fix the length."
+    torch.manual_seed(2)
+    model = StudentForSequenceClassification(StudentConfig(arch, vocab_size=30, embed_dim=5, hidden_size=4, num_labels=2)).eval()
+    ids = torch.randint(1, 30, (3, 29)); mask = torch.ones_like(ids)
+    mask[1, 11:] = 0; ids[mask == 0] = 0
+    with torch.no_grad(): ref = logits_of(model, ids, mask)
+    for i in range(2):  # the trace uses 16 tokens; both files must take 29
+        ort = OrtClassifier(export_onnx(model, tmp_path/f"{i}.onnx"))
+        assert torch.allclose(ort(ids, mask), ref, atol=1e-5), i
+
+
 def test_onnx_file_in_the_folder_is_used(students, tmp_path):
     folder = tmp_path/"with_onnx"
     import shutil
