@@ -1,4 +1,5 @@
-"""Our skip-gram (PyTorch) vs gensim's Word2Vec on the same corpus and settings, in one process.
+"""Our skip-gram (the compiled loop of ppt_book.embeddings; --engine torch: the batched PyTorch steps) vs gensim's Word2Vec
+on the same corpus and settings, in one process.
 
     python benchmarks/embeddings_vs_gensim.py           # the book's size: whole embedding corpus, 5 epochs
     python benchmarks/embeddings_vs_gensim.py --quick   # CI smoke size
@@ -15,7 +16,6 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np
 import torch
 
 from _common import emit
@@ -27,20 +27,23 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2, help="torch threads and gensim workers")
+    p.add_argument("--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers")
+    p.add_argument("--engine", choices=["numba", "torch"], default="numba", help="ours: the compiled loop (default) or the batched PyTorch steps")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (1 if args.quick else 5)
     sentences = [tokenize(t) for t in embedding_corpus()]
     if args.quick: sentences = sentences[::10]
-    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, num_epochs=epochs, seed=0)
+    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, num_epochs=epochs, seed=0, engine=args.engine,
+                         workers=args.threads)
     vocab = build_vocab(sentences, cfg.min_count)
     n_tokens = sum(map(len, sentences))
     bench = {"wordsim353": wordsim353(), "simlex": simlex999(), "analogies": google_analogies()}
     print(f"corpus: {len(sentences)} texts, {n_tokens} tokens, vocabulary {len(vocab)}; {epochs} epochs", flush=True)
 
     ours_wv, stats = train_word2vec(sentences, cfg, vocab, verbose=False)
-    ours = {"wall_s": stats["wall_s"], "words_per_s": n_tokens * epochs / stats["wall_s"]}
+    ours = {"wall_s": stats["wall_s"], "words_per_s": n_tokens * epochs / stats["wall_s"], "engine": stats["engine"],
+            "jit_s": stats.get("jit_s", 0.0)}  # wall_s includes the compile
     ours.update({k: v for k, v in evaluate_vectors(ours_wv, bench).items() if k in
                  ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")})
     print(f"ours:   {ours}", flush=True)

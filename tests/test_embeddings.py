@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ppt_book.data import WordVectors
-from ppt_book.embeddings import (GloveConfig, Word2VecConfig, _noise_table, analogy_eval, build_vocab, cooccurrence,
-                                 encode, glove_loss, keep_probability, load_word2vec_format, noise_distribution,
+from ppt_book.embeddings import (GloveConfig, Word2VecConfig, _cbow_step, _noise_table, _sgns_step, analogy_eval, build_vocab,
+                                 cooccurrence, encode, sgns_update, glove_loss, keep_probability, load_word2vec_format, noise_distribution,
                                  save_word2vec_format, similarity_eval, skipgram_pairs, train_glove, train_word2vec)
 
 
@@ -80,21 +80,49 @@ def test_empty_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="vocabulary is empty"): train_glove([["rare", "words"]], GloveConfig(min_count=3))
 
 
+@pytest.mark.parametrize("engine", ["numba", "torch"])
 @pytest.mark.parametrize("cbow", [False, True])
-def test_word2vec_learns_topics(cbow):
+def test_word2vec_learns_topics(cbow, engine):
     rng = np.random.default_rng(0)
     # batched updates sum the steps of a word repeated in one batch: a realistic vocabulary-to-batch ratio keeps them small
     fruit, tools = [f"fruit{i}" for i in range(100)], [f"tool{i}" for i in range(100)]
     sents = [list(rng.choice(fruit if k % 2 else tools, 12)) for k in range(1000)]
     wv, stats = train_word2vec(sents, Word2VecConfig(dim=16, min_count=1, num_epochs=5, sample=0, batch_size=64, cbow=cbow,
-                                                      lr=0.05 if cbow else 0.025), verbose=False)
+                                                      lr=0.05 if cbow else 0.025, engine=engine), verbose=False)
     U = wv.vectors / np.linalg.norm(wv.vectors, axis=1, keepdims=True)
     S = U @ U.T
     idx = lambda names: [wv.index[n] for n in names]
     within = S[np.ix_(idx(fruit), idx(fruit))].mean()
     across = S[np.ix_(idx(fruit), idx(tools))].mean()
     assert within > across + 0.3, (within, across)
-    assert stats["words_per_s"] > 0
+    assert stats["words_per_s"] > 0 and stats["engine"] == engine
+
+
+@pytest.mark.parametrize("cbow", [False, True])
+def test_compiled_update_equals_the_batched_step(cbow):
+    "One example through the compiled loop's update and through the PyTorch step: the same rows move by the same amounts."
+    rng = np.random.default_rng(3)
+    W_in, W_out = rng.normal(size=(15, 7)).astype(np.float32), rng.normal(size=(15, 7)).astype(np.float32)
+    T_in, T_out, before = torch.from_numpy(W_in.copy()), torch.from_numpy(W_out.copy()), W_out.copy()
+    neu = np.zeros(7, np.float32)
+    if cbow:
+        _cbow_step(T_in, T_out, torch.tensor([[0, 6, -1, 11]]), torch.tensor([2]), torch.tensor([[8, 13, 4]]), 0.05, 7)
+        sgns_update(W_out, W_in[[0, 6, 11]].mean(0), np.array([2, 8, 13, 4]), 0.05, neu); W_in[[0, 6, 11]] += neu
+    else:
+        T_in.index_add_(0, torch.tensor([2]), _sgns_step(T_in, T_out, torch.tensor([2]), torch.tensor([9]), torch.tensor([[8, 13, 4]]), 0.05, 7))
+        sgns_update(W_out, W_in[2].copy(), np.array([9, 8, 13, 4]), 0.05, neu); W_in[2] += neu
+    assert np.allclose(W_in, T_in.numpy(), atol=1e-6) and np.allclose(W_out, T_out.numpy(), atol=1e-6)
+    assert not np.allclose(W_out, before)  # the update did something
+
+
+def test_compiled_word2vec_repeats_with_one_worker_and_checks_its_config():
+    rng = np.random.default_rng(0)
+    sents = [list(rng.choice([f"w{i}" for i in range(30)], 10)) for _ in range(200)]
+    cfg = Word2VecConfig(dim=8, min_count=1, num_epochs=2, workers=1)
+    a, b = (train_word2vec(sents, cfg, verbose=False)[0].vectors for _ in range(2))
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="engine"): Word2VecConfig(engine="cuda")
+    with pytest.raises(ValueError, match="workers"): Word2VecConfig(workers=-1)
 
 
 def test_glove_learns_topics():
