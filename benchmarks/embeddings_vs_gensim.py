@@ -4,8 +4,9 @@ on the same corpus and settings, in one process.
     python benchmarks/embeddings_vs_gensim.py           # the book's size: whole embedding corpus, 5 epochs
     python benchmarks/embeddings_vs_gensim.py --quick   # CI smoke size
 
-Prints progress, then as its last line the benchmark JSON line (benchmarks/README.md) with wall_s, words_per_s,
-wordsim353_spearman, simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are
+Each side trains --rounds times, alternating who goes first; the figures are medians over the rounds. Prints progress, then
+as its last line the benchmark JSON line (benchmarks/README.md) with wall_s, words_per_s, wordsim353_spearman,
+simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are
 noisy: compare the ratios of one run, not numbers across runs.
 """
 import argparse
@@ -16,6 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np
 import torch
 
 from _common import emit
@@ -28,10 +30,12 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers")
+    p.add_argument("--rounds", type=int, default=None, help="times each side trains, alternating who goes first (default 3; --quick 1)")
     p.add_argument("--engine", choices=["numba", "torch"], default="numba", help="ours: the compiled loop (default) or the batched PyTorch steps")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (1 if args.quick else 5)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     sentences = [tokenize(t) for t in embedding_corpus()]
     if args.quick: sentences = sentences[::10]
     cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, num_epochs=epochs, seed=0, engine=args.engine,
@@ -41,24 +45,37 @@ def main(argv=None):
     bench = {"wordsim353": wordsim353(), "simlex": simlex999(), "analogies": google_analogies()}
     print(f"corpus: {len(sentences)} texts, {n_tokens} tokens, vocabulary {len(vocab)}; {epochs} epochs", flush=True)
 
-    ours_wv, stats = train_word2vec(sentences, cfg, vocab, verbose=False)
-    ours = {"wall_s": stats["wall_s"], "words_per_s": n_tokens * epochs / stats["wall_s"], "engine": stats["engine"],
-            "jit_s": stats.get("jit_s", 0.0)}  # wall_s includes the compile
-    ours.update({k: v for k, v in evaluate_vectors(ours_wv, bench).items() if k in
-                 ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")})
-    print(f"ours:   {ours}", flush=True)
+    keys = ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")
 
-    from gensim.models import Word2Vec
-    t0 = time.perf_counter()
-    g = Word2Vec(sentences, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, min_count=cfg.min_count, sg=1,
-                 sample=cfg.sample, epochs=epochs, workers=args.threads, seed=0)
-    wall = time.perf_counter() - t0
-    peer = {"wall_s": wall, "words_per_s": n_tokens * epochs / wall}
-    peer.update({k: v for k, v in evaluate_vectors(WordVectors(list(g.wv.index_to_key), g.wv.vectors), bench).items()
-                 if k in ("wordsim353_spearman", "simlex_spearman", "analogy_acc", "analogy_coverage")})
-    print(f"gensim: {peer}", flush=True)
-    emit("embeddings_vs_gensim", ours, peer, corpus_tokens=n_tokens, epochs=epochs, quick=args.quick,
-         note="gensim's wall time includes its vocabulary scan; ours excludes build_vocab (shared)")
+    def run_ours() -> dict:
+        wv, stats = train_word2vec(sentences, cfg, vocab, verbose=False)
+        return {"wall_s": stats["wall_s"], "jit_s": stats.get("jit_s", 0.0),  # wall_s includes the compile
+                **{k: v for k, v in evaluate_vectors(wv, bench).items() if k in keys}}
+
+    def run_gensim() -> dict:
+        from gensim.models import Word2Vec
+        t0 = time.perf_counter()
+        g = Word2Vec(sentences, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, min_count=cfg.min_count, sg=1,
+                     sample=cfg.sample, epochs=epochs, workers=args.threads, seed=0)
+        wall = time.perf_counter() - t0
+        return {"wall_s": wall, **{k: v for k, v in evaluate_vectors(WordVectors(list(g.wv.index_to_key), g.wv.vectors), bench).items() if k in keys}}
+
+    rounds = {"ours": [], "gensim": []}
+    for r in range(args.rounds):  # alternate who goes first: this machine's speed drifts by tens of percent within minutes
+        for side in (("ours", "gensim") if r % 2 == 0 else ("gensim", "ours")):
+            rounds[side].append((run_ours if side == "ours" else run_gensim)())
+            print(f"round {r + 1} {side}: {rounds[side][-1]}", flush=True)
+
+    def summary(runs: list[dict]) -> dict:
+        out = {k: float(np.median([x[k] for x in runs])) for k in runs[0]}  # medians over the rounds
+        out["words_per_s"] = n_tokens * epochs / out["wall_s"]
+        out["wall_s_rounds"] = [x["wall_s"] for x in runs]
+        return out
+
+    ours, peer = summary(rounds["ours"]), summary(rounds["gensim"])
+    ours["engine"] = args.engine
+    emit("embeddings_vs_gensim", ours, peer, corpus_tokens=n_tokens, epochs=epochs, quick=args.quick, rounds=args.rounds,
+         note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, ours excludes build_vocab (shared)")
 
 
 if __name__ == "__main__":

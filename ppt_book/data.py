@@ -159,6 +159,7 @@ def data_card(dsd, text_column:str="text", label_column:str="label") -> pd.DataF
 # %% ../nbs/01_data.ipynb 27
 def tfidf_baseline(dsd, # DatasetDict with train/validation/test, text and label
                    Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0), # inverse regularisation strengths; the best on validation is kept
+                   predictions:bool=False, # also return the test predictions ('test_pred'), for paired tests
                   ) -> dict:
     "Validation and test accuracy of TF-IDF (words and bigrams) + logistic regression, C chosen on validation."
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -172,7 +173,9 @@ def tfidf_baseline(dsd, # DatasetDict with train/validation/test, text and label
         val = float((model.predict(X["validation"]) == y["validation"]).mean())
         if best is None or val > best[0]: best = (val, C, model)
     val, C, model = best
-    return {"val_acc": val, "test_acc": float((model.predict(X["test"]) == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
+    pred = model.predict(X["test"])
+    out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
+    return out | ({"test_pred": pred} if predictions else {})
 
 def random_split_like(dsd, seed:int=0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."

@@ -485,7 +485,7 @@ class SentenceEmbedder:
         return X
 
 def sentence_classifier_eval(wv:WordVectors, dsd, methods=("mean", "tfidf", "sif"), C:float=1.0) -> dict:
-    "{method: {'val_acc', 'test_acc'}} of logistic regression on sentence embeddings of a DatasetDict."
+    "{method: {'val_acc', 'test_acc', 'test_pred'}} of logistic regression on sentence embeddings of a DatasetDict."
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     splits = ("train", "validation", "test")
@@ -499,5 +499,5 @@ def sentence_classifier_eval(wv:WordVectors, dsd, methods=("mean", "tfidf", "sif
         scaler = StandardScaler().fit(X["train"])
         model = LogisticRegression(C=C, max_iter=3000).fit(scaler.transform(X["train"]), labels["train"])
         acc = lambda s: float((model.predict(scaler.transform(X[s])) == labels[s]).mean())
-        out[method] = {"val_acc": acc("validation"), "test_acc": acc("test")}
+        out[method] = {"val_acc": acc("validation"), "test_acc": acc("test"), "test_pred": model.predict(scaler.transform(X["test"]))}
     return out
