@@ -167,12 +167,8 @@ def tfidf_baseline(dsd, # DatasetDict with train/validation/test, text and label
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode")
     X = {s: (vec.fit_transform if s == "train" else vec.transform)(dsd[s]["text"]) for s in SPLITS}
     y = {s: np.array(dsd[s]["label"]) for s in SPLITS}
-    best = None
-    for C in Cs:
-        model = LogisticRegression(C=C, max_iter=3000).fit(X["train"], y["train"])
-        val = float((model.predict(X["validation"]) == y["validation"]).mean())
-        if best is None or val > best[0]: best = (val, C, model)
-    val, C, model = best
+    fits = [(C, LogisticRegression(C=C, max_iter=3000).fit(X["train"], y["train"])) for C in Cs]
+    val, C, model = max(((float((m.predict(X["validation"]) == y["validation"]).mean()), C, m) for C, m in fits), key=lambda t: t[0])  # first best
     pred = model.predict(X["test"])
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})

@@ -145,28 +145,25 @@ def train_word2vec(sentences:list[list[str]], # tokenized texts
     table, keep = _noise_table(vocab.counts), keep_probability(vocab.counts, cfg.sample)
     if verbose: print(f"{'CBOW' if cfg.cbow else 'skip-gram'}: {len(ids)} tokens, vocabulary {V}, dim {d}, "
                       f"{cfg.num_epochs} epochs, " + (f"batch {cfg.batch_size}" if cfg.engine == "torch" else "compiled loop"))
+    start, n_updates, planned, jit_s = time.perf_counter(), 0, None, 0.0
     if cfg.engine == "numba":
-        start = time.perf_counter()
         jit_s = _compile_word2vec()  # counted in wall_s: a user waits for it too
         n_updates = _fit_compiled(W_in.numpy(), W_out.numpy(), ids, sids, table.numpy(), keep, cfg, rng)
-        wall = time.perf_counter() - start
-        stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates, "jit_s": jit_s, "engine": "numba"}
-        return WordVectors(vocab.words, W_in.numpy()), stats
-    start, n_updates, planned = time.perf_counter(), 0, None
-    for epoch in range(cfg.num_epochs):
-        if cfg.cbow: centres, contexts = cbow_windows(ids, sids, cfg.window, rng, keep)
-        else: centres, contexts = skipgram_pairs(ids, sids, cfg.window, rng, keep)
-        centres, contexts = torch.from_numpy(centres), torch.from_numpy(contexts)
-        planned = planned or len(centres) * cfg.num_epochs
-        for s in range(0, len(centres), cfg.batch_size):
-            c, o = centres[s:s + cfg.batch_size], contexts[s:s + cfg.batch_size]
-            lr = max(cfg.lr * (1 - n_updates / planned), cfg.lr * 1e-4)
-            negatives = table[torch.randint(0, len(table), (len(c), cfg.negative), generator=gen)]
-            if cfg.cbow: _cbow_step(W_in, W_out, o, c, negatives, lr, d)
-            else: W_in.index_add_(0, c, _sgns_step(W_in, W_out, c, o, negatives, lr, d))
-            n_updates += len(c)
+    else:
+        for epoch in range(cfg.num_epochs):
+            if cfg.cbow: centres, contexts = cbow_windows(ids, sids, cfg.window, rng, keep)
+            else: centres, contexts = skipgram_pairs(ids, sids, cfg.window, rng, keep)
+            centres, contexts = torch.from_numpy(centres), torch.from_numpy(contexts)
+            planned = planned or len(centres) * cfg.num_epochs
+            for s in range(0, len(centres), cfg.batch_size):
+                c, o = centres[s:s + cfg.batch_size], contexts[s:s + cfg.batch_size]
+                lr = max(cfg.lr * (1 - n_updates / planned), cfg.lr * 1e-4)
+                negatives = table[torch.randint(0, len(table), (len(c), cfg.negative), generator=gen)]
+                if cfg.cbow: _cbow_step(W_in, W_out, o, c, negatives, lr, d)
+                else: W_in.index_add_(0, c, _sgns_step(W_in, W_out, c, o, negatives, lr, d))
+                n_updates += len(c)
     wall = time.perf_counter() - start
-    stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates, "engine": "torch"}
+    stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates, "engine": cfg.engine, "jit_s": jit_s}
     return WordVectors(vocab.words, W_in.numpy()), stats
 
 # %% ../nbs/10_embeddings.ipynb 17
@@ -238,8 +235,7 @@ def _draw_targets(targets, true_word, table, state):
 def _w2v_chunk(W_in, W_out, ids, sids, table, window, negative, cbow, lr0, lr_min, done, total, seed, chunks, ch):
     "Chunk `ch` of `chunks` of one pass over the (subsampled) corpus `ids` with sentence ids `sids`; returns the examples trained. Runs without the GIL."
     n, d = ids.shape[0], W_in.shape[1]
-    size = (n + chunks - 1) // chunks
-    examples = 0
+    size, examples = (n + chunks - 1) // chunks, 0
     state = np.uint64(seed) * np.uint64(1000003) + np.uint64(ch) * np.uint64(7919) + np.uint64(88172645463325252)
     targets, neu, h = np.empty(negative + 1, np.int64), np.empty(d, W_in.dtype), np.empty(d, W_in.dtype)
     lo, hi = ch * size, min(n, (ch + 1) * size)
