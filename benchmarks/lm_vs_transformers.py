@@ -10,6 +10,7 @@ machine noise hits both; tokens_per_s is the median over rounds, after warm-up s
 same, the final training losses must agree closely: that is printed as a check. The last line is the benchmark JSON line (benchmarks/README.md).
 """
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -18,7 +19,6 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np
 import torch
 import transformers
 
@@ -47,6 +47,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per model (alternating)")
     p.add_argument("--steps", type=int, default=None, help="steps per round")
+    p.add_argument("--compile", action="store_true", help="also time ours through torch.compile (compiled during the warm-up steps); "
+                   "the JSON line's `ours` is then the compiled model and `ours_eager` the plain one")
     args = p.parse_args(argv)
     transformers.logging.set_verbosity_error()
     rounds = args.rounds or (2 if args.quick else 5)
@@ -61,6 +63,7 @@ def main(argv=None):
     cfg = LMConfig("transformer", vocab_size=tok.vocab_size, **shape)
     ours = TransformerLM(cfg)
     theirs = to_gpt2(ours)  # same weights
+    twin = copy.deepcopy(ours)  # same weights again, for the compiled run
     theirs.train()
     print(f"{count_parameters(ours):,} parameters, batch {batch} x {cfg.block_size} tokens, attention in transformers: "
           f"{theirs.config._attn_implementation}", flush=True)
@@ -70,9 +73,14 @@ def main(argv=None):
     opt_kw = dict(lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
     runs = {"ours": (make_step(ours.train(), torch.optim.AdamW(ours.parameters(), **opt_kw), False), batches),
             "peer": (make_step(theirs, torch.optim.AdamW(theirs.parameters(), **opt_kw), True), batches)}
+    if args.compile:
+        runs["ours_compiled"] = (make_step(torch.compile(twin.train()), torch.optim.AdamW(twin.parameters(), **opt_kw), False), batches)
+    t_warm = {}
     losses, rates = {k: [] for k in runs}, {k: [] for k in runs}
     for name, (step, bs) in runs.items():
+        t0 = time.perf_counter()
         for x, y in bs[:warmup]: losses[name].append(step(x, y))
+        t_warm[name] = time.perf_counter() - t0  # the compiled run compiles here
     for r in range(rounds):
         for name, (step, bs) in runs.items():
             chunk = bs[warmup + r * steps: warmup + (r + 1) * steps]
@@ -85,8 +93,12 @@ def main(argv=None):
     out = {}
     for name in runs:
         out[name] = {"tokens_per_s": statistics.median(rates[name]), "tokens_per_s_all_rounds": rates[name],
-                     "final_train_loss": losses[name][-1], "params": count_parameters(ours)}
-    emit("lm_vs_transformers", out["ours"], out["peer"], steps=n_total, batch=batch, block_size=cfg.block_size,
+                     "final_train_loss": losses[name][-1], "params": count_parameters(ours), "warmup_s": t_warm[name]}
+    if args.compile:
+        print(f"compiled: final loss {losses['ours_compiled'][-1]:.4f} (|difference| from eager "
+              f"{abs(losses['ours_compiled'][-1] - losses['ours'][-1]):.2e}); warm-up with compile {t_warm['ours_compiled']:.1f} s", flush=True)
+    best = out["ours_compiled"] if args.compile else out["ours"]
+    emit("lm_vs_transformers", best, out["peer"], **({"ours_eager": out["ours"]} if args.compile else {}), compiled=args.compile, steps=n_total, batch=batch, block_size=cfg.block_size,
          shape=shape, quick=args.quick, attn_implementation=theirs.config._attn_implementation,
          note="same weights, batches, optimizer; median tokens/s over alternating timed rounds")
 
