@@ -63,7 +63,6 @@ def main(argv=None):
     cfg = LMConfig("transformer", vocab_size=tok.vocab_size, **shape)
     ours = TransformerLM(cfg)
     theirs = to_gpt2(ours)  # same weights
-    twin = copy.deepcopy(ours)  # same weights again, for the compiled run
     theirs.train()
     print(f"{count_parameters(ours):,} parameters, batch {batch} x {cfg.block_size} tokens, attention in transformers: "
           f"{theirs.config._attn_implementation}", flush=True)
@@ -74,6 +73,7 @@ def main(argv=None):
     runs = {"ours": (make_step(ours.train(), torch.optim.AdamW(ours.parameters(), **opt_kw), False), batches),
             "peer": (make_step(theirs, torch.optim.AdamW(theirs.parameters(), **opt_kw), True), batches)}
     if args.compile:
+        twin = copy.deepcopy(ours)  # the same weights again, for the compiled run
         runs["ours_compiled"] = (make_step(torch.compile(twin.train()), torch.optim.AdamW(twin.parameters(), **opt_kw), False), batches)
     t_warm = {}
     losses, rates = {k: [] for k in runs}, {k: [] for k in runs}

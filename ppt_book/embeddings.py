@@ -494,6 +494,6 @@ def sentence_classifier_eval(wv:WordVectors, dsd, methods=("mean", "tfidf", "sif
         X = {s: emb.transform(texts[s], tokens[s]) for s in splits}
         scaler = StandardScaler().fit(X["train"])
         model = LogisticRegression(C=C, max_iter=3000).fit(scaler.transform(X["train"]), labels["train"])
-        acc = lambda s: float((model.predict(scaler.transform(X[s])) == labels[s]).mean())
-        out[method] = {"val_acc": acc("validation"), "test_acc": acc("test"), "test_pred": model.predict(scaler.transform(X["test"]))}
+        pred = {s: model.predict(scaler.transform(X[s])) for s in ("validation", "test")}
+        out[method] = {f"{k}_acc": float((pred[s] == labels[s]).mean()) for k, s in (("val", "validation"), ("test", "test"))} | {"test_pred": pred["test"]}
     return out
