@@ -20,7 +20,8 @@ from .runs import ExperimentError, RunFailed, resolve_params, run_chapter
 
 # %% auto 0
 __all__ = ['BOOK_TEMPLATE', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme', 'book_chapters',
-           'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback', 'build_book']
+           'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback', 'parameters_markdown',
+           'api_markdown', 'stage_notebook', 'build_book']
 
 # %% ../nbs/92_book.ipynb 6
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
@@ -129,6 +130,10 @@ main.book-page { flex: 1; min-width: 0; padding: 1rem 2rem; max-width: 60rem; }
 .book-nav { display: flex; justify-content: space-between; font-family: system-ui, sans-serif; margin: 1.5rem 0; }
 .book-run { color: #666; font-size: .85rem; font-family: system-ui, sans-serif; }
 math[display="block"] { margin: .8rem 0; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.jp-RenderedHTMLCommon table { font-size: .85rem; }
+.api-doc { border-left: 3px solid #9ab; padding: .1rem 0 .1rem .9rem; margin: 1rem 0 .4rem 0; }
+details.book-source > summary { cursor: pointer; color: #456; font-family: system-ui, sans-serif; font-size: .85rem; margin: .2rem 0; }
 </style>
 {%- endblock html_head_css -%}
 {%- block body_header -%}
@@ -148,7 +153,11 @@ math[display="block"] { margin: .8rem 0; }
 </main>
 </body>
 {%- endblock body_footer -%}
-{%- block input_group -%}{%- if not cell.metadata.get('book_hide_input') -%}{{ super() }}{%- endif -%}{%- endblock input_group -%}
+{%- block input_group -%}
+{%- if cell.metadata.get('book_hide_input') -%}
+{%- elif cell.metadata.get('book_fold') -%}<details class="book-source"{% if cell.metadata.get('book_fold') == 'show' %} open{% endif %}><summary>source</summary>{{ super() }}</details>
+{%- else -%}{{ super() }}{%- endif -%}
+{%- endblock input_group -%}
 """
 
 def notebook_title(nb) -> str:
@@ -160,13 +169,14 @@ def notebook_title(nb) -> str:
     return "Untitled"
 
 def _prepare_for_book(nb):
-    "Drop hidden cells and directive lines, hide inputs marked `echo: false`, convert maths."
+    "Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert maths."
     keep = []
     for cell in nb.cells:
         if cell.cell_type == "code":
             d = cell_directives(cell.source)
             if "hide" in d or d.get("include") == "false": continue
             if d.get("echo") == "false": cell.metadata["book_hide_input"] = True
+            if d.get("code-fold") in ("true", "show"): cell.metadata["book_fold"] = d["code-fold"]
             if d.get("output") == "false": cell.outputs = []
             cell.source = strip_directives(cell.source)
             if not cell.source.strip() and not cell.get("outputs"): continue
@@ -183,6 +193,7 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
     "Render the staged book with nbconvert into a static site; return the pages written."
     import jinja2
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import ExtractOutputPreprocessor
     proc_dir, out_dir = Path(proc_dir), Path(out_dir)
     book, chapters = book_chapters(proc_dir)
     nbs = [nbformat.read(proc_dir/c, as_version=4) for c in chapters]
@@ -190,6 +201,7 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
                 "stem": Path(c).stem} for c, nb in zip(chapters, nbs)]
     exporter = HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"book.html.j2": BOOK_TEMPLATE})],
                             template_file="book.html.j2", exclude_anchor_links=True)
+    exporter.register_preprocessor(ExtractOutputPreprocessor(extract_output_types={"image/png", "image/jpeg", "image/svg+xml"}), enabled=True)
     pages = []
     with atomic_dir(out_dir) as tmp_out:
         for i, (entry, nb) in enumerate(zip(entries, nbs)):
@@ -197,13 +209,124 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
             nb.metadata["title"] = f"{entry['title']} | {book.get('title', '')}".strip(" |")
             resources = {"book": {"title": book.get("title", "Book"), "chapters": entries, "current": entry["href"],
                                   "prev": entries[i - 1] if i else None, "next": entries[i + 1] if i + 1 < len(entries) else None,
-                                  "run": (run_info or {}).get(entry["stem"])}}
-            body, _ = exporter.from_notebook_node(nb, resources=resources)
+                                  "run": (run_info or {}).get(entry["stem"])},
+                         "output_files_dir": f"{entry['stem']}_files", "unique_key": entry["stem"]}
+            body, res = exporter.from_notebook_node(nb, resources=resources)
+            for name, data in res.get("outputs", {}).items():  # figures as files beside the page, not inside it
+                (tmp_out/name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_out/name).write_bytes(data if isinstance(data, bytes) else data.encode())
             (tmp_out/entry["href"]).write_text(body, encoding="utf-8")
             pages.append(out_dir/entry["href"])
     return pages
 
 # %% ../nbs/92_book.ipynb 15
+def _comments(source:str) -> dict:
+    "{line number: comment text} of the `#` comments in Python `source`."
+    import io, tokenize
+    out = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT: out[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError, SyntaxError): pass
+    return out
+
+def _cell_table(rows:list[tuple], header:tuple) -> str:
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
+
+def _assignments(source:str) -> dict:
+    "{name: (value source, comment)} of the top-level assignments in `source` (a parameters cell)."
+    import ast
+    source = strip_directives(source)
+    try: tree = ast.parse(source)
+    except SyntaxError: return {}
+    notes, out = _comments(source), {}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(target, ast.Name) and node.value is not None:
+            out[target.id] = (ast.get_source_segment(source, node.value), notes.get(node.end_lineno, ""))
+    return out
+
+def parameters_markdown(defaults:str, # the source of the cell tagged `parameters`
+                        injected:str|None=None, # papermill's injected cell of the run, if any
+                       ) -> str:
+    "The parameters of a run as one Markdown table: name, the value this run used (and the default where it differs), meaning."
+    given = {k: v for k, (v, _) in _assignments(injected or "").items()}
+    rows = []
+    for name, (default, note) in _assignments(defaults).items():
+        value = f"`{given[name]}` (default `{default}`)" if name in given and given[name] != default else f"`{default}`"
+        rows.append((f"`{name}`", value, note))
+    return "**Parameters of this run** (change any with `ppt-book run CHAPTER -p NAME VALUE`):\n\n" + _cell_table(rows, ("parameter", "value", "meaning"))
+
+def _signature(node) -> str:
+    import ast
+    args = ast.unparse(node.args)
+    ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
+    return f"{node.name}({args}){ret}"
+
+def api_markdown(source:str) -> str|None:
+    "nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring, and a table of the parameters (or fields) that carry a comment."
+    import ast
+    source = strip_directives(source)
+    try: tree = ast.parse(source)
+    except SyntaxError: return None
+    notes, parts = _comments(source), []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name.startswith("_"): continue
+        rows = []
+        if isinstance(node, ast.ClassDef):
+            init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            fields = [n for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+            if fields:
+                head = f"class {node.name}"
+                rows = [(f"`{f.target.id}`", f"`{ast.get_source_segment(source, f.value)}`" if f.value else "", notes.get(f.end_lineno, "")) for f in fields]
+            else:
+                head = f"class {node.name}" + (_signature(init)[len("__init__"):].replace("(self, ", "(", 1).replace("(self)", "()") if init else "")
+                node_args = init.args if init else None
+        else: head, node_args = _signature(node), node.args
+        if not rows and (not isinstance(node, ast.ClassDef) or node_args is not None):
+            args = [a for a in node_args.posonlyargs + node_args.args + node_args.kwonlyargs if a.arg not in ("self", "cls")]
+            defaults = dict(zip([a.arg for a in (node_args.posonlyargs + node_args.args)][::-1], node_args.defaults[::-1]))
+            defaults |= {a.arg: d for a, d in zip(node_args.kwonlyargs, node_args.kw_defaults) if d is not None}
+            ends = {}
+            for a in args:  # a comment belongs to the last parameter that ends on its line (nbdev's docments)
+                end = defaults[a.arg].end_lineno if a.arg in defaults else a.end_lineno
+                ends[end] = a.arg
+            rows = [(f"`{a.arg}`", f"`{ast.unparse(defaults[a.arg])}`" if a.arg in defaults else "", notes[line])
+                    for a in args for line in [next((l for l, n in ends.items() if n == a.arg), None)] if line in notes]
+        doc = ast.get_docstring(node) or ""
+        methods = [n.name for n in node.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")] if isinstance(node, ast.ClassDef) else []
+        text = f"```python\n{head}\n```\n\n{doc}".rstrip()
+        if methods: text += "\n\nMethods: " + ", ".join(f"`{m}`" for m in methods) + "."
+        if rows: text += "\n\n" + _cell_table(rows, ("parameter" if not isinstance(node, ast.ClassDef) or not any(isinstance(n, ast.AnnAssign) for n in node.body) else "field", "default", "meaning"))
+        parts.append(f"<div class=\"api-doc\">\n\n{text}\n\n</div>")
+    return "\n\n".join(parts) or None
+
+def stage_notebook(nb):
+    """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected one) as one table,
+    each exported definition as its signature and docstring with its source folded under it (`#| code-fold: show` keeps it open),
+    and no stderr output (warnings, progress bars)."""
+    cells, injected = [], next((c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code":
+            cells.append(cell); continue
+        if "injected-parameters" in tags: continue
+        if "parameters" in tags:
+            cells.append(nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected))); continue
+        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        d = cell_directives(cell.source)
+        if ("export" in d or "exports" in d) and "code-fold" not in d:
+            doc = api_markdown(cell.source)
+            if doc: cells.append(nbformat.v4.new_markdown_cell(doc))
+            cell.source = "#| code-fold: true\n" + cell.source
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+# %% ../nbs/92_book.ipynb 18
 def build_book(root:str|Path|None=None, # project root (default: found from cwd)
                config:str|Path|None=None, # parameters per chapter (default: configs/book.yaml)
                out_dir:str|Path|None=None, # default: <root>/_book
@@ -246,7 +369,7 @@ def build_book(root:str|Path|None=None, # project root (default: found from cwd)
         stem, executed = Path(c).stem, book_runs/Path(c).stem/"output.ipynb"
         if not executed.exists():
             raise ExperimentError(f"{executed} does not exist: run the book with execute=True (or `ppt-book book`) first")
-        shutil.copy(executed, proc/c)
+        nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc/c)
         m = read_metrics(executed.parent)
         statuses.setdefault(stem, m["status"])
         run_info[stem] = (f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s, started {m['started']}, "

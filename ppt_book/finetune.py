@@ -61,7 +61,7 @@ def wordpiece_word_ids(input_ids:torch.Tensor, continuation:torch.Tensor, specia
 @dataclasses.dataclass
 class SmallBertConfig:
     vocab_size: int = 16000        # rows of the token embedding; set from the tokenizer
-    hidden_size: int = 256         # width d of every layer; the book uses 128, smoke runs 64
+    hidden_size: int = 256         # width d of every layer
     num_layers: int = 4            # Transformer blocks
     num_heads: int = 4             # attention heads; must divide hidden_size
     intermediate_size: int = 1024  # width of each block's feed-forward layer

@@ -124,7 +124,7 @@ def area_between(random_curve:np.ndarray, curve:np.ndarray) -> float:
     "Mean of (random - method) over the deletion steps after the first: positive when the method beats chance."
     return float(np.mean(random_curve[1:] - curve[1:])) if len(curve) > 1 else 0.0
 
-# %% ../nbs/60_interpretability.ipynb 19
+# %% ../nbs/60_interpretability.ipynb 22
 @torch.no_grad()
 def mean_pooled_embeddings(encoder, tokenizer, texts:list[str], max_length:int=128, batch_size:int=64) -> np.ndarray:
     "Mean of the last hidden states over real tokens, for a BERT-style encoder (frozen)."
@@ -162,7 +162,7 @@ def near_duplicates(a:list[str], b:list[str], threshold:float=0.9) -> pd.DataFra
         rows += list(zip(sim.row[keep] + start, sim.col[keep], sim.data[keep]))
     return pd.DataFrame(rows, columns=["a_index", "b_index", "similarity"]).sort_values("similarity", ascending=False, ignore_index=True)
 
-# %% ../nbs/60_interpretability.ipynb 27
+# %% ../nbs/60_interpretability.ipynb 30
 POSITIVE_ADJ = ["good", "great", "excellent", "wonderful", "brilliant", "delightful", "moving", "funny", "beautiful", "entertaining"]
 NEGATIVE_ADJ = ["bad", "awful", "boring", "terrible", "dull", "tedious", "clumsy", "lifeless", "pointless", "dreadful"]
 NAMES = ["Tom Hanks", "Meryl Streep", "Denzel Washington", "Julia Roberts", "Keanu Reeves", "Viola Davis", "Ryan Gosling", "Emma Stone"]

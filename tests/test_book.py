@@ -14,6 +14,14 @@ PLOT = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))
         "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()")
 
 
+EXPORTED = '''#| export
+def double(x:int, # the number to double
+          ) -> int:
+    "Twice `x`."
+    return 2 * x  # folded source
+'''
+
+
 @pytest.fixture
 def book_project(tmp_path):
     nbs = tmp_path/"nbs"
@@ -22,7 +30,8 @@ def book_project(tmp_path):
     make_notebook(nbs/"10_alpha.ipynb",
                   [("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
                    "from ppt_book.core import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
-                   "#| hide\nprint('hidden cell output')", PLOT],
+                   "#| hide\nprint('hidden cell output')", PLOT, EXPORTED,
+                   "import sys\nprint('a warning', 'on stderr', file=sys.stderr)"],
                   "steps = 1  # a knob", title="Alpha chapter")
     make_notebook(nbs/"20_beta.ipynb", ["print('beta printed', word)"], 'word = "x"', title="Beta chapter")
     (tmp_path/"_quarto.yml").write_text(yaml.safe_dump({
@@ -44,7 +53,16 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     alpha = pages["10_alpha.html"]
     assert "alpha printed 7" in alpha  # the executed output with the book's parameters
     assert "hidden cell output" not in alpha and "#| hide" not in alpha
-    assert re.search(r'<img[^>]+src="data:image/png;base64,', alpha)  # figure embedded
+    figure = re.search(r'<img[^>]+src="(10_alpha_files/[^"]+\.png)"', alpha)  # figures as PNG files beside the page
+    assert figure and (book/figure.group(1)).stat().st_size > 1000 and not re.search(r"<img[^>]+src=\"data:", alpha)
+    # the parameters as one table with this run's value; papermill's injected cell not shown
+    assert re.search(r"<td><code>steps</code></td>\s*<td><code>7</code> \(default <code>1</code>\)</td>\s*<td>a knob</td>", alpha)
+    assert "Parameters" not in alpha.split("Parameters of this run", 1)[1]
+    # an exported function: signature, docstring and parameter table, its source folded
+    doc = alpha.split('<div class="api-doc">', 1)[1].split('<details', 1)[0]
+    assert '<span class="n">double</span>' in doc and "Twice <code>x</code>" in doc and "the number to double</td>" in doc
+    assert re.search(r'<details class="book-source"><summary>source</summary>.*?folded source.*?</details>', alpha, re.S)
+    assert "a warning on stderr" not in alpha and "#| code-fold" not in alpha  # no stderr blocks, no directives
     assert "<math" in alpha and "$L" not in alpha  # maths as MathML
     assert re.search(r'<a (?=[^>]*rel="prev")(?=[^>]*href="index.html")', alpha)
     assert re.search(r'<a (?=[^>]*rel="next")(?=[^>]*href="20_beta.html")', alpha)
@@ -90,6 +108,6 @@ def test_page_in_headless_chromium(book_project, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     dom = out.stdout
     assert "<title>Alpha chapter | Fixture Book</title>" in dom and "Alpha chapter</h1>" in dom
-    assert re.search(r'<img[^>]+src="data:image/png;base64,', dom) and "<math" in dom
+    assert re.search(r'<img[^>]+src="10_alpha_files/[^"]+\.png"', dom) and "<math" in dom
     console = [l for l in out.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l or "Failed to load resource" in l]
     assert console == [], console
