@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.core import read_metrics
 from ppt_book.runs import run_chapter
 
@@ -33,6 +33,7 @@ FIGURES = ("test_acc", "macro_f1", "params", "disk_mb", "latency_ms_b1", "latenc
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--runs-dir", default=None, help="where the run folder goes (default: a temporary folder)")
     p.add_argument("--from-run", default=None, help="a finished 40_distillation run folder to report instead of running")
     args = p.parse_args(argv)
@@ -40,7 +41,7 @@ def main(argv=None):
         meta = read_metrics(args.from_run)
         if meta.get("status") != "ok" or not str(meta.get("chapter", "")).endswith("distillation"):
             sys.exit(f"{args.from_run} is not a finished 40_distillation run (chapter {meta.get('chapter')}, status {meta.get('status')})")
-        report(meta["metrics"], meta["params"], args.from_run, quick=False)
+        report(meta["metrics"], meta["params"], args.from_run, quick=False, save=args.save)
         return
     if args.quick:
         params = {"students": ["cnn"], "teacher_examples": 200, "train_examples": 200, "augment_per_example": 1,
@@ -49,10 +50,10 @@ def main(argv=None):
         params = (yaml.safe_load((ROOT/"configs"/"book.yaml").read_text()) or {}).get("40_distillation", {})
     runs_dir = args.runs_dir or tempfile.mkdtemp()
     run_dir = run_chapter(ROOT/"nbs"/"40_distillation.ipynb", params, runs_dir=runs_dir, progress=False)
-    report(read_metrics(run_dir)["metrics"], params, run_dir, args.quick)
+    report(read_metrics(run_dir)["metrics"], params, run_dir, args.quick, args.save)
 
 
-def report(m, params, run_dir, quick):
+def report(m, params, run_dir, quick, save=False):
     models = sorted({k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith("best")})
     for name in models:
         print(json.dumps({"model": name, **{f: m.get(f"{name}_{f}") for f in FIGURES}}))
@@ -61,7 +62,7 @@ def report(m, params, run_dir, quick):
     ours = {f: m[f"{best}_{f}"] for f in FIGURES}
     ours["hard_label_test_acc"] = m.get(f"{arch}_hard_test_acc")
     peer = {f: m[f"teacher_{f}"] for f in FIGURES}
-    emit("distill_tradeoff", ours, peer, best_student=best, run_dir=str(run_dir), params=params, quick=quick)
+    emit("distill_tradeoff", ours, peer, best_student=best, run_dir=str(run_dir), params=params, quick=quick, save=save)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.data import WordVectors, embedding_corpus, google_analogies, simlex999, wordsim353
 from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, tokenize, train_word2vec
 
@@ -28,6 +28,7 @@ from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, t
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
+    add_save_flag(p)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers")
     p.add_argument("--rounds", type=int, default=None, help="times each side trains, alternating who goes first (default 3; --quick 1)")
@@ -75,7 +76,7 @@ def main(argv=None):
     ours, peer = summary(rounds["ours"]), summary(rounds["gensim"])
     ours["engine"] = args.engine
     emit("embeddings_vs_gensim", ours, peer, corpus_tokens=n_tokens, epochs=epochs, quick=args.quick, rounds=args.rounds,
-         note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, ours excludes build_vocab (shared)")
+         note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, ours excludes build_vocab (shared)", save=args.save)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import numpy as np
 import transformers
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.core import bootstrap_ci, paired_test, seed_everything
 from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes, minilm_path
 from ppt_book.decoders import POOLINGS, balanced_shots, best_probe, hidden_features
@@ -78,6 +78,7 @@ def probe_run(feats, rows, labels, val_y, C=1.0):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--labels", type=int, nargs="+", default=None, help="label counts (default 16 32 100 300; --quick: 16)")
     p.add_argument("--no-smollm", action="store_true", help="skip the SmolLM2 probe (always skipped with --quick)")
     p.add_argument("--seed", type=int, default=0)
@@ -131,7 +132,7 @@ def main(argv=None):
                      f"vs_setfit_mcnemar_p_{n}": pt["mcnemar_p"]})
         peer.update({f"test_acc_{n}": s_acc, f"wall_s_{n}": s_wall})
     emit("few_shot_vs_setfit", ours, peer, test_reviews=len(test[0]), val_reviews=len(val[0]), label_counts=counts,
-         note="wall_s of a probe includes its share of the feature pass (every label count reuses one pass over its texts)")
+         note="wall_s of a probe includes its share of the feature pass (every label count reuses one pass over its texts)", quick=args.quick, save=args.save)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import transformers
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.core import seed_everything
 from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes
 from ppt_book.finetune import train_classifier
@@ -31,6 +31,7 @@ from ppt_book.train import TrainConfig, predict_logits
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--train-examples", type=int, default=None)
     args = p.parse_args(argv)
@@ -70,7 +71,7 @@ def main(argv=None):
     peer = {"samples_per_s": len(train) * epochs / wall, "wall_s": wall, "test_acc": acc}
     print(f"Trainer: {peer}", flush=True)
     emit("finetune_vs_trainer", ours, peer, train_examples=len(train), epochs=epochs, quick=args.quick,
-         note="ours keeps its best validation epoch (patience 0: never stops early); Trainer keeps its last")
+         note="ours keeps its best validation epoch (patience 0: never stops early); Trainer keeps its last", save=args.save)
 
 
 if __name__ == "__main__":

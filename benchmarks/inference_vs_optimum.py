@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import numpy as np
 import transformers
 
-from _common import emit
+from _common import add_save_flag, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT/".venv-optimum"
@@ -107,6 +107,7 @@ def measure(runtime: str, spec_path: str) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--teacher-dir", help="a saved teacher (default: fine-tune a quick one)")
     p.add_argument("--test-examples", type=int, default=None, help="test reviews scored (default: all 1,297; --quick 100)")
     p.add_argument("--repeats", type=int, default=None, help="timed calls at batch 1 (default 200; --quick 10)")
@@ -147,7 +148,7 @@ def main(argv=None):
     ours_line = {"runtime": best, **{k: v for k, v in ours[best].items() if k != "predictions"}, "size_mb": size_mb,
                  "test_acc_ci": bootstrap_ci(labels, ours[best]["predictions"])[1:]}
     if args.no_peer:
-        emit("inference_vs_optimum", ours_line, {}, test_reviews=len(texts), repeats=repeats, peer_skipped=True)
+        emit("inference_vs_optimum", ours_line, {}, test_reviews=len(texts), repeats=repeats, peer_skipped=True, quick=args.quick, save=args.save)
         return
     out = subprocess.run([str(peer_python()), "-c", PEER, str(spec)], capture_output=True, text=True,
                          env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
@@ -155,7 +156,7 @@ def main(argv=None):
     peer = json.loads(out.stdout.strip().splitlines()[-1])
     test_vs_peer = paired_test(labels, ours[best]["predictions"], np.array(peer.pop("predictions")))
     emit("inference_vs_optimum", ours_line, {"runtime": "optimum ORT int8", **peer},
-         test_reviews=len(texts), repeats=repeats, accuracy_paired_test=test_vs_peer)
+         test_reviews=len(texts), repeats=repeats, accuracy_paired_test=test_vs_peer, quick=args.quick, save=args.save)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 import transformers
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.core import count_parameters, seed_everything
 from ppt_book.data import shakespeare_split
 from ppt_book.lm import CharTokenizer, LMConfig, TransformerLM, get_batch, to_gpt2
@@ -45,6 +45,7 @@ def make_step(model, opt, hf: bool):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per model (alternating)")
     p.add_argument("--steps", type=int, default=None, help="steps per round")
     p.add_argument("--compile", action="store_true", help="also time ours through torch.compile (compiled during the warm-up steps); "
@@ -100,7 +101,7 @@ def main(argv=None):
     best = out["ours_compiled"] if args.compile else out["ours"]
     emit("lm_vs_transformers", best, out["peer"], **({"ours_eager": out["ours"]} if args.compile else {}), compiled=args.compile, steps=n_total, batch=batch, block_size=cfg.block_size,
          shape=shape, quick=args.quick, attn_implementation=theirs.config._attn_implementation,
-         note="same weights, batches, optimizer; median tokens/s over alternating timed rounds")
+         note="same weights, batches, optimizer; median tokens/s over alternating timed rounds", save=args.save)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
 
-from _common import emit
+from _common import add_save_flag, emit
 from ppt_book.sweeps import run_sweep
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
+    add_save_flag(p)
     p.add_argument("--runs", type=int, default=None, help="parameter sets in the sweep (default 8; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="CPUs given to the local Ray instance")
     args = p.parse_args(argv)
@@ -52,7 +53,7 @@ def main(argv=None):
             print(f"{name}: {n} runs in {wall:.1f} s", flush=True)
     emit("sweep_parallel", out["ray"], out["sequential"], workers=args.workers, quick=args.quick, ray_start_s=ray_start,
          note="ours = Ray executor (local instance started before the clock), "
-              "peer = sequential executor; ratio wall_s < 1 and runs_per_min > 1 mean Ray is faster")
+              "peer = sequential executor; ratio wall_s < 1 and runs_per_min > 1 mean Ray is faster", save=args.save)
 
 
 if __name__ == "__main__":

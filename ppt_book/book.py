@@ -19,9 +19,9 @@ from .core import atomic_dir, find_project_root, read_metrics, write_text_atomic
 from .runs import ExperimentError, RunFailed, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['BOOK_TEMPLATE', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme', 'book_chapters',
-           'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback', 'parameters_markdown',
-           'api_markdown', 'stage_notebook', 'build_book']
+__all__ = ['BOOK_TEMPLATE', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme', 'headline_markdown',
+           'book_chapters', 'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback',
+           'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book']
 
 # %% ../nbs/92_book.ipynb 6
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
@@ -49,11 +49,13 @@ def _shown(cell) -> bool:
     return not ("hide" in d or d.get("echo") == "false" or "export" in d and not cell.source.strip())
 
 def readme_markdown(index_nb:str|Path) -> str:
-    "README text made from the index notebook."
+    "README text made from the index notebook; a cell marked `#| readme: headline` becomes the headline table of the committed results."
     nb = nbformat.read(index_nb, as_version=4)
     parts = [f"<!-- generated from {Path(index_nb).parent.name}/{Path(index_nb).name} by `ppt-book readme`; edit the notebook, not this file -->"]
     for cell in nb.cells:
         if cell.cell_type == "markdown": parts.append(cell.source.strip())
+        elif cell.cell_type == "code" and cell_directives(cell.source).get("readme") == "headline":
+            parts.append(headline_markdown(Path(index_nb).resolve().parent.parent))  # the committed results, as the page shows them
         elif cell.cell_type == "code" and _shown(cell) and "parameters" not in cell.metadata.get("tags", []):
             code = strip_directives(cell.source).strip()
             if code: parts.append(f"```python\n{code}\n```")
@@ -69,6 +71,63 @@ def write_readme(root:str|Path|None=None, check:bool=False) -> bool:
     return True
 
 # %% ../nbs/92_book.ipynb 8
+def _pct(x): return f"{100 * x:.1f}%"
+
+def _headline_row(name:str, line:dict) -> dict|None:
+    "One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an unknown one."
+    o, p, r = line.get("ours", {}), line.get("peer", {}), line.get("ratio", {})
+    if name == "finetune_vs_trainer":
+        return {"chapter": "30_finetuning", "claim": "fine-tuned MiniLM, our loop vs HF Trainer's defaults", "ours": f"{_pct(o['test_acc'])} test accuracy",
+                "peer": f"{_pct(p['test_acc'])}", "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points"}
+    if name == "distill_tradeoff":
+        return {"chapter": "40_distillation", "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
+                "ours": f"{_pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms", "peer": f"{_pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
+                "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points at {_pct(r['params'])} of the parameters, {1 / r['latency_ms_b1']:.1f}x faster at batch 1"}
+    if name == "embeddings_vs_gensim":
+        return {"chapter": "10_embeddings", "claim": "word2vec skip-gram vs gensim, same corpus and settings", "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
+                "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}", "comparison": f"{r['wall_s']:.2f}x gensim's wall time"}
+    if name == "lm_vs_transformers":
+        return {"chapter": "20_language_models", "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape", "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
+                "peer": f"{p['tokens_per_s']:,.0f} tokens/s", "comparison": f"{r['tokens_per_s']:.2f}x, equal losses"}
+    if name == "lm_vs_nanogpt_recipe":
+        return {"chapter": "20_language_models", "claim": "char Transformer LM, held-out loss vs nanoGPT's CPU recipe", "ours": f"{o['val_loss']:.3f} nats/char in {o['wall_s'] / 60:.1f} min",
+                "peer": f"{p['val_loss']:.3f} in {p['wall_s'] / 60:.1f} min", "comparison": f"{o['val_loss'] - p['val_loss']:+.3f} nats/char"}
+    if name == "inference_vs_optimum":
+        return {"chapter": "45_inference", "claim": "teacher served int8 in ONNX Runtime vs Hugging Face Optimum", "ours": f"{o['latency_ms_b1']:.2f} ms at batch 1, {_pct(o['test_acc'])}",
+                "peer": f"{p['latency_ms_b1']:.2f} ms, {_pct(p['test_acc'])}", "comparison": f"{r['latency_ms_b1']:.2f}x Optimum's latency"}
+    if name == "few_shot_vs_setfit":
+        counts = line.get("label_counts") or []
+        return {"chapter": "35_decoders", "claim": "few labels: best of our methods vs SetFit", "ours": ", ".join(f"{_pct(o[f'test_acc_{n}'])} at {n}" for n in counts),
+                "peer": ", ".join(_pct(p[f"test_acc_{n}"]) for n in counts), "comparison": "labels: " + ", ".join(str(n) for n in counts)}
+    if name == "gpu":
+        return {"chapter": "50_scaling", "claim": f"GPT-2-small training on {line.get('gpu', 'a GPU')}, bf16", "ours": f"MFU {_pct(line['gpt125m_bf16_mfu'])} eager"
+                + (f", {_pct(line['gpt125m_compiled_mfu'])} compiled" if line.get("gpt125m_compiled_mfu") else ""),
+                "peer": "datasheet bf16 peak", "comparison": f"{line.get('ratio_ours_eager_vs_hf', float('nan')):.2f}x GPT2LMHeadModel's tokens/s"}
+    return None
+
+def headline_markdown(root:str|Path|None=None, # project root (default: found from cwd)
+                      link_prefix:str="docs/", # where the chapter pages are, relative to the page showing the table
+                     ) -> str:
+    "The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json` (each with its date)."
+    import json
+    root = Path(root or find_project_root() or ".")
+    rows = []
+    results = root/"benchmarks"/"results"
+    gpu = sorted(results.glob("gpu-*.json"))
+    files = sorted(f for f in results.glob("*.json") if not f.name.startswith("gpu-")) + gpu[-1:]
+    for f in files:
+        line = json.loads(f.read_text(encoding="utf-8"))
+        name = "gpu" if f.name.startswith("gpu-") else f.stem
+        try: row = _headline_row(name, line)
+        except (KeyError, TypeError, ZeroDivisionError): row = None
+        if row: rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
+    if not rows: return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
+    rows.sort(key=lambda r: r["chapter"])
+    head = "| claim | ours | peer | comparison | chapter | measured |\n|---|---|---|---|---|---|\n"
+    return head + "\n".join(f"| {r['claim']} | {r['ours']} | {r['peer']} | {r['comparison']} | [{r['chapter']}]({link_prefix}{r['chapter']}.html) | {r['source']} |" for r in rows)
+
+
+# %% ../nbs/92_book.ipynb 11
 def book_chapters(root:str|Path) -> tuple[dict, list[str]]:
     "(book metadata, notebook paths in order) from `_quarto.yml`."
     path = Path(root)/"_quarto.yml"
@@ -91,7 +150,7 @@ def book_params(root:str|Path, config:str|Path|None=None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/92_book.ipynb 11
+# %% ../nbs/92_book.ipynb 14
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
@@ -110,7 +169,7 @@ def markdown_math_to_mathml(text:str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/92_book.ipynb 13
+# %% ../nbs/92_book.ipynb 16
 BOOK_TEMPLATE = r"""
 {%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -219,7 +278,7 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
             pages.append(out_dir/entry["href"])
     return pages
 
-# %% ../nbs/92_book.ipynb 15
+# %% ../nbs/92_book.ipynb 18
 def _comments(source:str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
     import io, tokenize
@@ -326,7 +385,7 @@ def stage_notebook(nb):
     return nb
 
 
-# %% ../nbs/92_book.ipynb 18
+# %% ../nbs/92_book.ipynb 21
 def build_book(root:str|Path|None=None, # project root (default: found from cwd)
                config:str|Path|None=None, # parameters per chapter (default: configs/book.yaml)
                out_dir:str|Path|None=None, # default: <root>/_book

@@ -111,3 +111,32 @@ def test_few_shot_vs_setfit_quick(root):
     for side in ("ours", "peer"):
         assert 0 < line[side]["test_acc_16"] <= 1 and line[side]["wall_s_16"] > 0, side
     assert line["ours"]["method_16"] in ("minilm_finetune", "minilm_probe")
+
+
+def test_save_keeps_the_line_and_quick_never_writes(root, tmp_path, monkeypatch):
+    "`--save` writes the printed line (with date and commit) to results/<name>.json atomically; a --quick run never writes."
+    sys.path.insert(0, str(root/"benchmarks"))
+    import _common
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, quick=True)
+    assert not list(tmp_path.iterdir())
+    line = _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, rounds=3)
+    saved = json.loads((tmp_path/"demo_bench.json").read_text())
+    assert saved == line and saved["ratio"]["wall_s"] == 0.5 and saved["date"] and saved["quick"] is False
+    assert [p.name for p in tmp_path.iterdir()] == ["demo_bench.json"]  # no temporary file left
+
+
+def test_headline_table_reads_saved_results(tmp_path):
+    "The front page's table has one row per saved result it knows, linked to the chapter, and says so when there are none."
+    from ppt_book.book import headline_markdown
+    results = tmp_path/"benchmarks"/"results"
+    results.mkdir(parents=True)
+    assert "No benchmark results are committed yet" in headline_markdown(tmp_path)
+    line = {"benchmark": "embeddings_vs_gensim", "ours": {"wall_s": 10.0, "wordsim353_spearman": 0.19},
+            "peer": {"wall_s": 20.0, "wordsim353_spearman": 0.2}, "ratio": {"wall_s": 0.5}, "date": "2026-11-30"}
+    (results/"embeddings_vs_gensim.json").write_text(json.dumps(line))
+    (results/"not_a_known_benchmark.json").write_text(json.dumps({"ours": {}, "peer": {}}))
+    table = headline_markdown(tmp_path, link_prefix="")
+    rows = [l for l in table.splitlines() if l.startswith("| word2vec")]
+    assert len(rows) == 1 and "0.50x gensim's wall time" in rows[0] and "[10_embeddings](10_embeddings.html)" in rows[0]
+    assert "2026-11-30" in rows[0] and "not_a_known" not in table
