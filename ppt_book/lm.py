@@ -287,7 +287,7 @@ def build_lm(cfg:LMConfig) -> nn.Module:
 class LMTrainConfig:
     "How to train a language model with `train_lm`."
     max_steps: int = 200             # optimizer steps; >= 1
-    max_minutes: float = 0.0         # stop earlier when this much wall time has passed; 0: no limit
+    max_minutes: float = 0.0         # a wall-clock budget: the cosine decay follows the clock when it runs ahead of the steps, and training stops when it is spent; 0: none
     batch_size: int = 16             # windows per step; >= 1
     lr: float = 1e-3                 # peak learning rate; > 0
     min_lr: float|None = None        # floor of the cosine decay, in [0, lr]; None: lr / 10
@@ -342,16 +342,15 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     elapsed0 = history[-1]["elapsed_s"] if history else 0.0
     with progress_bar(cfg.max_steps, f"training {type(model).__name__}", initial=step) as bar:
         while step < cfg.max_steps:
-            lr = cfg.lr * cosine_schedule(step, cfg.max_steps, cfg.warmup_steps, min_ratio)
+            done = max(step / cfg.max_steps, (elapsed0 + time.perf_counter() - start) / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0)
+            lr = cfg.lr * cosine_schedule(min(round(done * cfg.max_steps), cfg.max_steps), cfg.max_steps, cfg.warmup_steps, min_ratio)  # by steps or by the clock, whichever is further
             for g in opt.param_groups: g["lr"] = lr
             loss = model(*get_batch(train_data, block, cfg.batch_size)).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             opt.step()
-            train_losses.append(loss.item())
-            step += 1
-            bar.update(1)
+            train_losses.append(loss.item()); step += 1; bar.update(1)
             elapsed = elapsed0 + time.perf_counter() - start
             out_of_time = cfg.max_minutes and elapsed >= 60 * cfg.max_minutes
             if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:

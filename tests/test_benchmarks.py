@@ -140,3 +140,12 @@ def test_headline_table_reads_saved_results(tmp_path):
     rows = [l for l in table.splitlines() if l.startswith("| word2vec")]
     assert len(rows) == 1 and "0.50x gensim's wall time" in rows[0] and "[10_embeddings](10_embeddings.html)" in rows[0]
     assert "2026-11-30" in rows[0] and "not_a_known" not in table
+
+
+def test_lm_vs_nanogpt_recipe_quick(root):
+    out = run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", timeout=600)
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "lm_vs_nanogpt_recipe" and line["recipe"]["betas"] == [0.9, 0.99]
+    for side in ("ours", "peer"):
+        assert line[side]["val_loss"] > 0 and line[side]["steps"] >= 1
+    assert line["peer"]["steps"] == line["recipe_iters"]  # the recipe runs its iterations, ours stops at its clock

@@ -99,6 +99,15 @@ def test_train_budget_stops_early_and_history_is_recorded(ids):
     assert list(hist["step"]) == [1] and set(hist.columns) >= {"step", "lr", "train_loss", "val_loss", "elapsed_s"}
 
 
+def test_a_time_budget_decays_the_rate_by_the_clock(ids):
+    "Given more steps than the minutes allow, the cosine decay follows the clock: the last steps run near min_lr, not at the peak."
+    seed_everything(0)
+    m = build_lm(LMConfig("lstm", vocab_size=12, n_embd=16, block_size=16))
+    cfg = LMTrainConfig(max_steps=10**7, max_minutes=0.1, batch_size=4, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_every=10**6)
+    hist = train_lm(m, ids[:2000], ids[2000:], cfg, log=quiet)
+    assert hist["step"].iloc[-1] < cfg.max_steps and hist["lr"].iloc[-1] < 2e-3  # by steps alone it would still be at 1e-2
+
+
 def test_training_lowers_held_out_loss(ids):
     periodic = np.tile(np.arange(12), 300)  # perfectly predictable: the loss must fall far below log(12)
     seed_everything(0)
