@@ -86,3 +86,16 @@ def test_every_chapter_closes_with_a_summary_and_exercises(root):
             else: continue
             problems += [f"{stem}: `{span}` names `{n}`, not a parameter of that chapter" for n in names - target]
     assert not problems, "\n".join(problems)
+
+
+def markdown_words(path) -> int:
+    "Words of prose in a notebook's Markdown cells: fenced code and maths left out (generated result sentences are code output, never counted)."
+    text = "\n".join(_markdown_cells(path))
+    text = _MATH.sub(" ", _FENCE.sub(" ", text))
+    return len(re.findall(r"[A-Za-z][\w'-]*", text))
+
+
+def test_subject_chapters_read_like_a_textbook(root):
+    "Each subject chapter (10 to 60) explains at textbook length: at least 2,000 words of its own prose."
+    short = {p.stem: markdown_words(p) for p in sorted((root/"nbs").glob("[1-6][0-9]_*.ipynb")) if markdown_words(p) < 2000}
+    assert not short, f"chapters under 2,000 words of prose: {short}"
