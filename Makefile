@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: book test lab install chromium check-clean check-export check-readme nbtest pytest export clean readme
+.PHONY: book publish test lab install chromium check-clean check-export check-readme nbtest pytest export clean readme
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): settings.ini setup.py constraints.txt
 
 book: $(STAMP)
 	$(BIN)/ppt-book book
+
+# Copy the last complete, successful build (_book/ and runs/book/) into docs/, the published book
+publish: $(STAMP)
+	$(BIN)/ppt-book book --no-execute --publish
 
 test: $(STAMP) check-clean check-export check-readme nbtest chromium pytest
 

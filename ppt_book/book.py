@@ -19,9 +19,9 @@ from .core import atomic_dir, find_project_root, read_metrics, write_text_atomic
 from .runs import ExperimentError, RunFailed, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['BOOK_TEMPLATE', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme', 'headline_markdown',
-           'book_chapters', 'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback',
-           'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book']
+__all__ = ['BOOK_TEMPLATE', 'DOCS_LIMIT_MB', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme',
+           'headline_markdown', 'book_chapters', 'book_params', 'markdown_math_to_mathml', 'notebook_title',
+           'render_fallback', 'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book', 'publish_book']
 
 # %% ../nbs/92_book.ipynb 6
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
@@ -121,6 +121,12 @@ def headline_markdown(root:str|Path|None=None, # project root (default: found fr
         try: row = _headline_row(name, line)
         except (KeyError, TypeError, ZeroDivisionError): row = None
         if row: rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
+    book = root/"docs"/"results.json"  # the published book's own runs
+    m = json.loads(book.read_text(encoding="utf-8")).get("30_finetuning", {}).get("metrics", {}) if book.exists() else {}
+    if "teacher_test_acc" in m and "tfidf_test_acc" in m:
+        rows.append({"chapter": "30_finetuning", "claim": "fine-tuned MiniLM teacher vs TF-IDF + logistic regression", "ours": _pct(m["teacher_test_acc"]),
+                     "peer": _pct(m["tfidf_test_acc"]), "comparison": f"{100 * (m['teacher_test_acc'] - m['tfidf_test_acc']):+.1f} points",
+                     "source": "`docs/results.json`, the published book's run"})
     if not rows: return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
     rows.sort(key=lambda r: r["chapter"])
     head = "| claim | ours | peer | comparison | chapter | measured |\n|---|---|---|---|---|---|\n"
@@ -440,3 +446,37 @@ def build_book(root:str|Path|None=None, # project root (default: found from cwd)
     else: render_fallback(proc, out_dir, run_info)
     print(f"book written to {out_dir/'index.html'}")
     return statuses
+
+# %% ../nbs/92_book.ipynb 23
+DOCS_LIMIT_MB = 25
+
+def publish_book(root:str|Path|None=None, # project root (default: found from cwd)
+                 site:str|Path|None=None, # the rendered site (default: <root>/_book)
+                 docs:str|Path|None=None, # where the published copy goes (default: <root>/docs)
+                ) -> dict:
+    "Copy a complete, successful build into docs/ (replaced whole) with results.json, the book's metrics; refuse anything less."
+    import json
+    root = Path(root or find_project_root() or ".").resolve()
+    site, docs = Path(site or root/"_book"), Path(docs or root/"docs")
+    _, order = book_chapters(root)
+    runs, problems = {}, []
+    for c in order:
+        stem = Path(c).stem
+        try: runs[stem] = read_metrics(root/"runs"/"book"/stem)
+        except FileNotFoundError: problems.append(f"{stem}: no book run"); continue
+        if runs[stem]["status"] != "ok": problems.append(f"{stem}: {runs[stem]['status']}")
+        page = site/("index.html" if stem == "index" else f"{stem}.html")
+        if not page.exists(): problems.append(f"{stem}: {page} is missing")
+    if problems: raise ExperimentError("only a complete, successful build is published; " + "; ".join(problems) + ": run `ppt-book book` first")
+    size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
+    if size > DOCS_LIMIT_MB: raise ExperimentError(f"{site} holds {size:.1f} MB, over the {DOCS_LIMIT_MB} MB the published book may take")
+    scalar = lambda v: isinstance(v, (int, float, str, bool)) or v is None
+    results = {stem: {"status": m["status"], "duration_s": m["duration_s"], "started": m["started"], "commit": m.get("commit"),
+                      "params": m["params"], "metrics": {k: v for k, v in (m.get("metrics") or {}).items() if scalar(v)}} for stem, m in runs.items()}
+    with atomic_dir(docs) as tmp:
+        shutil.copytree(site, tmp, dirs_exist_ok=True)
+        (tmp/".nojekyll").write_text("")  # GitHub Pages serves the files as they are
+        (tmp/"results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+    print(f"published {len(results)} chapters ({size:.1f} MB) to {docs}")
+    return results
+

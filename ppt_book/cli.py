@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .book import build_book, write_readme
+from .book import build_book, publish_book, write_readme
 from .core import BadInput, find_project_root, read_metrics, write_text_atomic
 from .runs import PATH_PARAM, ExperimentError, Interrupted, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
 from .sweeps import run_sweep
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
     b.add_argument("--chapter", action="append", help="run only this chapter (repeatable); others render from runs/book/")
     b.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
+    b.add_argument("--publish", action="store_true", help="after a complete, successful build, copy _book/ into docs/ with docs/results.json")
     pr = sub.add_parser("predict", help="classify a file (or lines on stdin) with a saved model",
                         description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved classifier; "
                         "the input's rows come out in order and as written, plus predicted_label, score and p_<class>.")
@@ -168,6 +169,7 @@ def main(argv:list[str]|None=None) -> int:
             if failed:
                 print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
                 return 1
+            if args.publish: publish_book()
         elif args.command == "predict":
             from .data import read_texts
             from .inference import predict, write_table

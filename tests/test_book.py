@@ -111,3 +111,21 @@ def test_page_in_headless_chromium(book_project, tmp_path):
     assert re.search(r'<img[^>]+src="10_alpha_files/[^"]+\.png"', dom) and "<math" in dom
     console = [l for l in out.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l or "Failed to load resource" in l]
     assert console == [], console
+
+
+def test_publish_copies_a_complete_build_and_refuses_a_partial_one(book_project):
+    import json
+    from ppt_book.book import publish_book
+    from ppt_book.runs import ExperimentError
+    with pytest.raises(ExperimentError, match="10_alpha: no book run"): publish_book(book_project)  # nothing built yet
+    build_book(book_project, renderer="fallback", progress=False)
+    results = publish_book(book_project)
+    docs = book_project/"docs"
+    assert {p.name for p in docs.glob("*.html")} == {"index.html", "10_alpha.html", "20_beta.html"}
+    assert any(docs.glob("10_alpha_files/*.png")) and (docs/".nojekyll").exists()
+    saved = json.loads((docs/"results.json").read_text())
+    assert saved == json.loads(json.dumps(results, default=str)) and saved["10_alpha"]["metrics"]["alpha_value"] == 14
+    assert saved["10_alpha"]["params"] == {"steps": 7}
+    (book_project/"_book"/"20_beta.html").unlink()
+    with pytest.raises(ExperimentError, match="20_beta: .*20_beta.html is missing"): publish_book(book_project)
+    assert (docs/"20_beta.html").exists()  # the last publication is kept whole
