@@ -54,7 +54,7 @@ def main(argv=None):
 
 
 def report(m, params, run_dir, quick, save=False):
-    models = sorted({k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith("best")})
+    models = sorted({k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith(("best", "sweep"))})
     for name in models:
         print(json.dumps({"model": name, **{f: m.get(f"{name}_{f}") for f in FIGURES}}))
     best = m["best_student"]
@@ -62,7 +62,7 @@ def report(m, params, run_dir, quick, save=False):
     ours = {f: m[f"{best}_{f}"] for f in FIGURES}
     ours["hard_label_test_acc"] = m.get(f"{arch}_hard_test_acc")
     peer = {f: m[f"teacher_{f}"] for f in FIGURES}
-    emit("distill_tradeoff", ours, peer, best_student=best, run_dir=str(run_dir), params=params, quick=quick, save=save)
+    emit("distill_tradeoff", ours, peer, best_student=best, paired=m.get("best_student_vs_teacher"), run_dir=str(run_dir), params=params, quick=quick, save=save)
 
 
 if __name__ == "__main__":

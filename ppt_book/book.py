@@ -73,16 +73,22 @@ def write_readme(root:str|Path|None=None, check:bool=False) -> bool:
 # %% ../nbs/92_book.ipynb 8
 def _pct(x): return f"{100 * x:.1f}%"
 
+def _noise(t:dict|None) -> str:
+    "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
+    return "" if not t else f" [{100 * t['diff_low']:+.1f}, {100 * t['diff_high']:+.1f}]" + ("" if t["significant"] else ", within noise")
+
 def _headline_row(name:str, line:dict) -> dict|None:
     "One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an unknown one."
     o, p, r = line.get("ours", {}), line.get("peer", {}), line.get("ratio", {})
     if name == "finetune_vs_trainer":
-        return {"chapter": "30_finetuning", "claim": "fine-tuned MiniLM, our loop vs HF Trainer's defaults", "ours": f"{_pct(o['test_acc'])} test accuracy",
-                "peer": f"{_pct(p['test_acc'])}", "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points"}
+        who = "the book's MiniLM teacher" if line.get("ours_from") else "fine-tuned MiniLM, our loop"
+        return {"chapter": "30_finetuning", "claim": f"{who} vs HF Trainer's defaults", "ours": f"{_pct(o['test_acc'])} test accuracy",
+                "peer": f"{_pct(p['test_acc'])}", "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))}"}
     if name == "distill_tradeoff":
         return {"chapter": "40_distillation", "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
                 "ours": f"{_pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms", "peer": f"{_pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
-                "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points at {_pct(r['params'])} of the parameters, {1 / r['latency_ms_b1']:.1f}x faster at batch 1"}
+                "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))} at {_pct(r['params'])} of the parameters, "
+                              f"{1 / r['latency_ms_b1']:.1f}x faster at batch 1"}
     if name == "embeddings_vs_gensim":
         return {"chapter": "10_embeddings", "claim": "word2vec skip-gram vs gensim, same corpus and settings", "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
                 "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}", "comparison": f"{r['wall_s']:.2f}x gensim's wall time"}

@@ -55,6 +55,11 @@ def test_finetune_vs_trainer_quick(root):
     for side in ("ours", "peer"):
         for key in ("samples_per_s", "wall_s", "test_acc"): assert key in line[side], (side, key)
     assert line["benchmark"] == "finetune_vs_trainer" and line["ratio"]["samples_per_s"] > 0
+    t = line["paired"]  # the two models on the same test reviews
+    assert line["same_process"] and t["diff_low"] <= t["diff"] <= t["diff_high"] and t["acc_a"] == line["ours"]["test_acc"]
+    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"finetune_vs_trainer.py"), "--from-run", str(root/"nbs")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
 def test_distill_tradeoff_quick(root, tmp_path):
@@ -140,6 +145,11 @@ def test_headline_table_reads_saved_results(tmp_path):
     rows = [l for l in table.splitlines() if l.startswith("| word2vec")]
     assert len(rows) == 1 and "0.50x gensim's wall time" in rows[0] and "[10_embeddings](10_embeddings.html)" in rows[0]
     assert "2026-11-30" in rows[0] and "not_a_known" not in table
+    paired = {"diff": 0.012, "diff_low": -0.004, "diff_high": 0.028, "significant": False}
+    (results/"finetune_vs_trainer.json").write_text(json.dumps({"ours": {"test_acc": 0.829}, "peer": {"test_acc": 0.817}, "ratio": {},
+                                                                "paired": paired, "ours_from": "runs/book/30_finetuning"}))
+    (row,) = [l for l in headline_markdown(tmp_path).splitlines() if "Trainer" in l]
+    assert "the book's MiniLM teacher" in row and "+1.2 points [-0.4, +2.8], within noise" in row
 
 
 def test_lm_vs_nanogpt_recipe_quick(root):
