@@ -257,6 +257,18 @@ def _prepare_for_book(nb):
     nb.cells = keep
     return nb
 
+def _shared_css(page:str, out_dir:Path) -> str:
+    "Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by its content, and link it."
+    import hashlib
+    head, sep, rest = page.partition("</head>")
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S)
+    if not sep or not styles: return page
+    css = "\n".join(styles)
+    name = f"book-{hashlib.sha1(css.encode()).hexdigest()[:10]}.css"
+    if not (out_dir/name).exists(): (out_dir/name).write_text(css, encoding="utf-8")
+    head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
+    return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
+
 def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<chapter>.ipynb
                     out_dir:str|Path, # the site folder to write
                     run_info:dict|None=None, # {stem: line shown at the foot of the page}
@@ -283,6 +295,7 @@ def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<ch
                                   "run": (run_info or {}).get(entry["stem"])},
                          "output_files_dir": f"{entry['stem']}_files", "unique_key": entry["stem"]}
             body, res = exporter.from_notebook_node(nb, resources=resources)
+            body = _shared_css(body, tmp_out)
             for name, data in res.get("outputs", {}).items():  # figures as files beside the page, not inside it
                 (tmp_out/name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp_out/name).write_bytes(data if isinstance(data, bytes) else data.encode())
