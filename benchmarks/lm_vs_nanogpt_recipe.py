@@ -2,6 +2,8 @@
 
     python benchmarks/lm_vs_nanogpt_recipe.py            # both trained here: the book's settings, then the recipe (about 25 min)
     python benchmarks/lm_vs_nanogpt_recipe.py --from-run runs/book/20_language_models   # ours from the book's run; trains the recipe only
+    python benchmarks/lm_vs_nanogpt_recipe.py --from-run runs/book/20_language_models --peer-from benchmarks/results/lm_vs_nanogpt_recipe.json
+        # ours from a new book run, the recipe's measured result from the saved file (same split, recipe and iterations), nothing trained
     python benchmarks/lm_vs_nanogpt_recipe.py --quick    # CI smoke size
 
 nanoGPT's README trains shakespeare_char on a CPU with `config/train_shakespeare_char.py` overridden to 4 layers, 4 heads,
@@ -14,6 +16,7 @@ decay following the clock). Both are scored the way chapter 20 scores every mode
 held-out characters, in windows sliding by half a block. The last line is the benchmark JSON line (benchmarks/README.md).
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -52,6 +55,7 @@ def main(argv=None):
     add_save_flag(p)
     p.add_argument("--from-run", default=None, help="a finished 20_language_models run folder: take ours from its metrics")
     p.add_argument("--recipe-iters", type=int, default=None, help="iterations of nanoGPT's recipe (default 12,000)")
+    p.add_argument("--peer-from", default=None, help="a saved result of this benchmark: reuse its recipe measurement (it must match the split and recipe) instead of training it again")
     args = p.parse_args(argv)
     book = (yaml.safe_load((ROOT/"configs"/"book.yaml").read_text()) or {}).get("20_language_models", {})
     split = shakespeare_split()
@@ -84,13 +88,22 @@ def main(argv=None):
         ours = train_and_score(shape, ours_cfg, train_ids, val_ids, tok.vocab_size)
         ours_from = "trained here with configs/book.yaml's 20_language_models"
     print(f"ours: {ours['val_loss']:.4f} nats/char after {ours['steps']} steps, {ours['wall_s'] / 60:.1f} min", flush=True)
-    print(f"peer: nanoGPT's CPU recipe, {recipe_shape}, {iters} iterations", flush=True)
-    peer = train_and_score(recipe_shape, recipe, train_ids, val_ids, tok.vocab_size)
+    recipe_desc = {"shape": recipe_shape, "batch_size": recipe.batch_size, "lr": recipe.lr, "min_lr": recipe.min_lr,
+                   "warmup_steps": recipe.warmup_steps, "betas": list(recipe.betas), "weight_decay": recipe.weight_decay}
+    extra = {}
+    if args.peer_from:
+        saved = json.loads(Path(args.peer_from).read_text())
+        same = {"held_out_chars": len(val_text), "recipe_iters": iters, "recipe": recipe_desc, "quick": args.quick}
+        differ = [k for k, v in same.items() if saved.get(k) != v]
+        if saved.get("benchmark") != "lm_vs_nanogpt_recipe" or differ:
+            sys.exit(f"{args.peer_from} is not a result of this benchmark with the same split and recipe (differs in {differ or ['benchmark']}): run without --peer-from")
+        peer, extra = saved["peer"], {"peer_from": f"{args.peer_from} (measured {saved.get('date')} at commit {str(saved.get('commit'))[:7]} on {saved.get('machine', {}).get('cpu')})"}
+    else:
+        print(f"peer: nanoGPT's CPU recipe, {recipe_shape}, {iters} iterations", flush=True)
+        peer = train_and_score(recipe_shape, recipe, train_ids, val_ids, tok.vocab_size)
     print(f"peer: {peer['val_loss']:.4f} nats/char after {peer['steps']} iterations, {peer['wall_s'] / 60:.1f} min", flush=True)
-    emit("lm_vs_nanogpt_recipe", ours, peer, ours_from=ours_from, held_out_chars=len(val_text), recipe_iters=iters,
-         recipe={"shape": recipe_shape, "batch_size": recipe.batch_size, "lr": recipe.lr, "min_lr": recipe.min_lr,
-                 "warmup_steps": recipe.warmup_steps, "betas": list(recipe.betas), "weight_decay": recipe.weight_decay},
-         quick=args.quick, save=args.save)
+    emit("lm_vs_nanogpt_recipe", ours, peer, ours_from=ours_from, held_out_chars=len(val_text), recipe_iters=iters, recipe=recipe_desc,
+         quick=args.quick, save=args.save, **extra)
 
 
 if __name__ == "__main__":

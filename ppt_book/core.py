@@ -32,8 +32,8 @@ __all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'C
            'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
            'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics',
            'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
-           'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'config_to_dict',
-           'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
+           'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci',
+           'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb 6
 def seed_everything(seed:int=0, # the one integer every generator is seeded from
@@ -382,6 +382,20 @@ def paired_test(y_true, pred_a, pred_b, n_boot:int=2000, level:float=0.95, seed:
             "significant": bool(mcnemar_p < 1 - level)}
 
 # %% ../nbs/00_core.ipynb 46
+def block_bootstrap_ci(values, # per-position values, e.g. nats per character, or two models' difference on the same text
+                       n_blocks:int=100, n_boot:int=2000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "(mean, low, high): the mean of `values` and its percentile bootstrap interval, resampling `n_blocks` contiguous blocks."
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or n_blocks < 2 or len(v) < n_blocks:
+        raise ValueError(f"block_bootstrap_ci needs 1-D values with at least n_blocks = {n_blocks} >= 2 of them, got shape {v.shape}")
+    blocks = np.array_split(v, n_blocks)
+    sums, sizes = np.array([b.sum() for b in blocks]), np.array([len(b) for b in blocks])
+    idx = np.random.default_rng(seed).integers(0, n_blocks, (n_boot, n_blocks))
+    low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
+    return float(v.mean()), float(low), float(high)
+
+
+# %% ../nbs/00_core.ipynb 49
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):

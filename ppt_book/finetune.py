@@ -89,7 +89,9 @@ def mlm_loss(model, input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:
     return F.cross_entropy(model.cls(hidden[chosen]), labels[chosen])
 
 def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64, lr:float=5e-4, max_length:int=64,
-                 whole_word:bool=True, eval_texts:list[str]|None=None, eval_every:int=100, seed:int=0, log=print) -> pd.DataFrame:
+                 whole_word:bool=True, eval_texts:list[str]|None=None, eval_every:int=100, seed:int=0, log=print,
+                 bf16:bool=False, # autocast the forward pass to bfloat16 (fast where the CPU or GPU has bf16 units; weights stay float32)
+                ) -> pd.DataFrame:
     "Masked-LM training of a BertForMaskedLM; returns a table of step, loss, tokens so far, eval loss and perplexity."
     g = torch.Generator().manual_seed(seed)
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
@@ -120,11 +122,12 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
                 k = int((y != -100).sum()); total += mlm_loss(model, x, m, y).item() * k; n += k
         model.train(); return total / max(n, 1)
     model.train()
+    device_type = next(model.parameters()).device.type
     bar = progress_bar(steps, "masked-LM pretraining")
     for step in range(steps):
         if pos + batch_size > len(order): order, pos = torch.randperm(len(enc), generator=g).tolist(), 0
         x, m, y = batch([enc[i] for i in order[pos:pos + batch_size]]); pos += batch_size
-        loss = mlm_loss(model, x, m, y)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16): loss = mlm_loss(model, x, m, y)
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         seen += x.numel()  # tokens the step computed, padding included: the compute measure of chapter 35
@@ -158,7 +161,7 @@ def in_domain_texts(dsd, # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes
     return list(dsd["train"]["text"]) + plots
 
 def adapt_encoder(texts:list[str], steps:int, lr:float=1e-4, batch_size:int=32, max_length:int=64,
-                  eval_texts:list[str]|None=None, seed:int=0, log=print):
+                  eval_texts:list[str]|None=None, seed:int=0, log=print, bf16:bool=False):
     "Domain-adaptive pretraining (Gururangan et al., 2020): masked-LM steps on MiniLM itself; returns the adapted BertForMaskedLM and `pretrain_mlm`'s history."
     from transformers import BertForMaskedLM
     from ppt_book.core import seed_everything
@@ -167,7 +170,7 @@ def adapt_encoder(texts:list[str], steps:int, lr:float=1e-4, batch_size:int=32, 
     seed_everything(seed)
     mlm = BertForMaskedLM.from_pretrained(minilm_path(), local_files_only=True)  # the output layer is new: MiniLM ships none
     history = pretrain_mlm(mlm, load_minilm_tokenizer(), texts, steps, batch_size=batch_size, lr=lr, max_length=max_length,
-                           eval_texts=eval_texts, eval_every=max(1, steps // 4), seed=seed, log=log)
+                           eval_texts=eval_texts, eval_every=max(1, steps // 4), seed=seed, log=log, bf16=bf16)
     return mlm, history
 
 def minilm_classifier(num_labels:int, adapted=None):

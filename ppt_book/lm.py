@@ -23,7 +23,7 @@ from .train import cosine_schedule, param_groups, progress_bar
 
 # %% auto 0
 __all__ = ['LMOutput', 'CharTokenizer', 'NGramLM', 'bits_per_char', 'LMConfig', 'CausalSelfAttention', 'MLP', 'Block',
-           'TransformerLM', 'RNNLM', 'build_lm', 'LMTrainConfig', 'get_batch', 'estimate_loss', 'train_lm',
+           'TransformerLM', 'RNNLM', 'build_lm', 'LMTrainConfig', 'get_batch', 'estimate_loss', 'train_lm', 'token_nll',
            'evaluate_nll', 'filter_logits', 'generate', 'sample_text', 'to_gpt2', 'causal_lm_bpc']
 
 # %% ../nbs/20_language_models.ipynb 9
@@ -366,19 +366,18 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     return pd.DataFrame(history)
 
 # %% ../nbs/20_language_models.ipynb 25
-def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> float:
-    "Summed cross-entropy of windows x (B, T+1), leaving out each row's first `skips[i]` targets."
+def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> torch.Tensor:
+    "Cross-entropy of each target of windows x (B, T+1), row by row, leaving out each row's first `skips[i]` targets."
     logits = model(x[:, :-1]).logits
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
-    keep = torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]
-    return nll[keep].sum().item()
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
+    return nll[torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]]
 
 @torch.no_grad()
-def evaluate_nll(model:nn.Module, ids, window:int|None=None, # tokens of context per window (default: the block size)
-                 batch_size:int=32,
-                 stride:int|None=None, # advance per window (default: `window`, no overlap); smaller gives every token more context
-                ) -> tuple[float, int]:
-    "(total nats, tokens scored): every token after the first predicted exactly once, in sliding windows."
+def token_nll(model:nn.Module, ids, window:int|None=None, # tokens of context per window (default: the block size)
+              batch_size:int=32,
+              stride:int|None=None, # advance per window (default: `window`, no overlap); smaller gives every token more context
+             ) -> np.ndarray:
+    "Nats of every token after the first, in order, each predicted exactly once, in sliding windows."
     ids = torch.as_tensor(ids, dtype=torch.long)
     window = window or model.config.block_size
     stride = stride or window
@@ -391,10 +390,15 @@ def evaluate_nll(model:nn.Module, ids, window:int|None=None, # tokens of context
         scored_to, start = min(start + window, n - 1), start + stride
     model.eval()
     full = [sp for sp in spans if sp[0] + window + 1 <= n]
-    total = sum(_window_nll(model, torch.stack([ids[s:s + window + 1] for s, _ in full[b:b + batch_size]]), [k for _, k in full[b:b + batch_size]])
-                for b in range(0, len(full), batch_size))
-    total += sum(_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n)  # the shorter last window
-    return float(total), n - 1
+    parts = [_window_nll(model, torch.stack([ids[s:s + window + 1] for s, _ in full[b:b + batch_size]]), [k for _, k in full[b:b + batch_size]])
+             for b in range(0, len(full), batch_size)]
+    parts += [_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n]  # the shorter last window
+    return torch.cat(parts).double().numpy()
+
+def evaluate_nll(model:nn.Module, ids, window:int|None=None, batch_size:int=32, stride:int|None=None) -> tuple[float, int]:
+    "(total nats, tokens scored) of `token_nll`'s per-token losses."
+    nll = token_nll(model, ids, window, batch_size, stride)
+    return float(nll.sum()), len(nll)
 
 # %% ../nbs/20_language_models.ipynb 31
 def filter_logits(logits:torch.Tensor, # (..., V)

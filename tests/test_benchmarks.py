@@ -152,10 +152,18 @@ def test_headline_table_reads_saved_results(tmp_path):
     assert "the book's MiniLM teacher" in row and "+1.2 points [-0.4, +2.8], within noise" in row
 
 
-def test_lm_vs_nanogpt_recipe_quick(root):
+def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
     out = run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", timeout=600)
     line = last_json(out.stdout)
     assert line["benchmark"] == "lm_vs_nanogpt_recipe" and line["recipe"]["betas"] == [0.9, 0.99]
     for side in ("ours", "peer"):
         assert line[side]["val_loss"] > 0 and line[side]["steps"] >= 1
     assert line["peer"]["steps"] == line["recipe_iters"]  # the recipe runs its iterations, ours stops at its clock
+    saved = tmp_path/"recipe.json"
+    saved.write_text(json.dumps(line | {"date": "2026-01-01", "commit": "abc1234"}))
+    again = last_json(run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", "--peer-from", saved, timeout=600).stdout)
+    assert again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]  # reused, not retrained
+    saved.write_text(json.dumps(line | {"recipe_iters": line["recipe_iters"] + 1}))
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode != 0 and "differs in ['recipe_iters']" in out.stderr
