@@ -77,6 +77,10 @@ def _noise(t:dict|None) -> str:
     "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
     return "" if not t else f" [{100 * t['diff_low']:+.1f}, {100 * t['diff_high']:+.1f}]" + ("" if t["significant"] else ", within noise")
 
+def _rho_noise(t:dict|None) -> str:
+    "A paired Spearman test (core.paired_spearman) as the difference with its 95% interval, and 'within noise' when the interval holds zero."
+    return "" if not t else f"; WordSim353 {t['diff']:+.3f} [{t['diff_low']:+.3f}, {t['diff_high']:+.3f}]" + ("" if t["significant"] else ", within noise")
+
 def _headline_row(name:str, line:dict) -> dict|None:
     "One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an unknown one."
     o, p, r = line.get("ours", {}), line.get("peer", {}), line.get("ratio", {})
@@ -91,7 +95,7 @@ def _headline_row(name:str, line:dict) -> dict|None:
                               f"{1 / r['latency_ms_b1']:.1f}x faster at batch 1"}
     if name == "embeddings_vs_gensim":
         return {"chapter": "10_embeddings", "claim": "word2vec skip-gram vs gensim, same corpus and settings", "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
-                "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}", "comparison": f"{r['wall_s']:.2f}x gensim's wall time"}
+                "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}", "comparison": f"{r['wall_s']:.2f}x gensim's wall time" + _rho_noise(line.get("paired_wordsim353"))}
     if name == "lm_vs_transformers":
         return {"chapter": "20_language_models", "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape", "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
                 "peer": f"{p['tokens_per_s']:,.0f} tokens/s", "comparison": f"{r['tokens_per_s']:.2f}x, equal losses"}

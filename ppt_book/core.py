@@ -33,7 +33,7 @@ __all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'C
            'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics',
            'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
            'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci',
-           'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
+           'paired_spearman', 'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb 6
 def seed_everything(seed:int=0, # the one integer every generator is seeded from
@@ -393,6 +393,20 @@ def block_bootstrap_ci(values, # per-position values, e.g. nats per character, o
     idx = np.random.default_rng(seed).integers(0, n_blocks, (n_boot, n_blocks))
     low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(low), float(high)
+
+def paired_spearman(human, scores_a, scores_b, # judgements and two models' scores of the same items (e.g. word pairs)
+                    n_boot:int=2000, level:float=0.95, seed:int=0) -> dict:
+    "Spearman's rho of A and of B against `human`, and their difference with its paired bootstrap interval (the same items resampled for both)."
+    from scipy.stats import rankdata
+    h, a, b, idx = _paired(human, scores_a, scores_b, n_boot=n_boot, seed=seed)
+    def rho(x, y):  # row by row over (R, N); undefined (NaN) for a resample whose values are all tied
+        rx, ry = rankdata(x, axis=-1), rankdata(y, axis=-1)
+        rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"): return (rx * ry).sum(-1) / np.sqrt((rx ** 2).sum(-1) * (ry ** 2).sum(-1))
+    rho_a, rho_b = float(rho(a, h)), float(rho(b, h))
+    low, high = np.nanquantile(rho(a[idx], h[idx]) - rho(b[idx], h[idx]), [(1 - level) / 2, (1 + level) / 2])
+    return {"rho_a": rho_a, "rho_b": rho_b, "diff": rho_a - rho_b, "diff_low": float(low), "diff_high": float(high), "items": len(h),
+            "significant": bool(low > 0 or high < 0)}
 
 
 # %% ../nbs/00_core.ipynb 49

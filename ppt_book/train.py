@@ -192,7 +192,8 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
     cfg = config or TrainConfig()
     seed_everything(cfg.seed)
     # cpu=True where there is no accelerator: else accelerate ignores torchrun's processes on a CPU machine
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=get_device().type == "cpu")
+    # bf16 by torch.autocast, not accelerate's mixed_precision: accelerate's state is once per process, and a notebook fits in fp32 and bf16 in turn
+    accelerator = Accelerator(cpu=get_device().type == "cpu")
     world, rank = accelerator.num_processes, accelerator.process_index
     encoded = encode_texts(tokenizer, texts, cfg.max_length, log if accelerator.is_main_process else None)
     lengths = [len(x) for x in encoded]
@@ -231,7 +232,7 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
             rows = _shard(batch, rank, world)
             for g in optimizer.param_groups: g["lr"] = cfg.lr * schedule(step, total_steps, warmup_steps)
             ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
-            with accelerator.autocast():
+            with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = loss_fn(model, ids.to(accelerator.device), mask.to(accelerator.device), torch.tensor(rows))
             accelerator.backward(loss)
             if world > 1:

@@ -150,6 +150,9 @@ def test_headline_table_reads_saved_results(tmp_path):
                                                                 "paired": paired, "ours_from": "runs/book/30_finetuning"}))
     (row,) = [l for l in headline_markdown(tmp_path).splitlines() if "Trainer" in l]
     assert "the book's MiniLM teacher" in row and "+1.2 points [-0.4, +2.8], within noise" in row
+    (results/"embeddings_vs_gensim.json").write_text(json.dumps(line | {"paired_wordsim353": {"diff": -0.015, "diff_low": -0.041, "diff_high": 0.012, "significant": False}}))
+    (row,) = [l for l in headline_markdown(tmp_path).splitlines() if l.startswith("| word2vec")]
+    assert "0.50x gensim's wall time; WordSim353 -0.015 [-0.041, +0.012], within noise" in row
 
 
 def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):

@@ -35,6 +35,19 @@ def test_fit_learns_and_keeps_the_best_epoch():
     assert (predict_logits(out["model"], TOK, ["a fine warm film", "a dull cold film"], 16).argmax(1) == [1, 0]).all()
 
 
+def test_fit_in_fp32_then_bf16_in_one_process():
+    "A notebook fits small models in fp32 and MiniLM in bf16 in turn: the second fit must neither fail on accelerate's once-per-process state nor skip the autocast."
+    cfg = TrainConfig(lr=1e-2, num_epochs=3, batch_size=8, max_length=16, patience=0)
+    fp32 = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], cfg, log=quiet, progress=False)
+    seen = []
+    def loss_fn(model, ids, mask, rows):
+        logits = model(input_ids=ids, attention_mask=mask).logits
+        seen.append(logits.dtype)
+        return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(LABELS)[rows])
+    bf16 = fit(tiny_bert(), TOK, TEXTS, loss_fn, TEXTS[:12], LABELS[:12], TrainConfig(**{**cfg.__dict__, "bf16": True}), log=quiet, progress=False)
+    assert set(seen) == {torch.bfloat16} and bf16["best_val_acc"] == fp32["best_val_acc"] == 1.0
+
+
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     kw = dict(lr=3e-3, num_epochs=3, batch_size=8, max_length=16, patience=0, seed=1)
     straight = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], TrainConfig(**kw), log=quiet)
