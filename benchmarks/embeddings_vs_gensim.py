@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from _common import add_save_flag, emit
+from ppt_book.core import paired_similarity
 from ppt_book.data import WordVectors, embedding_corpus, google_analogies, simlex999, wordsim353
-from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, paired_similarity, tokenize, train_word2vec
+from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, tokenize, train_word2vec
 
 
 def main(argv=None):

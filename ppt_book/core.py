@@ -33,7 +33,8 @@ __all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'C
            'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics',
            'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
            'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci',
-           'paired_spearman', 'config_to_dict', 'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
+           'paired_spearman', 'paired_similarity', 'config_to_dict', 'config_from_dict', 'validate_fields',
+           'count_parameters', 'Timer']
 
 # %% ../nbs/00_core.ipynb 6
 def seed_everything(seed:int=0, # the one integer every generator is seeded from
@@ -407,6 +408,14 @@ def paired_spearman(human, scores_a, scores_b, # judgements and two models' scor
     low, high = np.nanquantile(rho(a[idx], h[idx]) - rho(b[idx], h[idx]), [(1 - level) / 2, (1 + level) / 2])
     return {"rho_a": rho_a, "rho_b": rho_b, "diff": rho_a - rho_b, "diff_low": float(low), "diff_high": float(high), "items": len(h),
             "significant": bool(low > 0 or high < 0)}
+
+def paired_similarity(vectors_a, vectors_b, # word vectors: anything with `word in vectors` and `vectors[word]`
+                      pairs, min_pairs:int=10) -> dict|None:
+    "A against B on the judged word pairs (columns word1, word2, score) both cover: `paired_spearman` of their cosines; None below `min_pairs` such pairs."
+    both = [(a.lower(), b.lower(), s) for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
+            if all(w.lower() in wv for w in (a, b) for wv in (vectors_a, vectors_b))]
+    cos = lambda wv: np.array([float(wv[a] @ wv[b]) / max(float(np.linalg.norm(wv[a]) * np.linalg.norm(wv[b])), 1e-12) for a, b, _ in both])
+    return paired_spearman([s for *_, s in both], cos(vectors_a), cos(vectors_b)) if len(both) >= min_pairs else None
 
 
 # %% ../nbs/00_core.ipynb 49

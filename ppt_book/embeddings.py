@@ -17,15 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import paired_spearman, validate_fields, write_text_atomic
+from .core import validate_fields, write_text_atomic
 from .data import WordVectors
 
 # %% auto 0
 __all__ = ['tokenize', 'Vocab', 'build_vocab', 'encode', 'noise_distribution', 'keep_probability', 'skipgram_pairs',
            'Word2VecConfig', 'train_word2vec', 'cbow_windows', 'sgns_update', 'cooccurrence', 'glove_weight',
-           'glove_loss', 'GloveConfig', 'train_glove', 'similarity_eval', 'paired_similarity', 'analogy_eval',
-           'nearest', 'evaluate_vectors', 'save_word2vec_format', 'load_word2vec_format', 'SentenceEmbedder',
-           'sentence_classifier_eval']
+           'glove_loss', 'GloveConfig', 'train_glove', 'similarity_eval', 'analogy_eval', 'nearest', 'evaluate_vectors',
+           'save_word2vec_format', 'load_word2vec_format', 'SentenceEmbedder', 'sentence_classifier_eval']
 
 # %% ../nbs/10_embeddings.ipynb 7
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+")
@@ -379,13 +378,6 @@ def similarity_eval(wv:WordVectors, pairs:pd.DataFrame) -> dict:
         rho = spearmanr([float(U(a) @ U(b)) for a, b, _ in ok], [s for _, _, s in ok]).statistic
         out["spearman"] = None if np.isnan(rho) else float(rho)
     return out
-
-def paired_similarity(wv_a:WordVectors, wv_b:WordVectors, pairs:pd.DataFrame, min_pairs:int=10) -> dict|None:
-    "A against B on the judged pairs both vocabularies cover: `core.paired_spearman` of their cosines; None below `min_pairs` such pairs."
-    both = [(a.lower(), b.lower(), s) for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
-            if all(w.lower() in wv for w in (a, b) for wv in (wv_a, wv_b))]
-    cos = lambda wv: np.array([float(_unit(wv[a][None])[0] @ _unit(wv[b][None])[0]) for a, b, _ in both])
-    return paired_spearman([s for *_, s in both], cos(wv_a), cos(wv_b)) if len(both) >= min_pairs else None
 
 def analogy_eval(wv:WordVectors, questions:pd.DataFrame, restrict_vocab:int=30_000, batch:int=512) -> dict:
     "3CosAdd accuracy over answerable questions, restricted to the `restrict_vocab` most frequent words; coverage."

@@ -369,15 +369,12 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
 def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> torch.Tensor:
     "Cross-entropy of each target of windows x (B, T+1), row by row, leaving out each row's first `skips[i]` targets."
     logits = model(x[:, :-1]).logits
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
     return nll[torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]]
 
 @torch.no_grad()
-def token_nll(model:nn.Module, ids, window:int|None=None, # tokens of context per window (default: the block size)
-              batch_size:int=32,
-              stride:int|None=None, # advance per window (default: `window`, no overlap); smaller gives every token more context
-             ) -> np.ndarray:
-    "Nats of every token after the first, in order, each predicted exactly once, in sliding windows."
+def token_nll(model:nn.Module, ids, window:int|None=None, batch_size:int=32, stride:int|None=None) -> np.ndarray:
+    "Nats of every token after the first, in order, each predicted exactly once, in windows of `window` tokens of context (default: the block size) advancing by `stride` (default: `window`; smaller gives every token more context)."
     ids = torch.as_tensor(ids, dtype=torch.long)
     window = window or model.config.block_size
     stride = stride or window
