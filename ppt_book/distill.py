@@ -26,8 +26,8 @@ from .train import TrainConfig, fit, predict_logits
 __all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', 'distillation_loss', 'hidden_mse_loss',
            'attention_map_loss', 'intermediate_loss', 'StudentConfig', 'StudentForSequenceClassification',
            'register_students', 'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment',
-           'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student', 'disk_size_mb',
-           'latency_stats', 'latency_ms']
+           'plot_sentences', 'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student',
+           'disk_size_mb', 'latency_stats', 'latency_ms']
 
 # %% ../nbs/40_distillation.ipynb 7
 def _check_t_alpha(T, alpha):
@@ -215,6 +215,16 @@ def augment(text:str, rng:np.random.Generator, neighbours:dict|None=None, p_mask
         start = int(rng.integers(0, max(1, len(out) - n + 1)))
         out = out[start:start + n]
     return " ".join(out)
+
+def plot_sentences(held_out_movies, # names of the validation and test movies: their plots are never taken
+                   min_words:int=4, max_words:int=40) -> list[str]:
+    "Sentences of the plot summaries in the Rotten Tomatoes file (unlabelled in-domain text), in file order, except those of `held_out_movies`."
+    import pandas as pd
+    from ppt_book.data import RT_FILE, asset_path, normalize_text
+    raw = pd.read_csv(asset_path(*RT_FILE))
+    plots = raw.loc[(raw["category"] == "plot") & ~raw["movie_name"].isin(set(held_out_movies)), "text"].dropna()
+    sentences = (s for p in plots for s in re.split(r"(?<=[.!?])\s+", normalize_text(p)))
+    return [s for s in sentences if min_words <= len(s.split()) <= max_words]
 
 def teacher_fingerprint(model_dir:str|Path) -> str:
     "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."

@@ -78,6 +78,21 @@ def test_distill_tradeoff_quick(root, tmp_path):
     assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
+def test_distill_levers_quick(root):
+    out = run_benchmark(root, "distill_levers.py", "--quick", timeout=600)
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "distill_levers" and line["quick"] and line["ours"]["params"] < line["peer"]["params"]
+    rows = line["rows"]
+    assert [r["lever"] for r in rows] == ["hard labels", "distilled, 1 copies", "2 copies", "+ plot summaries", "+ 2 epochs"]
+    n, plots = line["transfer_pool"]["reviews"], line["transfer_pool"]["plot_sentences"]
+    assert [r["transfer_examples"] for r in rows] == [n, 2 * n, 3 * n, 3 * n + plots, 3 * n + plots]  # reviews, + copies, + plots
+    assert rows[0]["vs_previous"] is None and all(r["vs_previous"]["diff_low"] <= r["vs_previous"]["diff"] <= r["vs_previous"]["diff_high"] for r in rows[1:])
+    assert rows[1]["vs_chapter_set"] is None and rows[-1]["vs_chapter_set"]["acc_a"] == rows[-1]["test_acc"]
+    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_levers.py"), "--quick", "--vectors", str(root/"no-such.txt")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "no-such.txt: no such file" in bad.stderr
+
+
 def test_lm_vs_transformers_quick(root):
     out = run_benchmark(root, "lm_vs_transformers.py", "--quick", timeout=600)
     line = last_json(out.stdout)
