@@ -12,7 +12,8 @@ import torch
 
 def machine() -> dict:
     "What the numbers were measured on."
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    from ppt_book.core import cpu_name
+    return {"cpu": cpu_name(), "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -98,6 +98,11 @@ def main(argv=None):
         if saved.get("benchmark") != "lm_vs_nanogpt_recipe" or differ:
             sys.exit(f"{args.peer_from} is not a result of this benchmark with the same split and recipe (differs in {differ or ['benchmark']}): run without --peer-from")
         peer, extra = saved["peer"], {"peer_from": f"{args.peer_from} (measured {saved.get('date')} at commit {str(saved.get('commit'))[:7]} on {saved.get('machine', {}).get('cpu')})"}
+        from ppt_book.core import cpu_name
+        extra["same_machine"] = saved.get("machine", {}).get("cpu") == cpu_name()  # minutes buy each processor a different number of steps
+        if args.save and not extra["same_machine"]:
+            sys.exit(f"{args.peer_from} was measured on {saved.get('machine', {}).get('cpu')!r}, this machine is {cpu_name()!r}: "
+                     "a time-budgeted comparison across processors is not saved; run without --peer-from to measure the recipe here")
     else:
         print(f"peer: nanoGPT's CPU recipe, {recipe_shape}, {iters} iterations", flush=True)
         peer = train_and_score(recipe_shape, recipe, train_ids, val_ids, tok.vocab_size)

@@ -30,7 +30,7 @@ import yaml
 # %% auto 0
 __all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'COMPARISON_METRICS', 'seed_everything',
            'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
-           'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'new_metrics',
+           'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'cpu_name', 'new_metrics',
            'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
            'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci',
            'paired_spearman', 'paired_similarity', 'config_to_dict', 'config_from_dict', 'validate_fields',
@@ -203,10 +203,19 @@ def _version() -> str:
 
 def _now() -> str: return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
+def cpu_name() -> str:
+    "The processor's model name ('AMD EPYC 9R14', 'Intel(R) Xeon(R) Processor'): timings from two CPUs are not one comparison."
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"): return line.split(":", 1)[1].strip()
+    except OSError: pass
+    import platform
+    return platform.processor() or platform.machine()
+
 def new_metrics(chapter:str, run_id:str, params:dict|None=None, status:str="running") -> dict:
     "A fresh metrics.json record for a run that this process starts now."
     return {"chapter": chapter, "run_id": run_id, "status": status, "started": _now(), "pid": os.getpid(), "host": socket.gethostname(),
-            "duration_s": None, "error": None, "version": _version(), "commit": git_commit(),
+            "duration_s": None, "error": None, "version": _version(), "commit": git_commit(), "cpu": cpu_name(),
             "params": _to_builtin(params or {}), "metrics": {}}
 
 def create_run_dir(chapter:str, # the notebook stem, e.g. '40_distillation'

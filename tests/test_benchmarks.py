@@ -181,6 +181,11 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
     saved.write_text(json.dumps(line | {"date": "2026-01-01", "commit": "abc1234"}))
     again = last_json(run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", "--peer-from", saved, timeout=600).stdout)
     assert again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]  # reused, not retrained
+    assert again["same_machine"] is True
+    saved.write_text(json.dumps(line | {"machine": line["machine"] | {"cpu": "another processor"}}))
+    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved), "--save"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode != 0 and "was measured on 'another processor'" in out.stderr  # a cross-machine line is never saved
     saved.write_text(json.dumps(line | {"recipe_iters": line["recipe_iters"] + 1}))
     out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved)],
                          capture_output=True, text=True, timeout=600)

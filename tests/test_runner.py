@@ -28,6 +28,8 @@ def test_run_writes_run_folder_and_results_reads_it(tiny_project):
     metrics = json.loads((run_dir/"metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["chapter"] == "10_tiny" and metrics["run_id"] == run_dir.name
     assert metrics["duration_s"] > 0 and metrics["error"] is None and metrics["version"]
+    from ppt_book.core import cpu_name
+    assert metrics["cpu"] == cpu_name() and metrics["cpu"]  # which processor the run's times come from
     assert abs(metrics["metrics"]["final_loss"] - 0.9**5) < 1e-12
     assert metrics["metrics"]["label"] == "123"  # a str parameter keeps the text as written
     assert yaml.safe_load((run_dir/"params.yaml").read_text()) == {"lr": 0.1, "steps": 5, "name": "123", "fail": False}
