@@ -447,7 +447,7 @@ def build_book(root:str|Path|None=None, # project root (default: found from cwd)
         nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc/c)
         m = read_metrics(executed.parent)
         statuses.setdefault(stem, m["status"])
-        run_info[stem] = (f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s, started {m['started']}, "
+        run_info[stem] = (f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s on {m.get('cpu') or 'an unrecorded processor'}, started {m['started']}, "
                           f"ppt_book {m['version']}, commit {(m.get('commit') or 'none')[:10]}, parameters {m['params']}")
     use_quarto = renderer == "quarto" or (renderer == "auto" and shutil.which("quarto"))
     if use_quarto:
