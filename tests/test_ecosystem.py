@@ -113,3 +113,27 @@ def test_every_kind_of_saved_model_loads_after_import_ppt_book(tmp_path):
         out = subprocess.run([sys.executable, "-c", LOAD_ONE, str(tmp_path/kind)], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, f"{kind}: {out.stderr[-2000:]}"
         assert out.stdout.strip() in ("StudentForSequenceClassification", "BertForSequenceClassification")
+
+
+IMPORT_ORDERS = {  # each prints whether the student's model type is registered, then whether transformers was imported
+    "ppt_book, then transformers": "import ppt_book\nfrom transformers import CONFIG_MAPPING",
+    "transformers, then ppt_book": "from transformers import CONFIG_MAPPING\nimport ppt_book",
+    "a module that imports transformers itself": "from ppt_book.distill import StudentConfig\nfrom transformers import CONFIG_MAPPING",
+    "transformers imported by a ppt_book function": "from ppt_book.data import load_minilm_tokenizer\nload_minilm_tokenizer()\nfrom transformers import CONFIG_MAPPING",
+}
+
+
+@pytest.mark.parametrize("order", IMPORT_ORDERS)
+def test_students_register_in_any_import_order_and_only_then(order):
+    watching = "any(type(f).__name__ == '_RegisterAfterImport' for f in sys.meta_path)"
+    code = IMPORT_ORDERS[order] + f"\nimport sys\nprint('ppt_student' in CONFIG_MAPPING, {watching})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False"]  # registered, and the import watcher has left
+
+
+def test_importing_ppt_book_alone_leaves_transformers_unimported():
+    "Registration waits for transformers: the command line and a notebook that only records metrics start without it."
+    code = "import sys, ppt_book.core, ppt_book.cli\nprint(sorted(m for m in ('transformers', 'ppt_book.distill') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr[-2000:]
