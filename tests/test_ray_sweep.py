@@ -11,6 +11,7 @@ from ppt_book.runs import ExperimentError, results
 from ppt_book.sweeps import run_sweep
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'ppt_book[ray]'")
+pytestmark = pytest.mark.xdist_group("ray")  # `make pytest` runs these on one worker, so one local Ray instance serves them all
 
 KILL_PARAMS = 'x = 0  # a value to sweep\nmarker = ""  # a file; the first run to see it missing kills its worker\nkill_always = False  # kill the worker on every attempt'
 KILL_CELLS = [
