@@ -16,7 +16,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: book publish test lab install chromium check-clean check-export check-readme nbtest pytest export clean readme
+.PHONY: book publish test lab install chromium lint check-clean check-export check-readme nbtest pytest export clean readme
 
 install: $(STAMP)
 
@@ -33,13 +33,20 @@ book: $(STAMP)
 publish: $(STAMP)
 	$(BIN)/ppt-book book --no-execute --publish
 
-test: $(STAMP) check-clean check-export check-readme nbtest chromium pytest
+test: $(STAMP) lint check-clean check-export check-readme nbtest chromium pytest
 
 # Debian's Chromium for the headless page test (installed when running as root, as CI does)
 chromium:
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
 	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
 	  && echo "chromium installed"; else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+
+# Formatting and lint by ruff (pyproject.toml): the notebooks, the tests and the benchmarks
+LINTED := nbs tests benchmarks
+lint: $(STAMP)
+	@$(BIN)/ruff format --check -q $(LINTED) || { echo "Code is not formatted: run 'make export' (or '$(BIN)/ruff format $(LINTED)') and commit."; exit 1; }
+	@$(BIN)/ruff check -q $(LINTED) || { echo "ruff check failed: run '$(BIN)/ruff check --fix $(LINTED)', mend the rest by hand and commit."; exit 1; }
+	@echo "code formatted and linted"
 
 check-clean: $(STAMP)
 	@tmp=$$(mktemp -d) && cp -r nbs $$tmp/ && $(BIN)/nbdev_clean --fname $$tmp/nbs \
@@ -69,6 +76,7 @@ pytest: $(STAMP)
 
 # Developer conveniences
 export: $(STAMP)
+	$(BIN)/ruff format -q $(LINTED) && $(BIN)/ruff check -q --fix $(LINTED)
 	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && $(BIN)/ppt-book readme
 
 lab: $(STAMP)

@@ -10,6 +10,7 @@ and the teacher as `peer` (test_acc, params, latency_ms_b1, latency_ms_b64; ours
 --from-run reads those figures from a run of the chapter that has already finished (the book's run measures exactly
 this), instead of spending another quarter of an hour to measure them again.
 """
+
 import argparse
 import json
 import os
@@ -21,8 +22,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
-
 from _common import add_save_flag, emit
+
 from ppt_book.core import read_metrics
 from ppt_book.runs import run_chapter
 
@@ -35,26 +36,40 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     add_save_flag(p)
     p.add_argument("--runs-dir", default=None, help="where the run folder goes (default: a temporary folder)")
-    p.add_argument("--from-run", default=None, help="a finished 40_distillation run folder to report instead of running")
+    p.add_argument(
+        "--from-run", default=None, help="a finished 40_distillation run folder to report instead of running"
+    )
     args = p.parse_args(argv)
     if args.from_run:
         meta = read_metrics(args.from_run)
         if meta.get("status") != "ok" or not str(meta.get("chapter", "")).endswith("distillation"):
-            sys.exit(f"{args.from_run} is not a finished 40_distillation run (chapter {meta.get('chapter')}, status {meta.get('status')})")
+            sys.exit(
+                f"{args.from_run} is not a finished 40_distillation run (chapter {meta.get('chapter')}, status "
+                f"{meta.get('status')})"
+            )
         report(meta["metrics"], meta["params"], args.from_run, quick=False, save=args.save)
         return
     if args.quick:
-        params = {"students": ["cnn"], "teacher_examples": 200, "train_examples": 200, "augment_per_example": 1,
-                  "num_epochs": 1, "eval_examples": 100, "latency_repeats": 5}
+        params = {
+            "students": ["cnn"],
+            "teacher_examples": 200,
+            "train_examples": 200,
+            "augment_per_example": 1,
+            "num_epochs": 1,
+            "eval_examples": 100,
+            "latency_repeats": 5,
+        }
     else:
-        params = (yaml.safe_load((ROOT/"configs"/"book.yaml").read_text()) or {}).get("40_distillation", {})
+        params = (yaml.safe_load((ROOT / "configs" / "book.yaml").read_text()) or {}).get("40_distillation", {})
     runs_dir = args.runs_dir or tempfile.mkdtemp()
-    run_dir = run_chapter(ROOT/"nbs"/"40_distillation.ipynb", params, runs_dir=runs_dir, progress=False)
+    run_dir = run_chapter(ROOT / "nbs" / "40_distillation.ipynb", params, runs_dir=runs_dir, progress=False)
     report(read_metrics(run_dir)["metrics"], params, run_dir, args.quick, args.save)
 
 
 def report(m, params, run_dir, quick, save=False):
-    models = sorted({k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith(("best", "sweep"))})
+    models = sorted(
+        {k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith(("best", "sweep"))}
+    )
     for name in models:
         print(json.dumps({"model": name, **{f: m.get(f"{name}_{f}") for f in FIGURES}}))
     best = m["best_student"]
@@ -62,7 +77,17 @@ def report(m, params, run_dir, quick, save=False):
     ours = {f: m[f"{best}_{f}"] for f in FIGURES}
     ours["hard_label_test_acc"] = m.get(f"{arch}_hard_test_acc")
     peer = {f: m[f"teacher_{f}"] for f in FIGURES}
-    emit("distill_tradeoff", ours, peer, best_student=best, paired=m.get("best_student_vs_teacher"), run_dir=str(run_dir), params=params, quick=quick, save=save)
+    emit(
+        "distill_tradeoff",
+        ours,
+        peer,
+        best_student=best,
+        paired=m.get("best_student_vs_teacher"),
+        run_dir=str(run_dir),
+        params=params,
+        quick=quick,
+        save=save,
+    )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
-"""Our skip-gram (the compiled loop of ppt_book.embeddings; --engine torch: the batched PyTorch steps) vs gensim's Word2Vec
-on the same corpus and settings, in one process.
+"""Our skip-gram (the compiled loop of ppt_book.embeddings; --engine torch: the batched PyTorch steps) vs gensim's
+Word2Vec on the same corpus and settings, in one process.
 
     python benchmarks/embeddings_vs_gensim.py           # the book's size: whole embedding corpus, 5 epochs
     python benchmarks/embeddings_vs_gensim.py --quick   # CI smoke size
 
-Each side trains --rounds times, alternating who goes first; the figures are medians over the rounds. Prints progress, then
-as its last line the benchmark JSON line (benchmarks/README.md) with wall_s, words_per_s, wordsim353_spearman,
-simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are
-noisy: compare the ratios of one run, not numbers across runs.
+Each side trains --rounds times, alternating who goes first; the figures are medians over the rounds. Prints progress,
+then as its last line the benchmark JSON line (benchmarks/README.md) with wall_s, words_per_s, wordsim353_spearman,
+simlex_spearman and analogy_acc for ours and the peer. Timings on shared machines are noisy: compare the ratios of one
+run, not numbers across runs.
 """
+
 import argparse
 import os
 import sys
@@ -19,8 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
-
 from _common import add_save_flag, emit
+
 from ppt_book.core import paired_similarity
 from ppt_book.data import WordVectors, embedding_corpus, google_analogies, simlex999, wordsim353
 from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, tokenize, train_word2vec
@@ -31,17 +32,39 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
     add_save_flag(p)
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers")
-    p.add_argument("--rounds", type=int, default=None, help="times each side trains, alternating who goes first (default 3; --quick 1)")
-    p.add_argument("--engine", choices=["numba", "torch"], default="numba", help="ours: the compiled loop (default) or the batched PyTorch steps")
+    p.add_argument(
+        "--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="times each side trains, alternating who goes first (default 3; --quick 1)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=["numba", "torch"],
+        default="numba",
+        help="ours: the compiled loop (default) or the batched PyTorch steps",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (1 if args.quick else 5)
     args.rounds = args.rounds or (1 if args.quick else 3)
     sentences = [tokenize(t) for t in embedding_corpus()]
-    if args.quick: sentences = sentences[::10]
-    cfg = Word2VecConfig(dim=100, window=5, negative=5, min_count=5, sample=1e-3, num_epochs=epochs, seed=0, engine=args.engine,
-                         workers=args.threads)
+    if args.quick:
+        sentences = sentences[::10]
+    cfg = Word2VecConfig(
+        dim=100,
+        window=5,
+        negative=5,
+        min_count=5,
+        sample=1e-3,
+        num_epochs=epochs,
+        seed=0,
+        engine=args.engine,
+        workers=args.threads,
+    )
     vocab = build_vocab(sentences, cfg.min_count)
     n_tokens = sum(map(len, sentences))
     bench = {"wordsim353": wordsim353(), "simlex": simlex999(), "analogies": google_analogies()}
@@ -54,21 +77,37 @@ def main(argv=None):
     def run_ours() -> dict:
         wv, stats = train_word2vec(sentences, cfg, vocab, verbose=False)
         last["ours"] = wv
-        return {"wall_s": stats["wall_s"], "jit_s": stats["jit_s"],  # wall_s includes the compile
-                **{k: v for k, v in evaluate_vectors(wv, bench).items() if k in keys}}
+        return {
+            "wall_s": stats["wall_s"],
+            "jit_s": stats["jit_s"],  # wall_s includes the compile
+            **{k: v for k, v in evaluate_vectors(wv, bench).items() if k in keys},
+        }
 
     def run_gensim() -> dict:
         from gensim.models import Word2Vec
+
         t0 = time.perf_counter()
-        g = Word2Vec(sentences, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative, min_count=cfg.min_count, sg=1,
-                     sample=cfg.sample, epochs=epochs, workers=args.threads, seed=0)
+        g = Word2Vec(
+            sentences,
+            vector_size=cfg.dim,
+            window=cfg.window,
+            negative=cfg.negative,
+            min_count=cfg.min_count,
+            sg=1,
+            sample=cfg.sample,
+            epochs=epochs,
+            workers=args.threads,
+            seed=0,
+        )
         wall = time.perf_counter() - t0
         last["gensim"] = WordVectors(list(g.wv.index_to_key), g.wv.vectors)
         return {"wall_s": wall, **{k: v for k, v in evaluate_vectors(last["gensim"], bench).items() if k in keys}}
 
     rounds = {"ours": [], "gensim": []}
-    for r in range(args.rounds):  # alternate who goes first: this machine's speed drifts by tens of percent within minutes
-        for side in (("ours", "gensim") if r % 2 == 0 else ("gensim", "ours")):
+    for r in range(
+        args.rounds
+    ):  # alternate who goes first: this machine's speed drifts by tens of percent within minutes
+        for side in ("ours", "gensim") if r % 2 == 0 else ("gensim", "ours"):
             rounds[side].append((run_ours if side == "ours" else run_gensim)())
             print(f"round {r + 1} {side}: {rounds[side][-1]}", flush=True)
 
@@ -80,9 +119,22 @@ def main(argv=None):
 
     ours, peer = summary(rounds["ours"]), summary(rounds["gensim"])
     ours["engine"] = args.engine
-    paired = paired_similarity(last["ours"], last["gensim"], bench["wordsim353"])  # last round of each: same pairs, paired bootstrap
-    emit("embeddings_vs_gensim", ours, peer, corpus_tokens=n_tokens, epochs=epochs, quick=args.quick, rounds=args.rounds, paired_wordsim353=paired,
-         note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, ours excludes build_vocab (shared)", save=args.save)
+    paired = paired_similarity(
+        last["ours"], last["gensim"], bench["wordsim353"]
+    )  # last round of each: same pairs, paired bootstrap
+    emit(
+        "embeddings_vs_gensim",
+        ours,
+        peer,
+        corpus_tokens=n_tokens,
+        epochs=epochs,
+        quick=args.quick,
+        rounds=args.rounds,
+        paired_wordsim353=paired,
+        note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, "
+        "ours excludes build_vocab (shared)",
+        save=args.save,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Few labels: our adaptations of pretrained models against SetFit on the same MiniLM weights, labels and test reviews.
 
-    python benchmarks/few_shot_vs_setfit.py            # 16, 32, 100 and 300 labels (8 and 16 per class, then 100 and 300), all test reviews
-    python benchmarks/few_shot_vs_setfit.py --quick    # CI smoke size: 16 labels, 100 test reviews, no SmolLM2, shorter training
+    # 16, 32, 100 and 300 labels (8 and 16 per class, then 100 and 300), all test reviews
+    python benchmarks/few_shot_vs_setfit.py
+    # CI smoke size: 16 labels, 100 test reviews, no SmolLM2, shorter training
+    python benchmarks/few_shot_vs_setfit.py --quick
 
 SetFit (the `setfit` package: contrastive fine-tuning of a sentence-transformer on pairs of the labelled texts, then a
 logistic-regression head) starts from the bundled all-MiniLM-L6-v2, at its defaults (20 pair iterations, 1 epoch,
@@ -11,9 +13,11 @@ batch 16). Ours, from the same weights and labels:
   - smollm2_probe: the same probe on SmolLM2-135M's states (chapter 35), skipped with --no-smollm.
 At each label count, "best of ours" is the method with the highest *validation* accuracy (300 validation reviews),
 scored once on test. Labelled sets are balanced draws (ppt_book.decoders.balanced_shots), the same for every method.
-Each method prints a line with its test accuracy, 95% bootstrap interval and a paired test against SetFit; the last
-line is the benchmark JSON line (benchmarks/README.md): ours (best of ours) vs the peer, test_acc_<n> and wall_s_<n> per label count n.
+Each method prints a line with its test accuracy, 95% bootstrap interval and a paired test against SetFit; the last line
+is the benchmark JSON line (benchmarks/README.md): ours (best of ours) vs the peer, test_acc_<n> and wall_s_<n> per
+label count n.
 """
+
 import argparse
 import json
 import os
@@ -27,8 +31,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import transformers
-
 from _common import add_save_flag, emit
+
 from ppt_book.core import bootstrap_ci, paired_test, seed_everything
 from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes, minilm_path
 from ppt_book.decoders import POOLINGS, balanced_shots, best_probe, hidden_features
@@ -45,23 +49,35 @@ def draw(train, n, seed):
 def setfit_run(texts, labels, val, test, seed, iterations=20):
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
+
     start = time.perf_counter()
     model = SetFitModel.from_pretrained(str(minilm_path()), local_files_only=True)
-    with tempfile.TemporaryDirectory() as out:  # SetFit's Trainer saves checkpoints (model and optimizer, 270 MB) into output_dir
-        args = TrainingArguments(output_dir=out, batch_size=16, num_epochs=1, num_iterations=iterations, seed=seed, show_progress_bar=False)
-        Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": labels.tolist()})).train()
+    with (
+        tempfile.TemporaryDirectory() as out
+    ):  # SetFit's Trainer saves checkpoints (model and optimizer, 270 MB) into output_dir
+        args = TrainingArguments(
+            output_dir=out, batch_size=16, num_epochs=1, num_iterations=iterations, seed=seed, show_progress_bar=False
+        )
+        Trainer(
+            model=model, args=args, train_dataset=Dataset.from_dict({"text": texts, "label": labels.tolist()})
+        ).train()
     val_pred, test_pred = np.asarray(model.predict(val[0])), np.asarray(model.predict(test[0]))
     return val_pred, test_pred, time.perf_counter() - start
 
 
 def finetune_run(texts, labels, val, test, seed, max_length, min_steps=100):
     from datasets import Dataset
+
     start = time.perf_counter()
     seed_everything(seed)
-    cfg = TrainConfig(lr=5e-5, num_epochs=3, batch_size=32, max_length=max_length, seed=seed, patience=0, min_steps=min_steps)
+    cfg = TrainConfig(
+        lr=5e-5, num_epochs=3, batch_size=32, max_length=max_length, seed=seed, patience=0, min_steps=min_steps
+    )
     ds = Dataset.from_dict({"text": texts, "label": labels.tolist()})
     vds = Dataset.from_dict({"text": val[0], "label": val[1].tolist()})
-    model = train_classifier(load_minilm(num_labels=2), load_minilm_tokenizer(), ds, vds, cfg, log=lambda *a: None)["model"]
+    model = train_classifier(load_minilm(num_labels=2), load_minilm_tokenizer(), ds, vds, cfg, log=lambda *a: None)[
+        "model"
+    ]
     tok = load_minilm_tokenizer()
     val_pred = predict_logits(model, tok, val[0], max_length).argmax(1)
     test_pred = predict_logits(model, tok, test[0], max_length).argmax(1)
@@ -79,7 +95,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
     add_save_flag(p)
-    p.add_argument("--labels", type=int, nargs="+", default=None, help="label counts (default 16 32 100 300; --quick: 16)")
+    p.add_argument(
+        "--labels", type=int, nargs="+", default=None, help="label counts (default 16 32 100 300; --quick: 16)"
+    )
     p.add_argument("--no-smollm", action="store_true", help="skip the SmolLM2 probe (always skipped with --quick)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -96,12 +114,16 @@ def main(argv=None):
 
     def features(model, tok, batch_size):
         start = time.perf_counter()
-        f = {name: hidden_features(model, tok, texts, max_length, batch_size) for name, texts in [("train", pool), ("val", val[0]), ("test", test[0])]}
+        f = {
+            name: hidden_features(model, tok, texts, max_length, batch_size)
+            for name, texts in [("train", pool), ("val", val[0]), ("test", test[0])]
+        }
         return f, time.perf_counter() - start
 
     probes = {"minilm_probe": features(load_minilm(), load_minilm_tokenizer(), 64)}
     if not (args.quick or args.no_smollm):
         from ppt_book.data import load_smollm2
+
         tok, smol = load_smollm2()
         probes["smollm2_probe"] = features(smol, tok, 16)
         del smol
@@ -109,30 +131,73 @@ def main(argv=None):
     for n in counts:
         texts, labels = draws[n]
         rows = [where[t] for t in texts]
-        runs = {"minilm_finetune": finetune_run(texts, labels, val, test, args.seed, max_length, 20 if args.quick else 100)}
+        runs = {
+            "minilm_finetune": finetune_run(texts, labels, val, test, args.seed, max_length, 20 if args.quick else 100)
+        }
         for name, (feats, feat_s) in probes.items():
             v, t, s = probe_run(feats, rows, labels, val[1])
-            share = (len(rows) + len(val[0]) + len(test[0])) / (len(pool) + len(val[0]) + len(test[0]))  # this count's texts in the one feature pass
+            share = (len(rows) + len(val[0]) + len(test[0])) / (
+                len(pool) + len(val[0]) + len(test[0])
+            )  # this count's texts in the one feature pass
             runs[name] = (v, t, s + feat_s * share)
         s_val, s_test, s_wall = setfit_run(texts, labels, val, test, args.seed, 5 if args.quick else 20)
         s_acc, s_lo, s_hi = bootstrap_ci(test[1], s_test)
-        print(json.dumps({"labels": n, "method": "setfit", "val_acc": float((s_val == val[1]).mean()), "test_acc": s_acc,
-                          "ci": [s_lo, s_hi], "wall_s": s_wall}))
+        print(
+            json.dumps(
+                {
+                    "labels": n,
+                    "method": "setfit",
+                    "val_acc": float((s_val == val[1]).mean()),
+                    "test_acc": s_acc,
+                    "ci": [s_lo, s_hi],
+                    "wall_s": s_wall,
+                }
+            )
+        )
         best_name, best_val = None, -1.0
         for name, (v, t, s) in runs.items():
             acc, lo, hi = bootstrap_ci(test[1], t)
             pt = paired_test(test[1], t, s_test)
             val_acc = float((v == val[1]).mean())
-            print(json.dumps({"labels": n, "method": name, "val_acc": val_acc, "test_acc": acc, "ci": [lo, hi], "wall_s": s,
-                              "vs_setfit_diff": pt["diff"], "vs_setfit_mcnemar_p": pt["mcnemar_p"]}))
-            if val_acc > best_val: best_name, best_val = name, val_acc
+            print(
+                json.dumps(
+                    {
+                        "labels": n,
+                        "method": name,
+                        "val_acc": val_acc,
+                        "test_acc": acc,
+                        "ci": [lo, hi],
+                        "wall_s": s,
+                        "vs_setfit_diff": pt["diff"],
+                        "vs_setfit_mcnemar_p": pt["mcnemar_p"],
+                    }
+                )
+            )
+            if val_acc > best_val:
+                best_name, best_val = name, val_acc
         v, t, s = runs[best_name]
         pt = paired_test(test[1], t, s_test)
-        ours.update({f"test_acc_{n}": float((t == test[1]).mean()), f"wall_s_{n}": s, f"method_{n}": best_name,
-                     f"vs_setfit_mcnemar_p_{n}": pt["mcnemar_p"]})
+        ours.update(
+            {
+                f"test_acc_{n}": float((t == test[1]).mean()),
+                f"wall_s_{n}": s,
+                f"method_{n}": best_name,
+                f"vs_setfit_mcnemar_p_{n}": pt["mcnemar_p"],
+            }
+        )
         peer.update({f"test_acc_{n}": s_acc, f"wall_s_{n}": s_wall})
-    emit("few_shot_vs_setfit", ours, peer, test_reviews=len(test[0]), val_reviews=len(val[0]), label_counts=counts,
-         note="wall_s of a probe includes its share of the feature pass (every label count reuses one pass over its texts)", quick=args.quick, save=args.save)
+    emit(
+        "few_shot_vs_setfit",
+        ours,
+        peer,
+        test_reviews=len(test[0]),
+        val_reviews=len(val[0]),
+        label_counts=counts,
+        note="wall_s of a probe includes its share of the feature pass (every label count reuses one pass over its "
+        "texts)",
+        quick=args.quick,
+        save=args.save,
+    )
 
 
 if __name__ == "__main__":

@@ -26,141 +26,246 @@ __all__ = ['BOOK_TEMPLATE', 'DOCS_LIMIT_MB', 'cell_directives', 'strip_directive
 # %% ../nbs/92_book.ipynb 6
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
 
-def cell_directives(source:str) -> dict:
+
+def cell_directives(source: str) -> dict:
     "nbdev/Quarto `#| key: value` directives at the top of a code cell."
     out = {}
     for line in source.splitlines():
         m = _DIRECTIVE.match(line)
         if not m:
-            if line.strip(): break
+            if line.strip():
+                break
             continue
-        key, _, value = m.group(1).partition(":") if ":" in m.group(1) else (m.group(1).split(" ")[0], "", " ".join(m.group(1).split(" ")[1:]))
+        key, _, value = (
+            m.group(1).partition(":")
+            if ":" in m.group(1)
+            else (m.group(1).split(" ")[0], "", " ".join(m.group(1).split(" ")[1:]))
+        )
         out[key.strip()] = value.strip()
     return out
 
-def strip_directives(source:str) -> str:
+
+def strip_directives(source: str) -> str:
     "`source` without its leading `#|` directive lines."
     lines = source.splitlines()
-    while lines and (_DIRECTIVE.match(lines[0]) or not lines[0].strip()): lines.pop(0)
+    while lines and (_DIRECTIVE.match(lines[0]) or not lines[0].strip()):
+        lines.pop(0)
     return "\n".join(lines)
+
 
 def _shown(cell) -> bool:
     d = cell_directives(cell.source)
     return not ("hide" in d or d.get("echo") == "false" or "export" in d and not cell.source.strip())
 
-def readme_markdown(index_nb:str|Path) -> str:
-    "README text made from the index notebook; a cell marked `#| readme: headline` becomes the headline table of the committed results."
+
+def readme_markdown(index_nb: str | Path) -> str:
+    """README text made from the index notebook; a cell marked `#| readme: headline` becomes the headline table of the
+    committed results."""
     nb = nbformat.read(index_nb, as_version=4)
-    parts = [f"<!-- generated from {Path(index_nb).parent.name}/{Path(index_nb).name} by `ppt-book readme`; edit the notebook, not this file -->"]
+    parts = [
+        f"<!-- generated from {Path(index_nb).parent.name}/{Path(index_nb).name} by `ppt-book readme`; edit the "
+        "notebook, not this file -->"
+    ]
     for cell in nb.cells:
-        if cell.cell_type == "markdown": parts.append(cell.source.strip())
+        if cell.cell_type == "markdown":
+            parts.append(cell.source.strip())
         elif cell.cell_type == "code" and cell_directives(cell.source).get("readme") == "headline":
-            parts.append(headline_markdown(Path(index_nb).resolve().parent.parent))  # the committed results, as the page shows them
+            parts.append(
+                headline_markdown(Path(index_nb).resolve().parent.parent)
+            )  # the committed results, as the page shows them
         elif cell.cell_type == "code" and _shown(cell) and "parameters" not in cell.metadata.get("tags", []):
             code = strip_directives(cell.source).strip()
-            if code: parts.append(f"```python\n{code}\n```")
+            if code:
+                parts.append(f"```python\n{code}\n```")
     return "\n\n".join(p for p in parts if p) + "\n"
 
-def write_readme(root:str|Path|None=None, check:bool=False) -> bool:
+
+def write_readme(root: str | Path | None = None, check: bool = False) -> bool:
     "Write README.md from nbs/index.ipynb; with `check`, only report whether it is up to date."
     root = Path(root or find_project_root() or ".")
-    text, readme = readme_markdown(root/"nbs"/"index.ipynb"), root/"README.md"
+    text, readme = readme_markdown(root / "nbs" / "index.ipynb"), root / "README.md"
     current = readme.read_text(encoding="utf-8") if readme.exists() else None
-    if check: return current == text
-    if current != text: write_text_atomic(readme, text)
+    if check:
+        return current == text
+    if current != text:
+        write_text_atomic(readme, text)
     return True
 
 # %% ../nbs/92_book.ipynb 8
-def _pct(x): return f"{100 * x:.1f}%"
+def _pct(x):
+    return f"{100 * x:.1f}%"
 
-def _noise(t:dict|None) -> str:
+
+def _noise(t: dict | None) -> str:
     "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
-    return "" if not t else f" [{100 * t['diff_low']:+.1f}, {100 * t['diff_high']:+.1f}]" + ("" if t["significant"] else ", within noise")
+    return (
+        ""
+        if not t
+        else f" [{100 * t['diff_low']:+.1f}, {100 * t['diff_high']:+.1f}]"
+        + ("" if t["significant"] else ", within noise")
+    )
 
-def _rho_noise(t:dict|None) -> str:
-    "A paired Spearman test (core.paired_spearman) as the difference with its 95% interval, and 'within noise' when the interval holds zero."
-    return "" if not t else f"; WordSim353 {t['diff']:+.3f} [{t['diff_low']:+.3f}, {t['diff_high']:+.3f}]" + ("" if t["significant"] else ", within noise")
 
-def _headline_row(name:str, line:dict) -> dict|None:
-    "One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an unknown one."
+def _rho_noise(t: dict | None) -> str:
+    """A paired Spearman test (core.paired_spearman) as the difference with its 95% interval, and 'within noise' when
+    the interval holds zero."""
+    return (
+        ""
+        if not t
+        else f"; WordSim353 {t['diff']:+.3f} [{t['diff_low']:+.3f}, {t['diff_high']:+.3f}]"
+        + ("" if t["significant"] else ", within noise")
+    )
+
+
+def _headline_row(name: str, line: dict) -> dict | None:
+    """One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an
+    unknown one."""
     o, p, r = line.get("ours", {}), line.get("peer", {}), line.get("ratio", {})
     if name == "finetune_vs_trainer":
         who = "the book's MiniLM teacher" if line.get("ours_from") else "fine-tuned MiniLM, our loop"
-        return {"chapter": "30_finetuning", "claim": f"{who} vs HF Trainer's defaults", "ours": f"{_pct(o['test_acc'])} test accuracy",
-                "peer": f"{_pct(p['test_acc'])}", "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))}"}
+        return {
+            "chapter": "30_finetuning",
+            "claim": f"{who} vs HF Trainer's defaults",
+            "ours": f"{_pct(o['test_acc'])} test accuracy",
+            "peer": f"{_pct(p['test_acc'])}",
+            "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))}",
+        }
     if name == "distill_tradeoff":
-        return {"chapter": "40_distillation", "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
-                "ours": f"{_pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms", "peer": f"{_pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
-                "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))} at {_pct(r['params'])} of the parameters, "
-                              f"{1 / r['latency_ms_b1']:.1f}x faster at batch 1"}
+        return {
+            "chapter": "40_distillation",
+            "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
+            "ours": f"{_pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms",
+            "peer": f"{_pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
+            "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{_noise(line.get('paired'))} at "
+            f"{_pct(r['params'])} of the parameters, "
+            f"{1 / r['latency_ms_b1']:.1f}x faster at batch 1",
+        }
     if name == "embeddings_vs_gensim":
-        return {"chapter": "10_embeddings", "claim": "word2vec skip-gram vs gensim, same corpus and settings", "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
-                "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}", "comparison": f"{r['wall_s']:.2f}x gensim's wall time" + _rho_noise(line.get("paired_wordsim353"))}
+        return {
+            "chapter": "10_embeddings",
+            "claim": "word2vec skip-gram vs gensim, same corpus and settings",
+            "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
+            "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}",
+            "comparison": f"{r['wall_s']:.2f}x gensim's wall time" + _rho_noise(line.get("paired_wordsim353")),
+        }
     if name == "lm_vs_transformers":
-        return {"chapter": "20_language_models", "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape", "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
-                "peer": f"{p['tokens_per_s']:,.0f} tokens/s", "comparison": f"{r['tokens_per_s']:.2f}x, equal losses"}
+        return {
+            "chapter": "20_language_models",
+            "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape",
+            "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
+            "peer": f"{p['tokens_per_s']:,.0f} tokens/s",
+            "comparison": f"{r['tokens_per_s']:.2f}x, equal losses",
+        }
     if name == "lm_vs_nanogpt_recipe":
-        return {"chapter": "20_language_models", "claim": "char Transformer LM, held-out loss vs nanoGPT's CPU recipe", "ours": f"{o['val_loss']:.3f} nats/char in {o['wall_s'] / 60:.1f} min",
-                "peer": f"{p['val_loss']:.3f} in {p['wall_s'] / 60:.1f} min", "comparison": f"{o['val_loss'] - p['val_loss']:+.3f} nats/char"}
+        return {
+            "chapter": "20_language_models",
+            "claim": "char Transformer LM, held-out loss vs nanoGPT's CPU recipe",
+            "ours": f"{o['val_loss']:.3f} nats/char in {o['wall_s'] / 60:.1f} min",
+            "peer": f"{p['val_loss']:.3f} in {p['wall_s'] / 60:.1f} min",
+            "comparison": f"{o['val_loss'] - p['val_loss']:+.3f} nats/char",
+        }
     if name == "inference_vs_optimum":
-        return {"chapter": "45_inference", "claim": "teacher served int8 in ONNX Runtime vs Hugging Face Optimum", "ours": f"{o['latency_ms_b1']:.2f} ms at batch 1, {_pct(o['test_acc'])}",
-                "peer": f"{p['latency_ms_b1']:.2f} ms, {_pct(p['test_acc'])}", "comparison": f"{r['latency_ms_b1']:.2f}x Optimum's latency"}
+        return {
+            "chapter": "45_inference",
+            "claim": "teacher served int8 in ONNX Runtime vs Hugging Face Optimum",
+            "ours": f"{o['latency_ms_b1']:.2f} ms at batch 1, {_pct(o['test_acc'])}",
+            "peer": f"{p['latency_ms_b1']:.2f} ms, {_pct(p['test_acc'])}",
+            "comparison": f"{r['latency_ms_b1']:.2f}x Optimum's latency",
+        }
     if name == "few_shot_vs_setfit":
         counts = line.get("label_counts") or []
-        return {"chapter": "35_decoders", "claim": "few labels: best of our methods vs SetFit", "ours": ", ".join(f"{_pct(o[f'test_acc_{n}'])} at {n}" for n in counts),
-                "peer": ", ".join(_pct(p[f"test_acc_{n}"]) for n in counts), "comparison": "labels: " + ", ".join(str(n) for n in counts)}
+        return {
+            "chapter": "35_decoders",
+            "claim": "few labels: best of our methods vs SetFit",
+            "ours": ", ".join(f"{_pct(o[f'test_acc_{n}'])} at {n}" for n in counts),
+            "peer": ", ".join(_pct(p[f"test_acc_{n}"]) for n in counts),
+            "comparison": "labels: " + ", ".join(str(n) for n in counts),
+        }
     if name == "gpu":
-        return {"chapter": "50_scaling", "claim": f"GPT-2-small training on {line.get('gpu', 'a GPU')}, bf16", "ours": f"MFU {_pct(line['gpt125m_bf16_mfu'])} eager"
-                + (f", {_pct(line['gpt125m_compiled_mfu'])} compiled" if line.get("gpt125m_compiled_mfu") else ""),
-                "peer": "datasheet bf16 peak", "comparison": f"{line.get('ratio_ours_eager_vs_hf', float('nan')):.2f}x GPT2LMHeadModel's tokens/s"}
+        return {
+            "chapter": "50_scaling",
+            "claim": f"GPT-2-small training on {line.get('gpu', 'a GPU')}, bf16",
+            "ours": f"MFU {_pct(line['gpt125m_bf16_mfu'])} eager"
+            + (f", {_pct(line['gpt125m_compiled_mfu'])} compiled" if line.get("gpt125m_compiled_mfu") else ""),
+            "peer": "datasheet bf16 peak",
+            "comparison": f"{line.get('ratio_ours_eager_vs_hf', float('nan')):.2f}x GPT2LMHeadModel's tokens/s",
+        }
     return None
 
-def headline_markdown(root:str|Path|None=None, # project root (default: found from cwd)
-                      link_prefix:str="docs/", # where the chapter pages are, relative to the page showing the table
-                     ) -> str:
-    "The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json` (each with its date)."
+
+def headline_markdown(
+    root: str | Path | None = None,  # project root (default: found from cwd)
+    link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
+) -> str:
+    """The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json`
+    (each with its date)."""
     import json
+
     root = Path(root or find_project_root() or ".")
     rows = []
-    results = root/"benchmarks"/"results"
+    results = root / "benchmarks" / "results"
     gpu = sorted(results.glob("gpu-*.json"))
     files = sorted(f for f in results.glob("*.json") if not f.name.startswith("gpu-")) + gpu[-1:]
     for f in files:
         line = json.loads(f.read_text(encoding="utf-8"))
         name = "gpu" if f.name.startswith("gpu-") else f.stem
-        try: row = _headline_row(name, line)
-        except (KeyError, TypeError, ZeroDivisionError): row = None
-        if row: rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
-    book = root/"docs"/"results.json"  # the published book's own runs
-    m = json.loads(book.read_text(encoding="utf-8")).get("30_finetuning", {}).get("metrics", {}) if book.exists() else {}
+        try:
+            row = _headline_row(name, line)
+        except (KeyError, TypeError, ZeroDivisionError):
+            row = None
+        if row:
+            rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
+    book = root / "docs" / "results.json"  # the published book's own runs
+    m = (
+        json.loads(book.read_text(encoding="utf-8")).get("30_finetuning", {}).get("metrics", {})
+        if book.exists()
+        else {}
+    )
     if "teacher_test_acc" in m and "tfidf_test_acc" in m:
-        rows.append({"chapter": "30_finetuning", "claim": "fine-tuned MiniLM teacher vs TF-IDF + logistic regression", "ours": _pct(m["teacher_test_acc"]),
-                     "peer": _pct(m["tfidf_test_acc"]), "comparison": f"{100 * (m['teacher_test_acc'] - m['tfidf_test_acc']):+.1f} points",
-                     "source": "`docs/results.json`, the published book's run"})
-    if not rows: return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
+        rows.append(
+            {
+                "chapter": "30_finetuning",
+                "claim": "fine-tuned MiniLM teacher vs TF-IDF + logistic regression",
+                "ours": _pct(m["teacher_test_acc"]),
+                "peer": _pct(m["tfidf_test_acc"]),
+                "comparison": f"{100 * (m['teacher_test_acc'] - m['tfidf_test_acc']):+.1f} points",
+                "source": "`docs/results.json`, the published book's run",
+            }
+        )
+    if not rows:
+        return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
     rows.sort(key=lambda r: r["chapter"])
     head = "| claim | ours | peer | comparison | chapter | measured |\n|---|---|---|---|---|---|\n"
-    return head + "\n".join(f"| {r['claim']} | {r['ours']} | {r['peer']} | {r['comparison']} | [{r['chapter']}]({link_prefix}{r['chapter']}.html) | {r['source']} |" for r in rows)
-
+    return head + "\n".join(
+        f"| {r['claim']} | {r['ours']} | {r['peer']} | {r['comparison']} | "
+        f"[{r['chapter']}]({link_prefix}{r['chapter']}.html) | {r['source']} |"
+        for r in rows
+    )
 
 # %% ../nbs/92_book.ipynb 11
-def book_chapters(root:str|Path) -> tuple[dict, list[str]]:
+def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
     "(book metadata, notebook paths in order) from `_quarto.yml`."
-    path = Path(root)/"_quarto.yml"
-    if not path.exists(): raise ExperimentError(f"{path} does not exist: the book needs a Quarto book project file")
+    path = Path(root) / "_quarto.yml"
+    if not path.exists():
+        raise ExperimentError(f"{path} does not exist: the book needs a Quarto book project file")
     spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     book = spec.get("book") or {}
     chapters = []
     for entry in book.get("chapters") or []:
-        if isinstance(entry, dict): chapters += [c for c in entry.get("chapters", [])]
-        else: chapters.append(entry)
-    if not chapters: raise ExperimentError(f"{path} lists no book.chapters")
+        if isinstance(entry, dict):
+            chapters += [c for c in entry.get("chapters", [])]
+        else:
+            chapters.append(entry)
+    if not chapters:
+        raise ExperimentError(f"{path} lists no book.chapters")
     return book, chapters
 
-def book_params(root:str|Path, config:str|Path|None=None) -> dict:
+
+def book_params(root: str | Path, config: str | Path | None = None) -> dict:
     "{chapter stem: {param: value}} from configs/book.yaml (or `config`)."
-    path = Path(config) if config else Path(root)/"configs"/"book.yaml"
-    if not path.exists(): return {}
+    path = Path(config) if config else Path(root) / "configs" / "book.yaml"
+    if not path.exists():
+        return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) or v is None for v in data.values()):
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
@@ -171,13 +276,18 @@ _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
 
-def _mathml(latex:str, display:bool) -> str:
+
+def _mathml(latex: str, display: bool) -> str:
     from latex2mathml.converter import convert
-    try: out = convert(latex.strip(), display="block" if display else "inline")
-    except Exception: return html.escape(f"$${latex}$$" if display else f"${latex}$")
+
+    try:
+        out = convert(latex.strip(), display="block" if display else "inline")
+    except Exception:
+        return html.escape(f"$${latex}$$" if display else f"${latex}$")
     return f"\n\n{out}\n\n" if display else out
 
-def markdown_math_to_mathml(text:str) -> str:
+
+def markdown_math_to_mathml(text: str) -> str:
     "Replace LaTeX maths in Markdown `text` by MathML, outside code."
     pieces = _CODE.split(text)
     for i in range(0, len(pieces), 2):
@@ -198,295 +308,420 @@ body.jp-Notebook { display: flex; margin: 0; }
 nav.book-toc { position: sticky; top: 0; align-self: flex-start; width: 16rem; min-width: 16rem; height: 100vh;
   overflow-y: auto; padding: 1rem; box-sizing: border-box; border-right: 1px solid #ddd; background: #fafafa;
   font-family: system-ui, sans-serif; font-size: 0.9rem; }
-nav.book-toc h2 { font-size: 1rem; margin: 0 0 .75rem 0; }
-nav.book-toc ol { padding-left: 1.2rem; } nav.book-toc li { margin: .3rem 0; }
-nav.book-toc a.current { font-weight: bold; }
-main.book-page { flex: 1; min-width: 0; padding: 1rem 2rem; max-width: 60rem; }
-.book-nav { display: flex; justify-content: space-between; font-family: system-ui, sans-serif; margin: 1.5rem 0; }
-.book-run { color: #666; font-size: .85rem; font-family: system-ui, sans-serif; }
-math[display="block"] { margin: .8rem 0; }
-pre { white-space: pre-wrap; overflow-wrap: anywhere; }
-.jp-RenderedHTMLCommon table { font-size: .85rem; }
-.api-doc { border-left: 3px solid #9ab; padding: .1rem 0 .1rem .9rem; margin: 1rem 0 .4rem 0; }
-details.book-source > summary { cursor: pointer; color: #456; font-family: system-ui, sans-serif; font-size: .85rem; margin: .2rem 0; }
-</style>
-{%- endblock html_head_css -%}
-{%- block body_header -%}
-<body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
-<nav class="book-toc" aria-label="Table of contents"><h2><a href="index.html">{{ resources.book.title | e }}</a></h2><ol>
-{%- for ch in resources.book.chapters -%}
-<li><a href="{{ ch.href }}"{% if ch.href == resources.book.current %} class="current" aria-current="page"{% endif %}>{{ ch.title | e }}</a></li>
-{%- endfor -%}</ol></nav>
-<main class="book-page">
-{%- endblock body_header -%}
-{%- block body_footer -%}
-<div class="book-nav">
-{%- if resources.book.prev %}<a rel="prev" href="{{ resources.book.prev.href }}">&larr; {{ resources.book.prev.title | e }}</a>{% else %}<span></span>{% endif -%}
-{%- if resources.book.next %}<a rel="next" href="{{ resources.book.next.href }}">{{ resources.book.next.title | e }} &rarr;</a>{% else %}<span></span>{% endif -%}
-</div>
-{%- if resources.book.run %}<p class="book-run">{{ resources.book.run | e }}</p>{% endif %}
-</main>
-</body>
-{%- endblock body_footer -%}
-{%- block input_group -%}
-{%- if cell.metadata.get('book_hide_input') -%}
-{%- elif cell.metadata.get('book_fold') -%}<details class="book-source"{% if cell.metadata.get('book_fold') == 'show' %} open{% endif %}><summary>source</summary>{{ super() }}</details>
-{%- else -%}{{ super() }}{%- endif -%}
-{%- endblock input_group -%}
+nav.book-toc h2 { font-size: 1rem; margin: 0 0 .75rem 0; } nav.book-toc ol { padding-left: 1.2rem; } nav.book-toc li {
+margin: .3rem 0; } nav.book-toc a.current { font-weight: bold; } main.book-page { flex: 1; min-width: 0; padding: 1rem
+2rem; max-width: 60rem; } .book-nav { display: flex; justify-content: space-between; font-family: system-ui, sans-serif;
+margin: 1.5rem 0; } .book-run { color: #666; font-size: .85rem; font-family: system-ui, sans-serif; }
+math[display="block"] { margin: .8rem 0; } pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.jp-RenderedHTMLCommon table { font-size: .85rem; } .api-doc { border-left: 3px solid #9ab; padding: .1rem 0 .1rem
+.9rem; margin: 1rem 0 .4rem 0; } details.book-source > summary { cursor: pointer; color: #456; font-family: system-ui,
+sans-serif; font-size: .85rem; margin: .2rem 0; } </style> {%- endblock html_head_css -%} {%- block body_header -%}
+<body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light"> <nav class="book-toc"
+aria-label="Table of contents"><h2><a href="index.html">{{ resources.book.title | e }}</a></h2><ol> {%- for ch in
+resources.book.chapters -%} <li><a href="{{ ch.href }}"{% if ch.href == resources.book.current %} class="current"
+aria-current="page"{% endif %}>{{ ch.title | e }}</a></li> {%- endfor -%}</ol></nav> <main class="book-page"> {%-
+endblock body_header -%} {%- block body_footer -%} <div class="book-nav"> {%- if resources.book.prev %}<a rel="prev"
+href="{{ resources.book.prev.href }}">&larr; {{ resources.book.prev.title | e }}</a>{% else %}<span></span>{% endif -%}
+{%- if resources.book.next %}<a rel="next" href="{{ resources.book.next.href }}">{{ resources.book.next.title | e }}
+&rarr;</a>{% else %}<span></span>{% endif -%} </div> {%- if resources.book.run %}<p class="book-run">{{
+resources.book.run | e }}</p>{% endif %} </main> </body> {%- endblock body_footer -%} {%- block input_group -%} {%- if
+cell.metadata.get('book_hide_input') -%} {%- elif cell.metadata.get('book_fold') -%}<details class="book-source"{% if
+cell.metadata.get('book_fold') == 'show' %} open{% endif %}><summary>source</summary>{{ super() }}</details> {%- else
+-%}{{ super() }}{%- endif -%} {%- endblock input_group -%}
 """
+
 
 def notebook_title(nb) -> str:
     "The first `# heading` of a notebook."
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             m = re.search(r"^#\s+(.+)$", cell.source, re.M)
-            if m: return m.group(1).strip()
+            if m:
+                return m.group(1).strip()
     return "Untitled"
 
+
 def _prepare_for_book(nb):
-    "Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert maths."
+    """Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert
+    maths."""
     keep = []
     for cell in nb.cells:
         if cell.cell_type == "code":
             d = cell_directives(cell.source)
-            if "hide" in d or d.get("include") == "false": continue
-            if d.get("echo") == "false": cell.metadata["book_hide_input"] = True
-            if d.get("code-fold") in ("true", "show"): cell.metadata["book_fold"] = d["code-fold"]
-            if d.get("output") == "false": cell.outputs = []
+            if "hide" in d or d.get("include") == "false":
+                continue
+            if d.get("echo") == "false":
+                cell.metadata["book_hide_input"] = True
+            if d.get("code-fold") in ("true", "show"):
+                cell.metadata["book_fold"] = d["code-fold"]
+            if d.get("output") == "false":
+                cell.outputs = []
             cell.source = strip_directives(cell.source)
-            if not cell.source.strip() and not cell.get("outputs"): continue
+            if not cell.source.strip() and not cell.get("outputs"):
+                continue
         elif cell.cell_type == "markdown":
             cell.source = markdown_math_to_mathml(cell.source)
         keep.append(cell)
     nb.cells = keep
     return nb
 
-def _shared_css(page:str, out_dir:Path) -> str:
-    "Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by its content, and link it."
+
+def _shared_css(page: str, out_dir: Path) -> str:
+    """Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by
+    its content, and link it."""
     import hashlib
+
     head, sep, rest = page.partition("</head>")
     styles = re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S)
-    if not sep or not styles: return page
+    if not sep or not styles:
+        return page
     css = "\n".join(styles)
     name = f"book-{hashlib.sha1(css.encode()).hexdigest()[:10]}.css"
-    if not (out_dir/name).exists(): (out_dir/name).write_text(css, encoding="utf-8")
+    if not (out_dir / name).exists():
+        (out_dir / name).write_text(css, encoding="utf-8")
     head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
     return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
 
-def render_fallback(proc_dir:str|Path, # staged project: _quarto.yml and nbs/<chapter>.ipynb
-                    out_dir:str|Path, # the site folder to write
-                    run_info:dict|None=None, # {stem: line shown at the foot of the page}
-                   ) -> list[Path]:
+
+def render_fallback(
+    proc_dir: str | Path,  # staged project: _quarto.yml and nbs/<chapter>.ipynb
+    out_dir: str | Path,  # the site folder to write
+    run_info: dict | None = None,  # {stem: line shown at the foot of the page}
+) -> list[Path]:
     "Render the staged book with nbconvert into a static site; return the pages written."
     import jinja2
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExtractOutputPreprocessor
+
     proc_dir, out_dir = Path(proc_dir), Path(out_dir)
     book, chapters = book_chapters(proc_dir)
-    nbs = [nbformat.read(proc_dir/c, as_version=4) for c in chapters]
-    entries = [{"title": notebook_title(nb), "href": "index.html" if Path(c).stem == "index" else f"{Path(c).stem}.html",
-                "stem": Path(c).stem} for c, nb in zip(chapters, nbs)]
-    exporter = HTMLExporter(template_name="lab", extra_loaders=[jinja2.DictLoader({"book.html.j2": BOOK_TEMPLATE})],
-                            template_file="book.html.j2", exclude_anchor_links=True)
-    exporter.register_preprocessor(ExtractOutputPreprocessor(extract_output_types={"image/png", "image/jpeg", "image/svg+xml"}), enabled=True)
+    nbs = [nbformat.read(proc_dir / c, as_version=4) for c in chapters]
+    entries = [
+        {
+            "title": notebook_title(nb),
+            "href": "index.html" if Path(c).stem == "index" else f"{Path(c).stem}.html",
+            "stem": Path(c).stem,
+        }
+        for c, nb in zip(chapters, nbs)
+    ]
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"book.html.j2": BOOK_TEMPLATE})],
+        template_file="book.html.j2",
+        exclude_anchor_links=True,
+    )
+    exporter.register_preprocessor(
+        ExtractOutputPreprocessor(extract_output_types={"image/png", "image/jpeg", "image/svg+xml"}), enabled=True
+    )
     pages = []
     with atomic_dir(out_dir) as tmp_out:
         for i, (entry, nb) in enumerate(zip(entries, nbs)):
             nb = _prepare_for_book(nb)
             nb.metadata["title"] = f"{entry['title']} | {book.get('title', '')}".strip(" |")
-            resources = {"book": {"title": book.get("title", "Book"), "chapters": entries, "current": entry["href"],
-                                  "prev": entries[i - 1] if i else None, "next": entries[i + 1] if i + 1 < len(entries) else None,
-                                  "run": (run_info or {}).get(entry["stem"])},
-                         "output_files_dir": f"{entry['stem']}_files", "unique_key": entry["stem"]}
+            resources = {
+                "book": {
+                    "title": book.get("title", "Book"),
+                    "chapters": entries,
+                    "current": entry["href"],
+                    "prev": entries[i - 1] if i else None,
+                    "next": entries[i + 1] if i + 1 < len(entries) else None,
+                    "run": (run_info or {}).get(entry["stem"]),
+                },
+                "output_files_dir": f"{entry['stem']}_files",
+                "unique_key": entry["stem"],
+            }
             body, res = exporter.from_notebook_node(nb, resources=resources)
             body = _shared_css(body, tmp_out)
             for name, data in res.get("outputs", {}).items():  # figures as files beside the page, not inside it
-                (tmp_out/name).parent.mkdir(parents=True, exist_ok=True)
-                (tmp_out/name).write_bytes(data if isinstance(data, bytes) else data.encode())
-            (tmp_out/entry["href"]).write_text(body, encoding="utf-8")
-            pages.append(out_dir/entry["href"])
+                (tmp_out / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_out / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+            (tmp_out / entry["href"]).write_text(body, encoding="utf-8")
+            pages.append(out_dir / entry["href"])
     return pages
 
 # %% ../nbs/92_book.ipynb 18
-def _comments(source:str) -> dict:
+def _comments(source: str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
-    import io, tokenize
+    import io
+    import tokenize
+
     out = {}
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.COMMENT: out[tok.start[0]] = tok.string.lstrip("#").strip()
-    except (tokenize.TokenError, IndentationError, SyntaxError): pass
+            if tok.type == tokenize.COMMENT:
+                out[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
     return out
 
-def _cell_table(rows:list[tuple], header:tuple) -> str:
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+
+def _cell_table(rows: list[tuple], header: tuple) -> str:
+    def cell(s):
+        return str(s).replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-def parameters_markdown(defaults:str, # the source of the cell tagged `parameters`
-                        injected:str|None=None, # papermill's injected cell of the run, if any
-                       ) -> str:
-    "The parameters of a run as one Markdown table: name, the value this run used (and the default where it differs), meaning."
+
+def parameters_markdown(
+    defaults: str,  # the source of the cell tagged `parameters`
+    injected: str | None = None,  # papermill's injected cell of the run, if any
+) -> str:
+    """The parameters of a run as one Markdown table: name, the value this run used (and the default where it differs),
+    meaning."""
     given = parse_parameters(strip_directives(injected or ""))
     rows = []
     for name, p in parse_parameters(strip_directives(defaults)).items():
-        value = f"`{given[name]['default']!r}` (default `{p['default']!r}`)" if name in given and given[name]["default"] != p["default"] else f"`{p['default']!r}`"
+        value = (
+            f"`{given[name]['default']!r}` (default `{p['default']!r}`)"
+            if name in given and given[name]["default"] != p["default"]
+            else f"`{p['default']!r}`"
+        )
         rows.append((f"`{name}`", value, p["help"]))
-    return "**Parameters of this run** (change any with `ppt-book run CHAPTER -p NAME VALUE`):\n\n" + _cell_table(rows, ("parameter", "value", "meaning"))
+    return "**Parameters of this run** (change any with `ppt-book run CHAPTER -p NAME VALUE`):\n\n" + _cell_table(
+        rows, ("parameter", "value", "meaning")
+    )
+
 
 def _signature(node) -> str:
     import ast
+
     args = ast.unparse(node.args)
     ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
     return f"{node.name}({args}){ret}"
 
-def api_markdown(source:str) -> str|None:
-    "nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring, and a table of the parameters (or fields) that carry a comment."
+
+def api_markdown(source: str) -> str | None:
+    """nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring,
+    and a table of the parameters (or fields) that carry a comment."""
     import ast
+
     source = strip_directives(source)
-    try: tree = ast.parse(source)
-    except SyntaxError: return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
     notes, parts = _comments(source), []
     for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name.startswith("_"): continue
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or node.name.startswith("_"):
+            continue
         rows = []
         if isinstance(node, ast.ClassDef):
             init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
             fields = [n for n in node.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
             if fields:
                 head = f"class {node.name}"
-                rows = [(f"`{f.target.id}`", f"`{ast.get_source_segment(source, f.value)}`" if f.value else "", notes.get(f.end_lineno, "")) for f in fields]
+                rows = [
+                    (
+                        f"`{f.target.id}`",
+                        f"`{ast.get_source_segment(source, f.value)}`" if f.value else "",
+                        notes.get(f.end_lineno, ""),
+                    )
+                    for f in fields
+                ]
             else:
-                head = f"class {node.name}" + (_signature(init)[len("__init__"):].replace("(self, ", "(", 1).replace("(self)", "()") if init else "")
+                head = f"class {node.name}" + (
+                    _signature(init)[len("__init__") :].replace("(self, ", "(", 1).replace("(self)", "()")
+                    if init
+                    else ""
+                )
                 node_args = init.args if init else None
-        else: head, node_args = _signature(node), node.args
+        else:
+            head, node_args = _signature(node), node.args
         if not rows and (not isinstance(node, ast.ClassDef) or node_args is not None):
-            args = [a for a in node_args.posonlyargs + node_args.args + node_args.kwonlyargs if a.arg not in ("self", "cls")]
-            defaults = dict(zip([a.arg for a in (node_args.posonlyargs + node_args.args)][::-1], node_args.defaults[::-1]))
+            args = [
+                a for a in node_args.posonlyargs + node_args.args + node_args.kwonlyargs if a.arg not in ("self", "cls")
+            ]
+            defaults = dict(
+                zip([a.arg for a in (node_args.posonlyargs + node_args.args)][::-1], node_args.defaults[::-1])
+            )
             defaults |= {a.arg: d for a, d in zip(node_args.kwonlyargs, node_args.kw_defaults) if d is not None}
             ends = {}
             for a in args:  # a comment belongs to the last parameter that ends on its line (nbdev's docments)
                 end = defaults[a.arg].end_lineno if a.arg in defaults else a.end_lineno
                 ends[end] = a.arg
-            rows = [(f"`{a.arg}`", f"`{ast.unparse(defaults[a.arg])}`" if a.arg in defaults else "", notes[line])
-                    for a in args for line in [next((l for l, n in ends.items() if n == a.arg), None)] if line in notes]
+            rows = [
+                (f"`{a.arg}`", f"`{ast.unparse(defaults[a.arg])}`" if a.arg in defaults else "", notes[line])
+                for a in args
+                for line in [next((line for line, n in ends.items() if n == a.arg), None)]
+                if line in notes
+            ]
         doc = ast.get_docstring(node) or ""
-        methods = [n.name for n in node.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")] if isinstance(node, ast.ClassDef) else []
+        methods = (
+            [n.name for n in node.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+            if isinstance(node, ast.ClassDef)
+            else []
+        )
         text = f"```python\n{head}\n```\n\n{doc}".rstrip()
-        if methods: text += "\n\nMethods: " + ", ".join(f"`{m}`" for m in methods) + "."
-        if rows: text += "\n\n" + _cell_table(rows, ("parameter" if not isinstance(node, ast.ClassDef) or not any(isinstance(n, ast.AnnAssign) for n in node.body) else "field", "default", "meaning"))
-        parts.append(f"<div class=\"api-doc\">\n\n{text}\n\n</div>")
+        if methods:
+            text += "\n\nMethods: " + ", ".join(f"`{m}`" for m in methods) + "."
+        if rows:
+            text += "\n\n" + _cell_table(
+                rows,
+                (
+                    "parameter"
+                    if not isinstance(node, ast.ClassDef) or not any(isinstance(n, ast.AnnAssign) for n in node.body)
+                    else "field",
+                    "default",
+                    "meaning",
+                ),
+            )
+        parts.append(f'<div class="api-doc">\n\n{text}\n\n</div>')
     return "\n\n".join(parts) or None
 
+
 def stage_notebook(nb):
-    """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected one) as one table,
-    each exported definition as its signature and docstring with its source folded under it (`#| code-fold: show` keeps it open),
+    """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected
+    one) as one table, each exported definition as its signature and docstring with its source folded under it (`#|
+    code-fold: show` keeps it open),
     and no stderr output (warnings, progress bars)."""
-    cells, injected = [], next((c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    cells, injected = (
+        [],
+        next((c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None),
+    )
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type != "code":
-            cells.append(cell); continue
-        if "injected-parameters" in tags: continue
+            cells.append(cell)
+            continue
+        if "injected-parameters" in tags:
+            continue
         if "parameters" in tags:
-            cells.append(nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected))); continue
-        cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            cells.append(nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected)))
+            continue
+        cell.outputs = [
+            o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+        ]
         d = cell_directives(cell.source)
         if ("export" in d or "exports" in d) and "code-fold" not in d:
             doc = api_markdown(cell.source)
-            if doc: cells.append(nbformat.v4.new_markdown_cell(doc))
+            if doc:
+                cells.append(nbformat.v4.new_markdown_cell(doc))
             cell.source = "#| code-fold: true\n" + cell.source
         cells.append(cell)
     nb.cells = cells
     return nb
 
-
 # %% ../nbs/92_book.ipynb 21
-def build_book(root:str|Path|None=None, # project root (default: found from cwd)
-               config:str|Path|None=None, # parameters per chapter (default: configs/book.yaml)
-               out_dir:str|Path|None=None, # default: <root>/_book
-               execute:bool=True, # False: render the existing runs/book/ without running
-               chapters:list[str]|None=None, # run only these stems (others render from their last book run)
-               renderer:str="auto", # 'auto' (quarto if on PATH), 'quarto' or 'fallback'
-               progress:bool=True,
-              ) -> dict:
+def build_book(
+    root: str | Path | None = None,  # project root (default: found from cwd)
+    config: str | Path | None = None,  # parameters per chapter (default: configs/book.yaml)
+    out_dir: str | Path | None = None,  # default: <root>/_book
+    execute: bool = True,  # False: render the existing runs/book/ without running
+    chapters: list[str] | None = None,  # run only these stems (others render from their last book run)
+    renderer: str = "auto",  # 'auto' (quarto if on PATH), 'quarto' or 'fallback'
+    progress: bool = True,
+) -> dict:
     "Run every chapter of the book into runs/book/, stage them in _proc/, render _book/; return {stem: status}."
     root = Path(root or find_project_root() or ".").resolve()
-    out_dir = Path(out_dir) if out_dir else root/"_book"
+    out_dir = Path(out_dir) if out_dir else root / "_book"
     book, order = book_chapters(root)
     params = book_params(root, config)
     stems = [Path(c).stem for c in order]
     unknown = sorted(set(params) - set(stems))
-    if unknown: raise ExperimentError(f"configs/book.yaml names chapter(s) {unknown} that _quarto.yml does not list: {stems}")
+    if unknown:
+        raise ExperimentError(f"configs/book.yaml names chapter(s) {unknown} that _quarto.yml does not list: {stems}")
     for c in order:  # validate every chapter's parameters before the first run
-        resolve_params(root/c, params.get(Path(c).stem))
-    book_runs = root/"runs"/"book"
+        resolve_params(root / c, params.get(Path(c).stem))
+    book_runs = root / "runs" / "book"
     statuses = {}
     run_order = [c for c in order if Path(c).stem != "index"] + [c for c in order if Path(c).stem == "index"]
     for c in run_order:
         stem = Path(c).stem
-        if not execute or (chapters and stem not in chapters): continue
+        if not execute or (chapters and stem not in chapters):
+            continue
         print(f"== {stem}: running with {params.get(stem) or 'defaults'}", flush=True)
         try:
-            run_chapter(root/c, params.get(stem), run_dir=book_runs/stem, progress=progress)
+            run_chapter(root / c, params.get(stem), run_dir=book_runs / stem, progress=progress)
             statuses[stem] = "ok"
         except RunFailed as e:
             statuses[stem] = "failed"
             print(f"== {stem}: FAILED: {e.error}", file=sys.stderr)
-        m = read_metrics(book_runs/stem)
+        m = read_metrics(book_runs / stem)
         print(f"== {stem}: {m['status']} in {m['duration_s']} s", flush=True)
-    proc = root/"_proc"
+    proc = root / "_proc"
     shutil.rmtree(proc, ignore_errors=True)
-    (proc/"nbs").mkdir(parents=True)
-    shutil.copy(root/"_quarto.yml", proc/"_quarto.yml")
+    (proc / "nbs").mkdir(parents=True)
+    shutil.copy(root / "_quarto.yml", proc / "_quarto.yml")
     run_info = {}
     for c in order:
-        stem, executed = Path(c).stem, book_runs/Path(c).stem/"output.ipynb"
+        stem, executed = Path(c).stem, book_runs / Path(c).stem / "output.ipynb"
         if not executed.exists():
-            raise ExperimentError(f"{executed} does not exist: run the book with execute=True (or `ppt-book book`) first")
-        nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc/c)
+            raise ExperimentError(
+                f"{executed} does not exist: run the book with execute=True (or `ppt-book book`) first"
+            )
+        nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc / c)
         m = read_metrics(executed.parent)
         statuses.setdefault(stem, m["status"])
-        run_info[stem] = (f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s on {m.get('cpu') or 'an unrecorded processor'}, started {m['started']}, "
-                          f"ppt_book {m['version']}, commit {(m.get('commit') or 'none')[:10]}, parameters {m['params']}")
+        run_info[stem] = (
+            f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s on "
+            f"{m.get('cpu') or 'an unrecorded processor'}, started {m['started']}, "
+            f"ppt_book {m['version']}, commit {(m.get('commit') or 'none')[:10]}, parameters {m['params']}"
+        )
     use_quarto = renderer == "quarto" or (renderer == "auto" and shutil.which("quarto"))
     if use_quarto:
         subprocess.run(["quarto", "render", str(proc), "--to", "html"], check=True)
-        with atomic_dir(out_dir) as tmp_out: shutil.copytree(proc/"_book", tmp_out, dirs_exist_ok=True)
-    else: render_fallback(proc, out_dir, run_info)
-    print(f"book written to {out_dir/'index.html'}")
+        with atomic_dir(out_dir) as tmp_out:
+            shutil.copytree(proc / "_book", tmp_out, dirs_exist_ok=True)
+    else:
+        render_fallback(proc, out_dir, run_info)
+    print(f"book written to {out_dir / 'index.html'}")
     return statuses
 
 # %% ../nbs/92_book.ipynb 23
 DOCS_LIMIT_MB = 25
 
-def publish_book(root:str|Path|None=None, # project root (default: found from cwd)
-                 site:str|Path|None=None, # the rendered site (default: <root>/_book)
-                 docs:str|Path|None=None, # where the published copy goes (default: <root>/docs)
-                ) -> dict:
-    "Copy a complete, successful build into docs/ (replaced whole) with results.json, the book's metrics; refuse anything less."
+
+def publish_book(
+    root: str | Path | None = None,  # project root (default: found from cwd)
+    site: str | Path | None = None,  # the rendered site (default: <root>/_book)
+    docs: str | Path | None = None,  # where the published copy goes (default: <root>/docs)
+) -> dict:
+    """Copy a complete, successful build into docs/ (replaced whole) with results.json, the book's metrics; refuse
+    anything less."""
     import json
+
     root = Path(root or find_project_root() or ".").resolve()
-    site, docs = Path(site or root/"_book"), Path(docs or root/"docs")
+    site, docs = Path(site or root / "_book"), Path(docs or root / "docs")
     _, order = book_chapters(root)
     runs, problems = {}, []
     for c in order:
         stem = Path(c).stem
-        try: runs[stem] = read_metrics(root/"runs"/"book"/stem)
-        except FileNotFoundError: problems.append(f"{stem}: no book run"); continue
-        if runs[stem]["status"] != "ok": problems.append(f"{stem}: {runs[stem]['status']}")
-        page = site/("index.html" if stem == "index" else f"{stem}.html")
-        if not page.exists(): problems.append(f"{stem}: {page} is missing")
-    if problems: raise ExperimentError("only a complete, successful build is published; " + "; ".join(problems) + ": run `ppt-book book` first")
+        try:
+            runs[stem] = read_metrics(root / "runs" / "book" / stem)
+        except FileNotFoundError:
+            problems.append(f"{stem}: no book run")
+            continue
+        if runs[stem]["status"] != "ok":
+            problems.append(f"{stem}: {runs[stem]['status']}")
+        page = site / ("index.html" if stem == "index" else f"{stem}.html")
+        if not page.exists():
+            problems.append(f"{stem}: {page} is missing")
+    if problems:
+        raise ExperimentError(
+            "only a complete, successful build is published; " + "; ".join(problems) + ": run `ppt-book book` first"
+        )
     size = sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / 1e6
-    if size > DOCS_LIMIT_MB: raise ExperimentError(f"{site} holds {size:.1f} MB, over the {DOCS_LIMIT_MB} MB the published book may take")
-    scalar = lambda v: isinstance(v, (int, float, str, bool)) or v is None
-    results = {stem: {"status": m["status"], "duration_s": m["duration_s"], "started": m["started"], "commit": m.get("commit"),
-                      "params": m["params"], "metrics": {k: v for k, v in (m.get("metrics") or {}).items() if scalar(v)}} for stem, m in runs.items()}
+    if size > DOCS_LIMIT_MB:
+        raise ExperimentError(f"{site} holds {size:.1f} MB, over the {DOCS_LIMIT_MB} MB the published book may take")
+
+    def scalar(v):
+        return isinstance(v, (int, float, str, bool)) or v is None
+
+    results = {
+        stem: {
+            "status": m["status"],
+            "duration_s": m["duration_s"],
+            "started": m["started"],
+            "commit": m.get("commit"),
+            "params": m["params"],
+            "metrics": {k: v for k, v in (m.get("metrics") or {}).items() if scalar(v)},
+        }
+        for stem, m in runs.items()
+    }
     with atomic_dir(docs) as tmp:
         shutil.copytree(site, tmp, dirs_exist_ok=True)
-        (tmp/".nojekyll").write_text("")  # GitHub Pages serves the files as they are
-        (tmp/"results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
+        (tmp / ".nojekyll").write_text("")  # GitHub Pages serves the files as they are
+        (tmp / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"published {len(results)} chapters ({size:.1f} MB) to {docs}")
     return results
-

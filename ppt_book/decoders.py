@@ -24,24 +24,37 @@ __all__ = ['POOLINGS', 'DEFAULT_TEMPLATE', 'MARK', 'stream_ids', 'matched_steps'
            'linear_module_names', 'sequence_classifier', 'lora_classifier', 'save_adapter', 'load_adapter']
 
 # %% ../nbs/35_decoders.ipynb 9
-def stream_ids(tokenizer, texts:list[str], max_length:int=64) -> list[int]:
-    "One token stream for next-token pretraining: each text's ids with the tokenizer's specials ([CLS] text [SEP]), truncated, end to end."
-    if len(texts) == 0: raise ValueError("no texts to pretrain on: pass at least one text")
+def stream_ids(tokenizer, texts: list[str], max_length: int = 64) -> list[int]:
+    """One token stream for next-token pretraining: each text's ids with the tokenizer's specials ([CLS] text [SEP]),
+    truncated, end to end."""
+    if len(texts) == 0:
+        raise ValueError("no texts to pretrain on: pass at least one text")
     out = []
-    for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]: out.extend(ids)
+    for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]:
+        out.extend(ids)
     return out
 
-def matched_steps(reference_tokens:int, reference_params:int, # the reference run: tokens it processed, its parameters
-                  params:int, batch_size:int, block_size:int) -> int:
-    "Steps of `batch_size` x `block_size` tokens that give a model of `params` the compute (tokens x parameters) of the reference run."
+
+def matched_steps(
+    reference_tokens: int,
+    reference_params: int,  # the reference run: tokens it processed, its parameters
+    params: int,
+    batch_size: int,
+    block_size: int,
+) -> int:
+    """Steps of `batch_size` x `block_size` tokens that give a model of `params` the compute (tokens x parameters) of
+    the reference run."""
     if min(reference_tokens, reference_params, params, batch_size, block_size) < 1:
         raise ValueError("matched_steps needs positive token and parameter counts")
     return max(1, round(reference_tokens * reference_params / (params * batch_size * block_size)))
 
-def gpt_hidden_states(lm, input_ids:torch.Tensor) -> list[torch.Tensor]:
-    "Hidden states of a GPT-style `TransformerLM` (chapter 20): the embeddings, then each block's output, the last after the final LayerNorm."
+
+def gpt_hidden_states(lm, input_ids: torch.Tensor) -> list[torch.Tensor]:
+    """Hidden states of a GPT-style `TransformerLM` (chapter 20): the embeddings, then each block's output, the last
+    after the final LayerNorm."""
     T = input_ids.shape[1]
-    if T > lm.config.block_size: raise ValueError(f"{T} tokens exceed the model's block_size {lm.config.block_size}: truncate the texts")
+    if T > lm.config.block_size:
+        raise ValueError(f"{T} tokens exceed the model's block_size {lm.config.block_size}: truncate the texts")
     x = lm.drop(lm.wte(input_ids) + lm.wpe(torch.arange(T, device=input_ids.device)))
     states = [x]
     for block in lm.h:
@@ -50,24 +63,35 @@ def gpt_hidden_states(lm, input_ids:torch.Tensor) -> list[torch.Tensor]:
     states[-1] = lm.ln_f(x)
     return states
 
+
 POOLINGS = ("last", "mean")
 
-def pool(hidden:torch.Tensor, # (B, T, d), padded on the right
-         attention_mask:torch.Tensor, # (B, T): 1 at real tokens
-         pooling:str="last") -> torch.Tensor:
-    "(B, d): the state at each text's last real token (in a causal model the only one that has read the whole text), or the mean over its tokens."
-    if pooling not in POOLINGS: raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
+
+def pool(
+    hidden: torch.Tensor,  # (B, T, d), padded on the right
+    attention_mask: torch.Tensor,  # (B, T): 1 at real tokens
+    pooling: str = "last",
+) -> torch.Tensor:
+    """(B, d): the state at each text's last real token (in a causal model the only one that has read the whole text),
+    or the mean over its tokens."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
     m = attention_mask.to(hidden.dtype)
-    if pooling == "mean": return (hidden * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+    if pooling == "mean":
+        return (hidden * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
     return hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1).long() - 1]
+
 
 class GPTClassifier(nn.Module):
     "A GPT-style `TransformerLM` with a linear classification head on its last-token or mean-pooled final states."
-    def __init__(self, lm, num_labels:int, pooling:str="last", dropout:float=0.1):
+
+    def __init__(self, lm, num_labels: int, pooling: str = "last", dropout: float = 0.1):
         super().__init__()
-        if pooling not in POOLINGS: raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}: use one of {POOLINGS}")
         self.lm, self.pooling = lm, pooling
         self.dropout, self.head = nn.Dropout(dropout), nn.Linear(lm.config.n_embd, num_labels)
+
     def forward(self, input_ids, attention_mask):
         h = gpt_hidden_states(self.lm, input_ids)[-1]
         return self.head(self.dropout(pool(h, attention_mask, self.pooling)))
@@ -75,84 +99,141 @@ class GPTClassifier(nn.Module):
 # %% ../nbs/35_decoders.ipynb 22
 DEFAULT_TEMPLATE = "Is the following movie review positive or negative? Answer with one word.\n\n{review}"
 
-def check_template(template:str) -> str:
+
+def check_template(template: str) -> str:
     if not isinstance(template, str) or template.count("{review}") != 1:
-        raise BadInput(f"prompt_template {template!r} must hold the placeholder {{review}} exactly once, "
-                       f"e.g. {DEFAULT_TEMPLATE!r}")
+        raise BadInput(
+            f"prompt_template {template!r} must hold the placeholder {{review}} exactly once, e.g. {DEFAULT_TEMPLATE!r}"
+        )
     return template
 
-def label_token_ids(tokenizer, label_words:list[str]) -> list[int]:
+
+def label_token_ids(tokenizer, label_words: list[str]) -> list[int]:
     "The first token of each label word: the one next-token score that stands for the class."
     ids = []
     for w in label_words:
         toks = tokenizer(w, add_special_tokens=False)["input_ids"]
-        if not toks: raise BadInput(f"label word {w!r} tokenizes to nothing: give each class a non-empty word, e.g. 'positive'")
+        if not toks:
+            raise BadInput(f"label word {w!r} tokenizes to nothing: give each class a non-empty word, e.g. 'positive'")
         ids.append(toks[0])
     for i in range(len(ids)):
         for j in range(i):
             if ids[i] == ids[j]:
-                raise BadInput(f"label words {label_words[j]!r} and {label_words[i]!r} start with the same token "
-                               f"{tokenizer.convert_ids_to_tokens(ids[i])!r}: the classes could not be told apart; pick words whose first tokens differ")
+                raise BadInput(
+                    f"label words {label_words[j]!r} and {label_words[i]!r} start with the same token "
+                    f"{tokenizer.convert_ids_to_tokens(ids[i])!r}: the classes could not be told apart; pick words "
+                    "whose first tokens differ"
+                )
     return ids
 
-def balanced_shots(texts:list[str], labels, k:int, seed:int=0) -> list[tuple[str, int]]:
-    "k labelled examples for the prompt, classes taking turns (as balanced as k allows), drawn with `seed`; their order is shuffled."
+
+def balanced_shots(texts: list[str], labels, k: int, seed: int = 0) -> list[tuple[str, int]]:
+    """k labelled examples for the prompt, classes taking turns (as balanced as k allows), drawn with `seed`; their
+    order is shuffled."""
     labels = np.asarray(labels)
-    if k < 0: raise BadInput(f"k (shots) is {k}: use 0 or more")
-    if k > len(texts): raise BadInput(f"k = {k} shots but the labelled pool has only {len(texts)} examples: use k <= {len(texts)}")
+    if k < 0:
+        raise BadInput(f"k (shots) is {k}: use 0 or more")
+    if k > len(texts):
+        raise BadInput(f"k = {k} shots but the labelled pool has only {len(texts)} examples: use k <= {len(texts)}")
     rng = np.random.default_rng(seed)
     pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in np.unique(labels)}
     picked, classes = [], sorted(pools)
     while len(picked) < k:
         c = classes[len(picked) % len(classes)]
-        if not pools[c]: raise BadInput(f"k = {k} balanced shots need more examples of class {c} than the pool's {int((labels == c).sum())}")
+        if not pools[c]:
+            raise BadInput(
+                f"k = {k} balanced shots need more examples of class {c} than the pool's {int((labels == c).sum())}"
+            )
         picked.append(int(pools[c].pop()))
     return [(texts[i], int(labels[i])) for i in rng.permutation(picked)]
 
+
 MARK = "\u2063"  # an invisible separator: finds where the review goes in a rendered prompt
 
-def build_prompts(tokenizer, texts:list[str], template:str=DEFAULT_TEMPLATE,
-                  shots:list[tuple[str, int]]=(), label_words:list[str]|None=None, # the examples and the word that answers each class
-                  max_review_tokens:int=256) -> tuple[list[int], list[list[int]]]:
-    "(prefix ids, suffix ids per text): the shared part of every prompt (system turn, the shots) and each review's own part, so that prefix + suffix is the whole prompt's tokens."
+
+def build_prompts(
+    tokenizer,
+    texts: list[str],
+    template: str = DEFAULT_TEMPLATE,
+    shots: list[tuple[str, int]] = (),
+    label_words: list[str] | None = None,  # the examples and the word that answers each class
+    max_review_tokens: int = 256,
+) -> tuple[list[int], list[list[int]]]:
+    """(prefix ids, suffix ids per text): the shared part of every prompt (system turn, the shots) and each review's own
+    part, so that prefix + suffix is the whole prompt's tokens."""
     check_template(template)
-    if shots and not label_words: raise BadInput("shots need label_words: the answer word of each class")
+    if shots and not label_words:
+        raise BadInput("shots need label_words: the answer word of each class")
+
     def cut(t):
         ids = tokenizer(t, add_special_tokens=False)["input_ids"]
         return t if len(ids) <= max_review_tokens else tokenizer.decode(ids[:max_review_tokens])
+
     head = template.split("{review}")[0]
     if getattr(tokenizer, "chat_template", None):
-        msgs = [m for t, y in shots for m in ({"role": "user", "content": template.format(review=cut(t))},
-                                               {"role": "assistant", "content": label_words[y]})]
-        render = lambda review: tokenizer.apply_chat_template(msgs + [{"role": "user", "content": template.format(review=review)}],
-                                                              tokenize=False, add_generation_prompt=True)
+        msgs = [
+            m
+            for t, y in shots
+            for m in (
+                {"role": "user", "content": template.format(review=cut(t))},
+                {"role": "assistant", "content": label_words[y]},
+            )
+        ]
+
+        def render(review):
+            return tokenizer.apply_chat_template(
+                msgs + [{"role": "user", "content": template.format(review=review)}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
     else:
         shown = "".join(f"{template.format(review=cut(t))}\n{label_words[y]}\n\n" for t, y in shots)
-        render = lambda review: shown + template.format(review=review) + "\n"  # the answer word starts the next line
+
+        def render(review):
+            return shown + template.format(review=review) + "\n"  # the answer word starts the next line
+
     marked = render(MARK)
     fulls = [tokenizer(render(cut(t)), add_special_tokens=False)["input_ids"] for t in texts]
-    # the longest shared text: up to the review itself, unless the tokens merge across that point (e.g. 'Review: ' + 'a'); then up to the template
+    # # the longest shared text: up to the review itself, unless the tokens merge across that point (e.g. 'Review: ' +
+    # 'a'); then up to the template
     for end in (marked.index(MARK), marked.index(head + MARK)):
         prefix_ids = tokenizer(marked[:end], add_special_tokens=False)["input_ids"] if end else []
-        if all(ids[:len(prefix_ids)] == prefix_ids for ids in fulls): break
-    else: raise RuntimeError("the prompts' tokens do not start with the shared prefix's tokens")
-    return prefix_ids, [ids[len(prefix_ids):] for ids in fulls]
+        if all(ids[: len(prefix_ids)] == prefix_ids for ids in fulls):
+            break
+    else:
+        raise RuntimeError("the prompts' tokens do not start with the shared prefix's tokens")
+    return prefix_ids, [ids[len(prefix_ids) :] for ids in fulls]
 
-def _cache_of(model, prefix_ids:list[int]):
+
+def _cache_of(model, prefix_ids: list[int]):
     "The key/value tensors of the shared prefix, per layer: computed once."
     out = model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
     cache = out.get("cache") if hasattr(out, "get") and out.get("cache") is not None else out.past_key_values
     return [(layer.keys, layer.values) for layer in cache.layers]
 
+
 @torch.no_grad()
-def score_label_words(model, tokenizer, texts:list[str], label_words:list[str], # one word per class, in label order
-                      template:str=DEFAULT_TEMPLATE, shots:list[tuple[str, int]]=(),
-                      reuse_prefix:bool=True, # compute the shared prefix once and reuse its KV cache (False: recompute it for every text)
-                      batch_size:int=8, max_review_tokens:int=256, progress:bool=False) -> np.ndarray:
-    "(N, C) next-token log-probabilities of each label word's first token after each text's prompt: the class is the argmax; no generation."
+def score_label_words(
+    model,
+    tokenizer,
+    texts: list[str],
+    label_words: list[str],  # one word per class, in label order
+    template: str = DEFAULT_TEMPLATE,
+    shots: list[tuple[str, int]] = (),
+    # compute the shared prefix once and reuse its KV cache (False: recompute it for every text)
+    reuse_prefix: bool = True,
+    batch_size: int = 8,
+    max_review_tokens: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
+    """(N, C) next-token log-probabilities of each label word's first token after each text's prompt: the class is the
+    argmax; no generation."""
     from transformers import DynamicCache
+
     from ppt_book.train import progress_bar
-    if len(texts) == 0: raise ValueError("no texts to score: pass at least one text")
+
+    if len(texts) == 0:
+        raise ValueError("no texts to score: pass at least one text")
     word_ids = label_token_ids(tokenizer, label_words)
     prefix, suffixes = build_prompts(tokenizer, texts, template, shots, label_words, max_review_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -162,13 +243,14 @@ def score_label_words(model, tokenizer, texts:list[str], label_words:list[str], 
     out = np.zeros((len(texts), len(word_ids)), dtype=np.float32)
     bar = progress_bar(len(texts), "scoring label words", disable=not progress, unit="text")
     for i in range(0, len(order), batch_size):
-        rows = order[i:i + batch_size]
+        rows = order[i : i + batch_size]
         seqs = [suffixes[r] if kv is not None else prefix + suffixes[r] for r in rows]
         ids, mask = pad_batch(seqs, pad)
         kw = {}
         if kv is not None:
             cache = DynamicCache()
-            for j, (k, v) in enumerate(kv): cache.update(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1), j)
+            for j, (k, v) in enumerate(kv):
+                cache.update(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1), j)
             kw = {"cache": cache}
             mask = torch.cat([torch.ones(len(rows), len(prefix), dtype=mask.dtype), mask], 1)
         logits = model(input_ids=ids, attention_mask=mask, **kw).logits
@@ -180,10 +262,15 @@ def score_label_words(model, tokenizer, texts:list[str], label_words:list[str], 
 
 # %% ../nbs/35_decoders.ipynb 31
 @torch.no_grad()
-def hidden_features(model, tokenizer, texts:list[str], max_length:int=64, batch_size:int=16, progress:bool=False) -> dict[str, np.ndarray]:
-    "Frozen features of every layer from one pass: {'last': (layers + 1, N, d), 'mean': (layers + 1, N, d)}; layer 0 is the embeddings."
+def hidden_features(
+    model, tokenizer, texts: list[str], max_length: int = 64, batch_size: int = 16, progress: bool = False
+) -> dict[str, np.ndarray]:
+    """Frozen features of every layer from one pass: {'last': (layers + 1, N, d), 'mean': (layers + 1, N, d)}; layer 0
+    is the embeddings."""
     from ppt_book.train import progress_bar
-    if len(texts) == 0: raise ValueError("no texts to featurize: pass at least one text")
+
+    if len(texts) == 0:
+        raise ValueError("no texts to featurize: pass at least one text")
     rows = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.eval()
@@ -191,90 +278,153 @@ def hidden_features(model, tokenizer, texts:list[str], max_length:int=64, batch_
     feats = None
     bar = progress_bar(len(rows), "hidden states", disable=not progress, unit="text")
     for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         ids, mask = pad_batch([rows[j] for j in idx], pad)
-        if hasattr(getattr(model, "config", None), "block_size"): states = gpt_hidden_states(model, ids)  # chapter 20's TransformerLM (LMConfig)
-        else: states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        if hasattr(getattr(model, "config", None), "block_size"):
+            states = gpt_hidden_states(model, ids)  # chapter 20's TransformerLM (LMConfig)
+        else:
+            states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
         if feats is None:
             feats = {p: np.zeros((len(states), len(rows), states[0].shape[-1]), dtype=np.float32) for p in POOLINGS}
         for layer, h in enumerate(states):
-            for p in POOLINGS: feats[p][layer, idx] = pool(h.float(), mask, p).numpy()
+            for p in POOLINGS:
+                feats[p][layer, idx] = pool(h.float(), mask, p).numpy()
         bar.update(len(idx))
     bar.close()
     return feats
 
-def layer_features(feats:np.ndarray, # (layers + 1, N, d) from hidden_features
-                   layer:int) -> np.ndarray:
+
+def layer_features(
+    feats: np.ndarray,  # (layers + 1, N, d) from hidden_features
+    layer: int,
+) -> np.ndarray:
     "(N, d): one layer's features; 0 is the embeddings, -1 the last layer."
     L = feats.shape[0] - 1
     if not -L - 1 <= layer <= L:
-        raise BadInput(f"probe layer {layer} is out of range: this model has layers 0 (embeddings) to {L}, or -1 for the last")
+        raise BadInput(
+            f"probe layer {layer} is out of range: this model has layers 0 (embeddings) to {L}, or -1 for the last"
+        )
     return feats[layer]
 
-def fit_probe(X:np.ndarray, y, C:float=1.0, seed:int=0):
+
+def fit_probe(X: np.ndarray, y, C: float = 1.0, seed: int = 0):
     "A linear probe: standardised features, then L2-regularised logistic regression."
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed)).fit(X, np.asarray(y))
 
-def probe_layers(train:dict, y_train, val:dict, y_val, # hidden_features of the training and validation texts
-                 C:float=1.0, layers:list[int]|None=None) -> pd.DataFrame:
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed)).fit(
+        X, np.asarray(y)
+    )
+
+
+def probe_layers(
+    train: dict,
+    y_train,
+    val: dict,
+    y_val,  # hidden_features of the training and validation texts
+    C: float = 1.0,
+    layers: list[int] | None = None,
+) -> pd.DataFrame:
     "Validation accuracy of a probe at every layer and pooling: the best is chosen here, on validation, never on test."
     rows = []
     for p in POOLINGS:
-        for layer in (range(train[p].shape[0]) if layers is None else layers):
+        for layer in range(train[p].shape[0]) if layers is None else layers:
             probe = fit_probe(layer_features(train[p], layer), y_train, C)
-            rows.append({"pooling": p, "layer": layer, "val_acc": float((probe.predict(layer_features(val[p], layer)) == np.asarray(y_val)).mean())})
+            rows.append(
+                {
+                    "pooling": p,
+                    "layer": layer,
+                    "val_acc": float((probe.predict(layer_features(val[p], layer)) == np.asarray(y_val)).mean()),
+                }
+            )
     return pd.DataFrame(rows)
+
 
 @dataclass
 class ChosenProbe:
     "A probe fitted at the layer and pooling that validation chose, with the table it chose from."
-    probe: object; pooling: str; layer: int; table: pd.DataFrame
-    def predict(self, feats:dict) -> np.ndarray:
+
+    probe: object
+    pooling: str
+    layer: int
+    table: pd.DataFrame
+
+    def predict(self, feats: dict) -> np.ndarray:
         "Predicted classes of texts given their hidden_features."
         return self.probe.predict(layer_features(feats[self.pooling], self.layer))
 
-def best_probe(train:dict, y_train, val:dict, y_val, # hidden_features of the training and validation texts
-               C:float=1.0) -> ChosenProbe:
+
+def best_probe(
+    train: dict,
+    y_train,
+    val: dict,
+    y_val,  # hidden_features of the training and validation texts
+    C: float = 1.0,
+) -> ChosenProbe:
     "The probe at the layer and pooling with the best validation accuracy (the first on ties), refitted on `train`."
     table = probe_layers(train, y_train, val, y_val, C=C)
     best = table.sort_values("val_acc", ascending=False, kind="stable").iloc[0]
-    return ChosenProbe(fit_probe(layer_features(train[best.pooling], int(best.layer)), y_train, C), best.pooling, int(best.layer), table)
+    return ChosenProbe(
+        fit_probe(layer_features(train[best.pooling], int(best.layer)), y_train, C),
+        best.pooling,
+        int(best.layer),
+        table,
+    )
 
 # %% ../nbs/35_decoders.ipynb 35
 def linear_module_names(model) -> list[str]:
     "The names LoRA can target: the last part of the name of every Linear layer."
     return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
 
-def sequence_classifier(causal_lm, num_labels:int, pad_token_id:int, label_names:list[str]|None=None):
-    "transformers' sequence classifier of the causal LM's architecture (last-token pooling), its body copied from `causal_lm`, a fresh head."
+
+def sequence_classifier(causal_lm, num_labels: int, pad_token_id: int, label_names: list[str] | None = None):
+    """transformers' sequence classifier of the causal LM's architecture (last-token pooling), its body copied from
+    `causal_lm`, a fresh head."""
     from transformers import AutoModelForSequenceClassification
+
     cfg = copy.deepcopy(causal_lm.config)
     cfg.num_labels, cfg.pad_token_id = num_labels, pad_token_id
-    if label_names: cfg.id2label, cfg.label2id = dict(enumerate(label_names)), {n: i for i, n in enumerate(label_names)}
+    if label_names:
+        cfg.id2label, cfg.label2id = dict(enumerate(label_names)), {n: i for i, n in enumerate(label_names)}
     model = AutoModelForSequenceClassification.from_config(cfg)
     prefix = causal_lm.base_model_prefix
     getattr(model, prefix).load_state_dict(getattr(causal_lm, prefix).state_dict())
     return model
 
-def lora_classifier(causal_lm, num_labels:int, pad_token_id:int, label_names:list[str]|None=None,
-                    rank:int=8, # r: the rank of each update BA
-                    alpha:float|None=None, # the update is scaled by alpha / rank; None: 2 * rank
-                    target_modules:list[str]=("q_proj", "v_proj"), # Linear layers that get an adapter (attention projections)
-                    dropout:float=0.05):
-    "A peft LoRA model for sequence classification: the causal LM's weights frozen, low-rank adapters on `target_modules`, a trained head."
+
+def lora_classifier(
+    causal_lm,
+    num_labels: int,
+    pad_token_id: int,
+    label_names: list[str] | None = None,
+    rank: int = 8,  # r: the rank of each update BA
+    alpha: float | None = None,  # the update is scaled by alpha / rank; None: 2 * rank
+    target_modules: list[str] = ("q_proj", "v_proj"),  # Linear layers that get an adapter (attention projections)
+    dropout: float = 0.05,
+):
+    """A peft LoRA model for sequence classification: the causal LM's weights frozen, low-rank adapters on
+    `target_modules`, a trained head."""
     from peft import LoraConfig, get_peft_model
-    if rank < 1: raise BadInput(f"lora rank is {rank}: use 1 or more (4 to 16 is usual)")
+
+    if rank < 1:
+        raise BadInput(f"lora rank is {rank}: use 1 or more (4 to 16 is usual)")
     have = linear_module_names(causal_lm)
     missing = [t for t in target_modules if t not in have]
-    if missing: raise BadInput(f"LoRA target module(s) {missing} are not in {type(causal_lm).__name__}: choose from {have}")
+    if missing:
+        raise BadInput(f"LoRA target module(s) {missing} are not in {type(causal_lm).__name__}: choose from {have}")
     model = sequence_classifier(causal_lm, num_labels, pad_token_id, label_names)
-    cfg = LoraConfig(task_type="SEQ_CLS", r=rank, lora_alpha=alpha or 2 * rank, lora_dropout=dropout, target_modules=list(target_modules))
+    cfg = LoraConfig(
+        task_type="SEQ_CLS",
+        r=rank,
+        lora_alpha=alpha or 2 * rank,
+        lora_dropout=dropout,
+        target_modules=list(target_modules),
+    )
     return get_peft_model(model, cfg)
 
-def save_adapter(model, out_dir:str|Path) -> Path:
+
+def save_adapter(model, out_dir: str | Path) -> Path:
     "The adapter and head (peft's safetensors file), with the classifier's config, written via a temporary folder."
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
@@ -282,16 +432,24 @@ def save_adapter(model, out_dir:str|Path) -> Path:
         model.base_model.model.config.save_pretrained(tmp)
     return out_dir
 
-def load_adapter(causal_lm, adapter_dir:str|Path):
-    "A saved adapter back on `causal_lm`'s weights, through peft's own loader (safetensors; no code from the folder runs)."
+
+def load_adapter(causal_lm, adapter_dir: str | Path):
+    """A saved adapter back on `causal_lm`'s weights, through peft's own loader (safetensors; no code from the folder
+    runs)."""
     from peft import PeftModel
     from transformers import AutoConfig
+
     adapter_dir = Path(adapter_dir)
-    if not (adapter_dir/"adapter_config.json").is_file():
-        raise BadInput(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json): give the folder save_adapter wrote")
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise BadInput(
+            f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json): give the folder save_adapter wrote"
+        )
     cfg = AutoConfig.from_pretrained(adapter_dir, trust_remote_code=False)
     names = [cfg.id2label[i] for i in range(cfg.num_labels)]
     base = sequence_classifier(causal_lm, cfg.num_labels, cfg.pad_token_id, names)
-    if not (adapter_dir/"adapter_model.safetensors").is_file():
-        raise BadInput(f"{adapter_dir} has no adapter_model.safetensors: only safetensors adapters are loaded (a .bin file is a pickle)")
+    if not (adapter_dir / "adapter_model.safetensors").is_file():
+        raise BadInput(
+            f"{adapter_dir} has no adapter_model.safetensors: only safetensors adapters are loaded (a .bin file is a "
+            "pickle)"
+        )
     return PeftModel.from_pretrained(base, adapter_dir).eval()

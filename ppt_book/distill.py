@@ -31,25 +31,42 @@ __all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', '
 
 # %% ../nbs/40_distillation.ipynb 7
 def _check_t_alpha(T, alpha):
-    if not T > 0: raise ValueError(f"temperature must be > 0, got {T}")
-    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if not T > 0:
+        raise ValueError(f"temperature must be > 0, got {T}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 
-def soft_target_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, T:float=4.0) -> torch.Tensor:
+
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
     "T² · KL(softmax(teacher/T) ‖ softmax(student/T)), mean over the batch. Logits: (B, C)."
     _check_t_alpha(T, 0)
     log_p = F.log_softmax(student_logits / T, dim=-1)
     log_q = F.log_softmax(teacher_logits / T, dim=-1)
     return T * T * (log_q.exp() * (log_q - log_p)).sum(-1).mean()
 
-def logit_mse_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, T:float=1.0) -> torch.Tensor:
-    "Mean squared error between logits (Tang et al., 2019). (B, C) each. `T` keeps the shared signature: MSE(s/T, t/T)·T² is the plain MSE."
+
+def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """Mean squared error between logits (Tang et al., 2019). (B, C) each. `T` keeps the shared signature: MSE(s/T,
+    t/T)·T² is the plain MSE."""
     return F.mse_loss(student_logits, teacher_logits)
 
-KD_LOSSES = {"kl": soft_target_loss, "mse": logit_mse_loss}  # the soft part of the distiller's loss: (student_logits, teacher_logits, T)
 
-def distillation_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, labels:torch.Tensor,
-                      T:float=4.0, alpha:float=0.7, kd:str="kl") -> torch.Tensor:
-    "α·KD_LOSSES[kd] + (1-α)·CE(labels); with 'kl' Hinton's α·T²·KL(teacher ‖ student at T) + (1-α)·CE. Logits (B, C), labels (B,), -100 = no hard label."
+KD_LOSSES = {
+    "kl": soft_target_loss,
+    "mse": logit_mse_loss,
+}  # the soft part of the distiller's loss: (student_logits, teacher_logits, T)
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    T: float = 4.0,
+    alpha: float = 0.7,
+    kd: str = "kl",
+) -> torch.Tensor:
+    """α·KD_LOSSES[kd] + (1-α)·CE(labels); with 'kl' Hinton's α·T²·KL(teacher ‖ student at T) + (1-α)·CE. Logits (B, C),
+    labels (B,), -100 = no hard label."""
     _check_t_alpha(T, alpha)
     soft = KD_LOSSES[kd](student_logits, teacher_logits, T)
     if (labels != -100).any() and alpha < 1:
@@ -57,31 +74,55 @@ def distillation_loss(student_logits:torch.Tensor, teacher_logits:torch.Tensor, 
         return alpha * soft + (1 - alpha) * hard
     return soft
 
-def hidden_mse_loss(student_hidden:torch.Tensor, teacher_hidden:torch.Tensor, projection:nn.Module,
-                    mask:torch.Tensor|None=None) -> torch.Tensor:
-    "TinyBERT's hidden-state loss: MSE(projection(student), teacher) over real tokens. (B, T, d_s), (B, T, d_t), mask (B, T)."
-    diff = (projection(student_hidden) - teacher_hidden) ** 2                       # (B, T, d_t)
-    if mask is None: return diff.mean()
+
+def hidden_mse_loss(
+    student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, projection: nn.Module, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """TinyBERT's hidden-state loss: MSE(projection(student), teacher) over real tokens. (B, T, d_s), (B, T, d_t), mask
+    (B, T)."""
+    diff = (projection(student_hidden) - teacher_hidden) ** 2  # (B, T, d_t)
+    if mask is None:
+        return diff.mean()
     m = mask.unsqueeze(-1).to(diff.dtype)
     return (diff * m).sum() / (m.sum() * diff.size(-1)).clamp(min=1)
 
-def attention_map_loss(student_att:torch.Tensor, teacher_att:torch.Tensor, mask:torch.Tensor|None=None) -> torch.Tensor:
+
+def attention_map_loss(
+    student_att: torch.Tensor, teacher_att: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     "TinyBERT's attention loss: MSE between attention maps over real query/key pairs. (B, H, T, T) each; mask (B, T)."
     diff = (student_att - teacher_att) ** 2
-    if mask is None: return diff.mean()
+    if mask is None:
+        return diff.mean()
     m = (mask[:, None, :, None] * mask[:, None, None, :]).to(diff.dtype).expand_as(diff)
     return (diff * m).sum() / m.sum().clamp(min=1)
 
-def intermediate_loss(student_out, teacher_out, layer_map:list[int], projection:nn.Module, mask:torch.Tensor) -> torch.Tensor:
-    "TinyBERT's intermediate loss: embedding and hidden-state MSE through `projection`, plus attention-map MSE, student layer i against teacher layer layer_map[i]. Outputs carry hidden_states and attentions; mask (B, T)."
+
+def intermediate_loss(
+    student_out, teacher_out, layer_map: list[int], projection: nn.Module, mask: torch.Tensor
+) -> torch.Tensor:
+    """TinyBERT's intermediate loss: embedding and hidden-state MSE through `projection`, plus attention-map MSE,
+    student layer i against teacher layer layer_map[i]. Outputs carry hidden_states and attentions; mask (B, T)."""
     if len(layer_map) != len(student_out.attentions):
-        raise ValueError(f"layer_map names {len(layer_map)} teacher layers for a student of {len(student_out.attentions)} layers")
-    s_h, t_h, s_a, t_a = student_out.hidden_states, teacher_out.hidden_states, student_out.attentions, teacher_out.attentions
+        raise ValueError(
+            f"layer_map names {len(layer_map)} teacher layers for a student of {len(student_out.attentions)} layers"
+        )
+    s_h, t_h, s_a, t_a = (
+        student_out.hidden_states,
+        teacher_out.hidden_states,
+        student_out.attentions,
+        teacher_out.attentions,
+    )
     if s_a[0].shape[1] != t_a[0].shape[1]:
-        raise ValueError(f"attention maps need as many heads in the student ({s_a[0].shape[1]}) as in the teacher ({t_a[0].shape[1]})")
-    loss = hidden_mse_loss(s_h[0], t_h[0], projection, mask)                        # the embedding layer's output
+        raise ValueError(
+            f"attention maps need as many heads in the student ({s_a[0].shape[1]}) as in the teacher "
+            f"({t_a[0].shape[1]})"
+        )
+    loss = hidden_mse_loss(s_h[0], t_h[0], projection, mask)  # the embedding layer's output
     for i, j in enumerate(layer_map):
-        loss = loss + hidden_mse_loss(s_h[i + 1], t_h[j + 1], projection, mask) + attention_map_loss(s_a[i], t_a[j], mask)
+        loss = (
+            loss + hidden_mse_loss(s_h[i + 1], t_h[j + 1], projection, mask) + attention_map_loss(s_a[i], t_a[j], mask)
+        )
     return loss
 
 # %% ../nbs/40_distillation.ipynb 13
@@ -90,21 +131,38 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 STUDENT_ARCHS = ("bilstm", "gru", "cnn")
 
+
 class StudentConfig(PretrainedConfig):
     "Config of the word-level students: arch is 'bilstm', 'gru' or 'cnn'."
+
     model_type = "ppt_student"
-    def __init__(self, arch="bilstm", vocab_size=20000, embed_dim=50, hidden_size=150, num_filters=100,
-                 kernel_sizes=(3, 4, 5), dropout=0.2, pad_token_id=0, **kwargs):
-        if arch not in STUDENT_ARCHS: raise ValueError(f"unknown student arch {arch!r}: use one of {STUDENT_ARCHS}")
+
+    def __init__(
+        self,
+        arch="bilstm",
+        vocab_size=20000,
+        embed_dim=50,
+        hidden_size=150,
+        num_filters=100,
+        kernel_sizes=(3, 4, 5),
+        dropout=0.2,
+        pad_token_id=0,
+        **kwargs,
+    ):
+        if arch not in STUDENT_ARCHS:
+            raise ValueError(f"unknown student arch {arch!r}: use one of {STUDENT_ARCHS}")
         self.arch, self.vocab_size, self.embed_dim, self.hidden_size = arch, vocab_size, embed_dim, hidden_size
         self.num_filters, self.kernel_sizes, self.dropout = num_filters, list(kernel_sizes), dropout
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
+
 class StudentForSequenceClassification(PreTrainedModel):
     "BiLSTM, GRU or CNN text classifier (config.arch)."
+
     config_class = StudentConfig
     base_model_prefix = "student"
-    def __init__(self, config:StudentConfig):
+
+    def __init__(self, config: StudentConfig):
         super().__init__(config)
         c = config
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_token_id)
@@ -115,62 +173,80 @@ class StudentForSequenceClassification(PreTrainedModel):
         else:
             self.convs = nn.ModuleList(nn.Conv1d(c.embed_dim, c.num_filters, k, padding=k // 2) for k in c.kernel_sizes)
             feat = c.num_filters * len(c.kernel_sizes)
-        self.mlp = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feat, feat), nn.ReLU(), nn.Dropout(c.dropout),
-                                 nn.Linear(feat, c.num_labels))
+        self.mlp = nn.Sequential(
+            nn.Dropout(c.dropout),
+            nn.Linear(feat, feat),
+            nn.ReLU(),
+            nn.Dropout(c.dropout),
+            nn.Linear(feat, c.num_labels),
+        )
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, **kwargs):
-        if attention_mask is None: attention_mask = (input_ids != self.config.pad_token_id).long()
-        x = self.embed(input_ids)                                                     # (B, T, e)
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        x = self.embed(input_ids)  # (B, T, e)
         lengths = attention_mask.sum(1).clamp(min=1)
         if self.config.arch in ("bilstm", "gru"):
             packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             _, h = self.rnn(packed)
-            h = h[0] if isinstance(h, tuple) else h                                   # (2, B, h): last state each direction
-            z = torch.cat([h[0], h[1]], dim=1)                                        # (B, 2h)
+            h = h[0] if isinstance(h, tuple) else h  # (2, B, h): last state each direction
+            z = torch.cat([h[0], h[1]], dim=1)  # (B, 2h)
         else:
-            X, m = x.transpose(1, 2), attention_mask.unsqueeze(1)                     # (B, e, T), (B, 1, T)
-            z = torch.cat([c(X)[..., :X.size(2)].masked_fill(m == 0, -1e4).amax(2) for c in self.convs], 1)
+            X, m = x.transpose(1, 2), attention_mask.unsqueeze(1)  # (B, e, T), (B, 1, T)
+            z = torch.cat([c(X)[..., : X.size(2)].masked_fill(m == 0, -1e4).amax(2) for c in self.convs], 1)
             z = torch.relu(z)
         logits = self.mlp(z)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
+
 def register_students():
     "Let AutoConfig/AutoModelForSequenceClassification (and so `pipeline`) load saved students. Call once; idempotent."
     from transformers import AutoConfig, AutoModelForSequenceClassification
-    try: AutoConfig.register("ppt_student", StudentConfig)
-    except ValueError: pass
-    try: AutoModelForSequenceClassification.register(StudentConfig, StudentForSequenceClassification)
-    except ValueError: pass
+
+    try:
+        AutoConfig.register("ppt_student", StudentConfig)
+    except ValueError:
+        pass
+    try:
+        AutoModelForSequenceClassification.register(StudentConfig, StudentForSequenceClassification)
+    except ValueError:
+        pass
 
 # %% ../nbs/40_distillation.ipynb 15
-def word_tokenizer(texts:list[str], max_vocab:int=20000, min_count:int=1):
+def word_tokenizer(texts: list[str], max_vocab: int = 20000, min_count: int = 1):
     "A word-level PreTrainedTokenizerFast ([PAD]=0, [UNK]=1, [MASK]=2) over the most frequent words of `texts`."
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
+
     norm = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     pre = pre_tokenizers.BertPreTokenizer()
     counts = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(t)))
-    words = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count][:max_vocab - 3]
+    words = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count][: max_vocab - 3]
     vocab = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, **{w: i + 3 for i, w in enumerate(words)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.normalizer, tok.pre_tokenizer = norm, pre
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", mask_token="[MASK]")
 
-def glove_init(embedding:nn.Embedding, tokenizer, glove) -> float:
+
+def glove_init(embedding: nn.Embedding, tokenizer, glove) -> float:
     "Copy GloVe vectors into the rows of words GloVe knows; return the share of the vocabulary covered."
     hits = 0
     with torch.no_grad():
         for word, i in tokenizer.get_vocab().items():
             if word in glove and i < embedding.num_embeddings:
-                embedding.weight[i] = torch.tensor(np.asarray(glove[word]), dtype=embedding.weight.dtype); hits += 1
+                embedding.weight[i] = torch.tensor(np.asarray(glove[word]), dtype=embedding.weight.dtype)
+                hits += 1
     return hits / len(tokenizer)
 
-def transformer_student(teacher, layers:tuple[int, ...]=(0, 3)):
+
+def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
     "A BertForSequenceClassification keeping the teacher's embeddings, pooler, classifier and the listed layers."
     import copy
+
     from transformers import BertForSequenceClassification
+
     cfg = copy.deepcopy(teacher.config)
     cfg.num_hidden_layers = len(layers)
     student = BertForSequenceClassification(cfg)
@@ -178,202 +254,328 @@ def transformer_student(teacher, layers:tuple[int, ...]=(0, 3)):
     new = {}
     for k, v in sd.items():
         m = re.match(r"bert\.encoder\.layer\.(\d+)\.(.*)", k)
-        if m is None: new[k] = v
-        elif int(m.group(1)) in layers: new[f"bert.encoder.layer.{layers.index(int(m.group(1)))}.{m.group(2)}"] = v
+        if m is None:
+            new[k] = v
+        elif int(m.group(1)) in layers:
+            new[f"bert.encoder.layer.{layers.index(int(m.group(1)))}.{m.group(2)}"] = v
     student.load_state_dict(new, strict=True)
     return student
 
 # %% ../nbs/40_distillation.ipynb 19
-def glove_neighbours(words:list[str], glove, k:int=5, search:int=50000, batch:int=2048) -> dict[str, list[str]]:
-    "The `k` nearest GloVe words (cosine) of each word in `words` that GloVe knows, searching its `search` most frequent."
+def glove_neighbours(
+    words: list[str], glove, k: int = 5, search: int = 50000, batch: int = 2048
+) -> dict[str, list[str]]:
+    """The `k` nearest GloVe words (cosine) of each word in `words` that GloVe knows, searching its `search` most
+    frequent."""
     E = np.asarray(glove.vectors[:search], dtype=np.float32)
     E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-9)
     known = [w for w in words if w in glove.index and glove.index[w] < search]
     out = {}
     for s in range(0, len(known), batch):
-        chunk = known[s:s + batch]
+        chunk = known[s : s + batch]
         sims = E[[glove.index[w] for w in chunk]] @ E.T
-        top = np.argpartition(-sims, k + 1, axis=1)[:, :k + 1]
+        top = np.argpartition(-sims, k + 1, axis=1)[:, : k + 1]
         for w, row, cand in zip(chunk, sims, top):
             cand = cand[np.argsort(-row[cand])]
             out[w] = [glove.words[i] for i in cand if glove.words[i] != w][:k]
     return out
 
-def augment(text:str, rng:np.random.Generator, neighbours:dict|None=None, p_mask:float=0.1, p_sub:float=0.1,
-            p_ngram:float=0.25, max_n:int=5, mask_token:str="[MASK]") -> str:
+
+def augment(
+    text: str,
+    rng: np.random.Generator,
+    neighbours: dict | None = None,
+    p_mask: float = 0.1,
+    p_sub: float = 0.1,
+    p_ngram: float = 0.25,
+    max_n: int = 5,
+    mask_token: str = "[MASK]",
+) -> str:
     "One augmented copy of `text`: word masking, neighbour substitution, then maybe n-gram sampling (Tang et al.)."
     words = text.split()
     out = []
     for w in words:
         r = rng.random()
-        if r < p_mask: out.append(mask_token)
+        if r < p_mask:
+            out.append(mask_token)
         elif r < p_mask + p_sub and neighbours and w.lower() in neighbours and neighbours[w.lower()]:
             out.append(neighbours[w.lower()][rng.integers(len(neighbours[w.lower()]))])
-        else: out.append(w)
+        else:
+            out.append(w)
     if out and rng.random() < p_ngram:
         n = int(rng.integers(1, max_n + 1))
         start = int(rng.integers(0, max(1, len(out) - n + 1)))
-        out = out[start:start + n]
+        out = out[start : start + n]
     return " ".join(out)
 
-def plot_sentences(held_out_movies, # names of the validation and test movies: their plots are never taken
-                   min_words:int=4, max_words:int=40) -> list[str]:
-    "Sentences of the plot summaries in the Rotten Tomatoes file (unlabelled in-domain text), in file order, except those of `held_out_movies`."
+
+def plot_sentences(
+    held_out_movies,  # names of the validation and test movies: their plots are never taken
+    min_words: int = 4,
+    max_words: int = 40,
+) -> list[str]:
+    """Sentences of the plot summaries in the Rotten Tomatoes file (unlabelled in-domain text), in file order, except
+    those of `held_out_movies`."""
     import pandas as pd
+
     from ppt_book.data import RT_FILE, asset_path, normalize_text
+
     raw = pd.read_csv(asset_path(*RT_FILE))
     plots = raw.loc[(raw["category"] == "plot") & ~raw["movie_name"].isin(set(held_out_movies)), "text"].dropna()
     sentences = (s for p in plots for s in re.split(r"(?<=[.!?])\s+", normalize_text(p)))
     return [s for s in sentences if min_words <= len(s.split()) <= max_words]
 
-def teacher_fingerprint(model_dir:str|Path) -> str:
+
+def teacher_fingerprint(model_dir: str | Path) -> str:
     "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."
     d = Path(model_dir)
-    files = sorted(d.glob("*.safetensors")) + [d/"config.json"]
+    files = sorted(d.glob("*.safetensors")) + [d / "config.json"]
     if len(files) < 2 or not files[-1].exists():
-        raise FileNotFoundError(f"{d} needs safetensors weights and a config.json to be fingerprinted (save it with save_classifier)")
+        raise FileNotFoundError(
+            f"{d} needs safetensors weights and a config.json to be fingerprinted (save it with save_classifier)"
+        )
     h = hashlib.sha1()
-    for f in files: h.update(f.name.encode()); h.update(f.read_bytes())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
     return h.hexdigest()
 
-def cached_teacher_logits(teacher, tokenizer, texts:list[str], max_length:int, cache_dir:str|Path|None=None,
-                          fingerprint:str|None=None) -> tuple[np.ndarray, bool]:
-    "(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there atomically."
+
+def cached_teacher_logits(
+    teacher,
+    tokenizer,
+    texts: list[str],
+    max_length: int,
+    cache_dir: str | Path | None = None,
+    fingerprint: str | None = None,
+) -> tuple[np.ndarray, bool]:
+    """(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher
+    (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there
+    atomically."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file, save_file
-    if cache_dir is None: return predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32), False
-    if not fingerprint: raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
+
+    if cache_dir is None:
+        return predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32), False
+    if not fingerprint:
+        raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
     h = hashlib.sha1(f"{fingerprint}|{max_length}|{len(texts)}|".encode())
-    for t in texts: h.update(t.encode()); h.update(b"\0")
-    path = Path(cache_dir)/f"teacher-logits-{h.hexdigest()[:24]}.safetensors"
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    path = Path(cache_dir) / f"teacher-logits-{h.hexdigest()[:24]}.safetensors"
     if path.exists():
         try:
             logits = load_file(str(path))["logits"]
-            if logits.shape[0] == len(texts): return logits, True
-        except (OSError, KeyError, SafetensorError) as e: print(f"recomputing: the cached {path} is unreadable ({e})")
+            if logits.shape[0] == len(texts):
+                return logits, True
+        except (OSError, KeyError, SafetensorError) as e:
+            print(f"recomputing: the cached {path} is unreadable ({e})")
     logits = predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    save_file({"logits": logits}, str(tmp)); os.replace(tmp, path)
+    save_file({"logits": logits}, str(tmp))
+    os.replace(tmp, path)
     return logits, False
 
 # %% ../nbs/40_distillation.ipynb 22
 @dataclasses.dataclass
 class DistillConfig:
-    loss: str = "kl"             # the soft-target loss, a key of KD_LOSSES
-    temperature: float = 4.0     # T of the soft targets; > 0
-    alpha: float = 0.7           # weight of the soft loss, 1 - alpha on the hard labels; in [0, 1]
-    lr: float = 1e-3             # peak learning rate: 1e-3 for the word-level students, about 5e-5 for the Transformer; > 0
-    num_epochs: int = 8          # passes over the transfer set; >= 1
-    batch_size: int = 64         # examples per optimizer step and process; >= 1
-    weight_decay: float = 0.0    # AdamW decay on matrices and embeddings; >= 0
-    warmup_ratio: float = 0.05   # share of the steps spent warming up; in [0, 1)
-    max_grad_norm: float = 5.0   # clip the global gradient norm to this; 0: no clipping
-    patience: int = 3            # epochs without validation gain before stopping; 0: never
-    max_length: int = 64         # tokens per text; >= 2
-    seed: int = 0                # seed of initialisation, batch order and dropout; >= 0
-    checkpoint: str|None = None  # safetensors file written after every epoch, the best epoch's weights beside it ('.best'); None: none
-    resume: bool = False         # continue from `checkpoint` when it exists
-    intermediate_weight: float = 0.0  # weight of intermediate_loss (Transformer students sharing the teacher's tokenizer; needs `teacher`); >= 0
-    layer_map: tuple|None = None  # teacher layer (0-based) per student layer; None: uniform, TinyBERT's g(m) = m L_t / L_s
+    loss: str = "kl"  # the soft-target loss, a key of KD_LOSSES
+    temperature: float = 4.0  # T of the soft targets; > 0
+    alpha: float = 0.7  # weight of the soft loss, 1 - alpha on the hard labels; in [0, 1]
+    lr: float = 1e-3  # peak learning rate: 1e-3 for the word-level students, about 5e-5 for the Transformer; > 0
+    num_epochs: int = 8  # passes over the transfer set; >= 1
+    batch_size: int = 64  # examples per optimizer step and process; >= 1
+    weight_decay: float = 0.0  # AdamW decay on matrices and embeddings; >= 0
+    warmup_ratio: float = 0.05  # share of the steps spent warming up; in [0, 1)
+    max_grad_norm: float = 5.0  # clip the global gradient norm to this; 0: no clipping
+    patience: int = 3  # epochs without validation gain before stopping; 0: never
+    max_length: int = 64  # tokens per text; >= 2
+    seed: int = 0  # seed of initialisation, batch order and dropout; >= 0
+    checkpoint: str | None = (
+        None  # safetensors file written after every epoch, the best epoch's weights beside it ('.best'); None: none
+    )
+    resume: bool = False  # continue from `checkpoint` when it exists
+    intermediate_weight: float = (
+        0.0  # weight of intermediate_loss (Transformer students sharing the teacher's tokenizer; needs `teacher`); >= 0
+    )
+    layer_map: tuple | None = (
+        None  # teacher layer (0-based) per student layer; None: uniform, TinyBERT's g(m) = m L_t / L_s
+    )
 
     def __post_init__(self):
-        validate_fields(self, loss=(lambda v: v in KD_LOSSES, f"one of {list(KD_LOSSES)}"), temperature=(lambda v: v > 0, "> 0"),
-                        alpha=(lambda v: 0 <= v <= 1, "in [0, 1]"), intermediate_weight=(lambda v: v >= 0, ">= 0"))
+        validate_fields(
+            self,
+            loss=(lambda v: v in KD_LOSSES, f"one of {list(KD_LOSSES)}"),
+            temperature=(lambda v: v > 0, "> 0"),
+            alpha=(lambda v: 0 <= v <= 1, "in [0, 1]"),
+            intermediate_weight=(lambda v: v >= 0, ">= 0"),
+        )
         self.train_config()  # the training fields are checked where they are defined
 
     def train_config(self) -> TrainConfig:
         "The training chapter's TrainConfig of these settings (checkpoints carry the DistillConfig itself)."
-        return TrainConfig(lr=self.lr, num_epochs=self.num_epochs, batch_size=self.batch_size, weight_decay=self.weight_decay,
-                           warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, patience=self.patience,
-                           max_length=self.max_length, seed=self.seed, checkpoint=self.checkpoint, resume=self.resume)
+        return TrainConfig(
+            lr=self.lr,
+            num_epochs=self.num_epochs,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            warmup_ratio=self.warmup_ratio,
+            max_grad_norm=self.max_grad_norm,
+            patience=self.patience,
+            max_length=self.max_length,
+            seed=self.seed,
+            checkpoint=self.checkpoint,
+            resume=self.resume,
+        )
+
 
 def _intermediate_setup(student, teacher, cfg):
-    "(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders that fit."
-    if teacher is None: raise ValueError("intermediate_weight > 0 needs the teacher model: train_student(..., teacher=teacher)")
+    """(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders
+    that fit."""
+    if teacher is None:
+        raise ValueError("intermediate_weight > 0 needs the teacher model: train_student(..., teacher=teacher)")
     for model, who in ((student, "student"), (teacher, "teacher")):
         if not (hasattr(model.config, "num_hidden_layers") and hasattr(model, "set_attn_implementation")):
-            raise ValueError(f"intermediate losses need transformers encoders with hidden states and attention maps; the {who} is a {type(model).__name__}")
+            raise ValueError(
+                f"intermediate losses need transformers encoders with hidden states and attention maps; the {who} is "
+                f"a {type(model).__name__}"
+            )
     L_s, L_t = student.config.num_hidden_layers, teacher.config.num_hidden_layers
     layer_map = list(cfg.layer_map) if cfg.layer_map is not None else [(i + 1) * L_t // L_s - 1 for i in range(L_s)]
     if len(layer_map) != L_s or not all(0 <= j < L_t for j in layer_map):
-        raise ValueError(f"layer_map {layer_map} must name one teacher layer in 0..{L_t - 1} for each of the student's {L_s} layers")
+        raise ValueError(
+            f"layer_map {layer_map} must name one teacher layer in 0..{L_t - 1} for each of the student's {L_s} layers"
+        )
     projection = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
-    if student.config.hidden_size == teacher.config.hidden_size:  # start from the identity: the copied layers already agree
-        nn.init.eye_(projection.weight); nn.init.zeros_(projection.bias)
+    if (
+        student.config.hidden_size == teacher.config.hidden_size
+    ):  # start from the identity: the copied layers already agree
+        nn.init.eye_(projection.weight)
+        nn.init.zeros_(projection.bias)
     restore = [(model, model.config._attn_implementation) for model in (student, teacher)]
-    for model in (student, teacher): model.set_attn_implementation("eager")  # sdpa returns no attention maps
+    for model in (student, teacher):
+        model.set_attn_implementation("eager")  # sdpa returns no attention maps
     return layer_map, projection, restore
 
-def train_student(student, tokenizer, texts:list[str],
-                  teacher_logits:np.ndarray|None, # (N, C) the teacher's cached logits of `texts`; None: train on `labels` alone
-                  labels:list[int], # hard label per text, -100 where there is none (augmented and unlabelled texts)
-                  val_ds, # validation split with 'text' and 'label'
-                  config:DistillConfig|None=None, log=print,
-                  teacher=None, # the teacher model: only for intermediate losses
-                 ) -> dict:
-    "Distil `student` on `texts` from `teacher_logits` (or train it on the hard labels) with the training chapter's `fit`; keeps the best epoch."
+
+def train_student(
+    student,
+    tokenizer,
+    texts: list[str],
+    teacher_logits: np.ndarray | None,  # (N, C) the teacher's cached logits of `texts`; None: train on `labels` alone
+    labels: list[int],  # hard label per text, -100 where there is none (augmented and unlabelled texts)
+    val_ds,  # validation split with 'text' and 'label'
+    config: DistillConfig | None = None,
+    log=print,
+    teacher=None,  # the teacher model: only for intermediate losses
+) -> dict:
+    """Distil `student` on `texts` from `teacher_logits` (or train it on the hard labels) with the training chapter's
+    `fit`; keeps the best epoch."""
     cfg = config or DistillConfig()
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if teacher_logits is not None and not (len(texts) == len(teacher_logits) == len(y)):
-        raise ValueError(f"texts ({len(texts)}), teacher_logits ({len(teacher_logits)}) and labels ({len(y)}) must have one row each")
+        raise ValueError(
+            f"texts ({len(texts)}), teacher_logits ({len(teacher_logits)}) and labels ({len(y)}) must have one row each"
+        )
     if teacher_logits is None and (len(texts) != len(y) or bool((y == -100).any())):
-        raise ValueError(f"training on hard labels needs one label per text ({len(texts)} texts, {len(y)} labels, "
-                         f"{int((y == -100).sum())} missing): give teacher_logits to learn the unlabelled texts from the teacher")
+        raise ValueError(
+            f"training on hard labels needs one label per text ({len(texts)} texts, {len(y)} labels, "
+            f"{int((y == -100).sum())} missing): give teacher_logits to learn the unlabelled texts from the teacher"
+        )
     num_labels = student.config.num_labels
     if teacher_logits is not None and np.shape(teacher_logits)[1] != num_labels:
-        raise ValueError(f"the teacher has {np.shape(teacher_logits)[1]} classes but the student {num_labels}: build the student with num_labels={np.shape(teacher_logits)[1]}")
+        raise ValueError(
+            f"the teacher has {np.shape(teacher_logits)[1]} classes but the student {num_labels}: build the student "
+            f"with num_labels={np.shape(teacher_logits)[1]}"
+        )
     vocab_limit = getattr(student.config, "vocab_size", None)
     if vocab_limit is not None and len(tokenizer) > vocab_limit:
-        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the student's embedding only {vocab_limit}: "
-                         f"build the student with vocab_size={len(tokenizer)} (or use the tokenizer it was built with)")
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the student's embedding only {vocab_limit}: "
+            f"build the student with vocab_size={len(tokenizer)} (or use the tokenizer it was built with)"
+        )
     seed_everything(cfg.seed)
-    layer_map, projection, restore = _intermediate_setup(student, teacher, cfg) if cfg.intermediate_weight else (None, None, [])
+    layer_map, projection, restore = (
+        _intermediate_setup(student, teacher, cfg) if cfg.intermediate_weight else (None, None, [])
+    )
     soft = None if teacher_logits is None else torch.tensor(np.asarray(teacher_logits), dtype=torch.float32)
     outputs = dict(output_hidden_states=True, output_attentions=True) if projection is not None else {}
 
     def loss_fn(model, input_ids, attention_mask, rows):
         out = model(input_ids=input_ids, attention_mask=attention_mask, **outputs)
-        logits = (out.logits if hasattr(out, "logits") else out).float()                   # (B, C)
+        logits = (out.logits if hasattr(out, "logits") else out).float()  # (B, C)
         hard = y[rows].to(logits.device)
-        if soft is None: loss = F.cross_entropy(logits, hard)
-        else: loss = distillation_loss(logits, soft[rows].to(logits.device), hard, cfg.temperature, cfg.alpha, cfg.loss)
+        if soft is None:
+            loss = F.cross_entropy(logits, hard)
+        else:
+            loss = distillation_loss(logits, soft[rows].to(logits.device), hard, cfg.temperature, cfg.alpha, cfg.loss)
         if projection is not None:
-            with torch.no_grad(): teacher_out = teacher(input_ids=input_ids, attention_mask=attention_mask, **outputs)
-            loss = loss + cfg.intermediate_weight * intermediate_loss(out, teacher_out, layer_map, projection, attention_mask)
+            with torch.no_grad():
+                teacher_out = teacher(input_ids=input_ids, attention_mask=attention_mask, **outputs)
+            loss = loss + cfg.intermediate_weight * intermediate_loss(
+                out, teacher_out, layer_map, projection, attention_mask
+            )
         return loss
 
-    what = ("hard labels only" if soft is None else f"{int((y != -100).sum())} with hard labels, loss {cfg.loss}, "
-            f"T={cfg.temperature}, alpha={cfg.alpha}")
-    log(f"{type(student).__name__}: {len(texts)} examples ({what})"
-        + (f", intermediate x{cfg.intermediate_weight} (teacher layers {layer_map})" if projection is not None else ""))
-    if projection is not None: teacher.to(next(student.parameters()).device).eval()
+    what = (
+        "hard labels only"
+        if soft is None
+        else f"{int((y != -100).sum())} with hard labels, loss {cfg.loss}, T={cfg.temperature}, alpha={cfg.alpha}"
+    )
+    log(
+        f"{type(student).__name__}: {len(texts)} examples ({what})"
+        + (f", intermediate x{cfg.intermediate_weight} (teacher layers {layer_map})" if projection is not None else "")
+    )
+    if projection is not None:
+        teacher.to(next(student.parameters()).device).eval()
     try:
-        return fit(student, tokenizer, list(texts), loss_fn, val_ds["text"], val_ds["label"], cfg.train_config(),
-                   extra_modules=[projection] if projection is not None else None, checkpoint_config=cfg, log=log)
+        return fit(
+            student,
+            tokenizer,
+            list(texts),
+            loss_fn,
+            val_ds["text"],
+            val_ds["label"],
+            cfg.train_config(),
+            extra_modules=[projection] if projection is not None else None,
+            checkpoint_config=cfg,
+            log=log,
+        )
     finally:  # back to the fast kernel for inference, also when training fails
-        for m, impl in restore: m.set_attn_implementation(impl)
+        for m, impl in restore:
+            m.set_attn_implementation(impl)
 
 # %% ../nbs/40_distillation.ipynb 26
-def disk_size_mb(folder:str|Path) -> float:
+def disk_size_mb(folder: str | Path) -> float:
     "Size of a saved model folder in MB (weights, config and tokenizer)."
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
 
+
 @torch.inference_mode()
-def latency_stats(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> dict:
-    "Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup` calls, without autograd."
-    if isinstance(model, nn.Module): model.eval()
+def latency_stats(
+    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
+) -> dict:
+    """Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup`
+    calls, without autograd."""
+    if isinstance(model, nn.Module):
+        model.eval()
     times = []
     with torch.inference_mode():
         for i in range(warmup + repeats):
             start = (i * batch_size) % len(texts)
-            batch = texts[start:start + batch_size] or texts[:batch_size]
+            batch = texts[start : start + batch_size] or texts[:batch_size]
             t0 = time.perf_counter()
             x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-            if i >= warmup: times.append(1e3 * (time.perf_counter() - t0))
+            if i >= warmup:
+                times.append(1e3 * (time.perf_counter() - t0))
     return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
 
-def latency_ms(model, tokenizer, texts:list[str], batch_size:int, repeats:int=50, warmup:int=5, max_length:int=64) -> float:
+
+def latency_ms(
+    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
+) -> float:
     "Median milliseconds per call of tokenize + forward on `batch_size` texts (latency_stats' median)."
     return latency_stats(model, tokenizer, texts, batch_size, repeats, warmup, max_length)["median_ms"]

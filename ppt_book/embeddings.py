@@ -29,50 +29,67 @@ __all__ = ['tokenize', 'Vocab', 'build_vocab', 'encode', 'noise_distribution', '
 # %% ../nbs/10_embeddings.ipynb 7
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+")
 
-def tokenize(text:str) -> list[str]:
+
+def tokenize(text: str) -> list[str]:
     "Lower-cased word tokens: runs of letters (inner apostrophes kept) or digits."
     return _TOKEN.findall(text.lower())
+
 
 @dataclasses.dataclass
 class Vocab:
     "Words by descending count, with their counts."
+
     words: list[str]
     counts: np.ndarray  # (V,) int64
-    def __post_init__(self): self.index = {w: i for i, w in enumerate(self.words)}
-    def __len__(self): return len(self.words)
 
-def build_vocab(sentences:list[list[str]], min_count:int=5, max_size:int|None=None) -> Vocab:
+    def __post_init__(self):
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self):
+        return len(self.words)
+
+
+def build_vocab(sentences: list[list[str]], min_count: int = 5, max_size: int | None = None) -> Vocab:
     "Vocabulary of words seen at least `min_count` times, most frequent first (ties alphabetical)."
     counts = Counter(w for s in sentences for w in s)
-    if not counts: raise ValueError("The corpus is empty: no tokens to build a vocabulary from")
+    if not counts:
+        raise ValueError("The corpus is empty: no tokens to build a vocabulary from")
     kept = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda x: (-x[1], x[0]))[:max_size]
     if not kept:
-        raise ValueError(f"The vocabulary is empty: no word occurs {min_count} times in {sum(counts.values())} tokens; "
-                         "lower min_count or use a larger corpus")
+        raise ValueError(
+            f"The vocabulary is empty: no word occurs {min_count} times in {sum(counts.values())} tokens; "
+            "lower min_count or use a larger corpus"
+        )
     return Vocab([w for w, _ in kept], np.array([c for _, c in kept], dtype=np.int64))
 
-def encode(sentences:list[list[str]], vocab:Vocab) -> tuple[np.ndarray, np.ndarray]:
+
+def encode(sentences: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
     "(ids, sentence ids) of in-vocabulary tokens, concatenated: windows never cross a sentence boundary."
     ids, sids = [], []
     for j, s in enumerate(sentences):
         row = [vocab.index[w] for w in s if w in vocab.index]
-        ids.extend(row); sids.extend([j] * len(row))
+        ids.extend(row)
+        sids.extend([j] * len(row))
     return np.array(ids, dtype=np.int64), np.array(sids, dtype=np.int64)
 
 # %% ../nbs/10_embeddings.ipynb 11
-def noise_distribution(counts:np.ndarray, power:float=0.75) -> np.ndarray:
+def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
     "Negative-sampling distribution: counts^power, normalised."
     p = np.asarray(counts, dtype=np.float64) ** power
     return p / p.sum()
 
-def keep_probability(counts:np.ndarray, sample:float=1e-3) -> np.ndarray:
+
+def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
     "word2vec's subsampling: probability of keeping each token of each word."
     f = np.asarray(counts, dtype=np.float64) / np.sum(counts)
-    if sample <= 0: return np.ones_like(f)
+    if sample <= 0:
+        return np.ones_like(f)
     return np.minimum(1.0, (np.sqrt(f / sample) + 1) * sample / f)
 
-def skipgram_pairs(ids:np.ndarray, sids:np.ndarray, window:int, rng:np.random.Generator,
-                   keep_prob:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
+
+def skipgram_pairs(
+    ids: np.ndarray, sids: np.ndarray, window: int, rng: np.random.Generator, keep_prob: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     "(centres, contexts) of one epoch: subsampled tokens, a dynamic window per centre, shuffled."
     if keep_prob is not None:
         kept = rng.random(len(ids)) < keep_prob[ids]
@@ -80,10 +97,11 @@ def skipgram_pairs(ids:np.ndarray, sids:np.ndarray, window:int, rng:np.random.Ge
     n, span = len(ids), rng.integers(1, window + 1, len(ids))
     centres, contexts = [], []
     for k in range(1, window + 1):
-        same = sids[:n - k] == sids[k:]
-        right = np.flatnonzero(same & (span[:n - k] >= k))        # centre i, context i+k
-        left = np.flatnonzero(same & (span[k:] >= k)) + k         # centre i, context i-k
-        centres += [ids[right], ids[left]]; contexts += [ids[right + k], ids[left - k]]
+        same = sids[: n - k] == sids[k:]
+        right = np.flatnonzero(same & (span[: n - k] >= k))  # centre i, context i+k
+        left = np.flatnonzero(same & (span[k:] >= k)) + k  # centre i, context i-k
+        centres += [ids[right], ids[left]]
+        contexts += [ids[right + k], ids[left - k]]
     c, o = np.concatenate(centres), np.concatenate(contexts)
     perm = rng.permutation(len(c))
     return c[perm], o[perm]
@@ -91,49 +109,62 @@ def skipgram_pairs(ids:np.ndarray, sids:np.ndarray, window:int, rng:np.random.Ge
 # %% ../nbs/10_embeddings.ipynb 15
 @dataclasses.dataclass
 class Word2VecConfig:
-    dim: int = 100           # vector size
-    window: int = 5          # max context distance (dynamic: drawn from 1..window per centre)
-    negative: int = 5        # noise words per positive pair
-    min_count: int = 5       # rarer words are dropped
-    sample: float = 1e-3     # subsampling threshold (0: off)
-    num_epochs: int = 5      # passes over the corpus
-    lr: float = 0.025        # start learning rate (word2vec's default for skip-gram; CBOW uses 0.05)
-    batch_size: int = 2048   # pairs per update (engine 'torch')
-    cbow: bool = False       # False: skip-gram; True: CBOW (mean of the context predicts the centre)
-    seed: int = 0            # seed of subsampling, windows, noise words and initialisation
-    engine: str = "numba"    # 'numba': the compiled word-by-word loop below; 'torch': batched PyTorch steps
-    workers: int = 0         # threads of the compiled loop (0: as many as torch uses); results vary run to run when above 1
+    dim: int = 100  # vector size
+    window: int = 5  # max context distance (dynamic: drawn from 1..window per centre)
+    negative: int = 5  # noise words per positive pair
+    min_count: int = 5  # rarer words are dropped
+    sample: float = 1e-3  # subsampling threshold (0: off)
+    num_epochs: int = 5  # passes over the corpus
+    lr: float = 0.025  # start learning rate (word2vec's default for skip-gram; CBOW uses 0.05)
+    batch_size: int = 2048  # pairs per update (engine 'torch')
+    cbow: bool = False  # False: skip-gram; True: CBOW (mean of the context predicts the centre)
+    seed: int = 0  # seed of subsampling, windows, noise words and initialisation
+    engine: str = "numba"  # 'numba': the compiled word-by-word loop below; 'torch': batched PyTorch steps
+    workers: int = 0  # threads of the compiled loop (0: as many as torch uses); results vary run to run when above 1
 
     def __post_init__(self):
-        validate_fields(self, dim=(lambda v: v >= 1, ">= 1"), window=(lambda v: v >= 1, ">= 1"), negative=(lambda v: v >= 1, ">= 1"),
-                        min_count=(lambda v: v >= 1, ">= 1"), sample=(lambda v: v >= 0, ">= 0 (0: off)"),
-                        num_epochs=(lambda v: v >= 1, ">= 1"), lr=(lambda v: v > 0, "> 0"), batch_size=(lambda v: v >= 1, ">= 1"),
-                        seed=(lambda v: v >= 0, ">= 0"), engine=(lambda v: v in ("numba", "torch"), "'numba' or 'torch'"),
-                        workers=(lambda v: v >= 0, ">= 0 (0: as many as torch uses)"))
+        validate_fields(
+            self,
+            dim=(lambda v: v >= 1, ">= 1"),
+            window=(lambda v: v >= 1, ">= 1"),
+            negative=(lambda v: v >= 1, ">= 1"),
+            min_count=(lambda v: v >= 1, ">= 1"),
+            sample=(lambda v: v >= 0, ">= 0 (0: off)"),
+            num_epochs=(lambda v: v >= 1, ">= 1"),
+            lr=(lambda v: v > 0, "> 0"),
+            batch_size=(lambda v: v >= 1, ">= 1"),
+            seed=(lambda v: v >= 0, ">= 0"),
+            engine=(lambda v: v in ("numba", "torch"), "'numba' or 'torch'"),
+            workers=(lambda v: v >= 0, ">= 0 (0: as many as torch uses)"),
+        )
+
 
 def _noise_table(counts, size=10_000_000) -> torch.Tensor:
     "word2vec's unigram table: sampling an index uniformly draws a word with P_n."
     cdf = np.cumsum(noise_distribution(counts))
     return torch.from_numpy(np.searchsorted(cdf, (np.arange(size) + 0.5) / size).astype(np.int64))
 
+
 def _sgns_step(W_in, W_out, centres, targets, negatives, lr, d):
     "One batched SGNS update. centres, targets: (B,); negatives: (B, k)."
     B, k = negatives.shape
-    v = W_in.index_select(0, centres)                                   # (B, d)
-    up = W_out.index_select(0, targets)                                 # (B, d)
-    un = W_out.index_select(0, negatives.view(-1)).view(B, k, d)        # (B, k, d)
-    gp = ((1 - torch.sigmoid((v * up).sum(1))) * lr).unsqueeze(1)       # (B, 1)  y=1
+    v = W_in.index_select(0, centres)  # (B, d)
+    up = W_out.index_select(0, targets)  # (B, d)
+    un = W_out.index_select(0, negatives.view(-1)).view(B, k, d)  # (B, k, d)
+    gp = ((1 - torch.sigmoid((v * up).sum(1))) * lr).unsqueeze(1)  # (B, 1)  y=1
     gn = (-torch.sigmoid((un * v.unsqueeze(1)).sum(2)) * lr).unsqueeze(2)  # (B, k, 1)  y=0
     dv = gp * up + (gn * un).sum(1)
     W_out.index_add_(0, targets, gp * v)
     W_out.index_add_(0, negatives.view(-1), (gn * v.unsqueeze(1)).view(-1, d))
     return dv
 
-def train_word2vec(sentences:list[list[str]], # tokenized texts
-                   config:Word2VecConfig|None=None,
-                   vocab:Vocab|None=None, # default: build_vocab(sentences, config.min_count)
-                   verbose:bool=True,
-                  ) -> tuple[WordVectors, dict]:
+
+def train_word2vec(
+    sentences: list[list[str]],  # tokenized texts
+    config: Word2VecConfig | None = None,
+    vocab: Vocab | None = None,  # default: build_vocab(sentences, config.min_count)
+    verbose: bool = True,
+) -> tuple[WordVectors, dict]:
     "Skip-gram (or CBOW) with negative sampling; returns the input vectors and training statistics."
     cfg = config or Word2VecConfig()
     vocab = vocab or build_vocab(sentences, cfg.min_count)
@@ -143,27 +174,40 @@ def train_word2vec(sentences:list[list[str]], # tokenized texts
     W_in = torch.from_numpy(((rng.random((V, d)) - 0.5) / d).astype(np.float32))
     W_out = torch.zeros(V, d)
     table, keep = _noise_table(vocab.counts), keep_probability(vocab.counts, cfg.sample)
-    if verbose: print(f"{'CBOW' if cfg.cbow else 'skip-gram'}: {len(ids)} tokens, vocabulary {V}, dim {d}, "
-                      f"{cfg.num_epochs} epochs, " + (f"batch {cfg.batch_size}" if cfg.engine == "torch" else "compiled loop"))
+    if verbose:
+        print(
+            f"{'CBOW' if cfg.cbow else 'skip-gram'}: {len(ids)} tokens, vocabulary {V}, dim {d}, "
+            f"{cfg.num_epochs} epochs, " + (f"batch {cfg.batch_size}" if cfg.engine == "torch" else "compiled loop")
+        )
     start, n_updates, planned, jit_s = time.perf_counter(), 0, None, 0.0
     if cfg.engine == "numba":
         jit_s = _compile_word2vec()  # counted in wall_s: a user waits for it too
         n_updates = _fit_compiled(W_in.numpy(), W_out.numpy(), ids, sids, table.numpy(), keep, cfg, rng)
     else:
         for epoch in range(cfg.num_epochs):
-            if cfg.cbow: centres, contexts = cbow_windows(ids, sids, cfg.window, rng, keep)
-            else: centres, contexts = skipgram_pairs(ids, sids, cfg.window, rng, keep)
+            if cfg.cbow:
+                centres, contexts = cbow_windows(ids, sids, cfg.window, rng, keep)
+            else:
+                centres, contexts = skipgram_pairs(ids, sids, cfg.window, rng, keep)
             centres, contexts = torch.from_numpy(centres), torch.from_numpy(contexts)
             planned = planned or len(centres) * cfg.num_epochs
             for s in range(0, len(centres), cfg.batch_size):
-                c, o = centres[s:s + cfg.batch_size], contexts[s:s + cfg.batch_size]
+                c, o = centres[s : s + cfg.batch_size], contexts[s : s + cfg.batch_size]
                 lr = max(cfg.lr * (1 - n_updates / planned), cfg.lr * 1e-4)
                 negatives = table[torch.randint(0, len(table), (len(c), cfg.negative), generator=gen)]
-                if cfg.cbow: _cbow_step(W_in, W_out, o, c, negatives, lr, d)
-                else: W_in.index_add_(0, c, _sgns_step(W_in, W_out, c, o, negatives, lr, d))
+                if cfg.cbow:
+                    _cbow_step(W_in, W_out, o, c, negatives, lr, d)
+                else:
+                    W_in.index_add_(0, c, _sgns_step(W_in, W_out, c, o, negatives, lr, d))
                 n_updates += len(c)
     wall = time.perf_counter() - start
-    stats = {"wall_s": wall, "words_per_s": len(ids) * cfg.num_epochs / wall, "examples": n_updates, "engine": cfg.engine, "jit_s": jit_s}
+    stats = {
+        "wall_s": wall,
+        "words_per_s": len(ids) * cfg.num_epochs / wall,
+        "examples": n_updates,
+        "engine": cfg.engine,
+        "jit_s": jit_s,
+    }
     return WordVectors(vocab.words, W_in.numpy()), stats
 
 # %% ../nbs/10_embeddings.ipynb 17
@@ -185,10 +229,11 @@ def cbow_windows(ids, sids, window, rng, keep_prob=None) -> tuple[np.ndarray, np
     perm = rng.permutation(int(has.sum()))
     return ids[has][perm], ctx[has][perm]
 
+
 def _cbow_step(W_in, W_out, contexts, centres, negatives, lr, d):
     "One batched CBOW update. contexts: (B, 2w) padded with -1; centres: (B,); negatives: (B, k)."
     B, k = negatives.shape
-    mask = (contexts >= 0).float().unsqueeze(2)                           # (B, 2w, 1)
+    mask = (contexts >= 0).float().unsqueeze(2)  # (B, 2w, 1)
     rows = contexts.clamp(min=0)
     h = (W_in.index_select(0, rows.view(-1)).view(B, -1, d) * mask).sum(1) / mask.sum(1)  # (B, d)
     up = W_out.index_select(0, centres)
@@ -204,108 +249,168 @@ def _cbow_step(W_in, W_out, contexts, centres, negatives, lr, d):
 @numba.njit(inline="always")
 def _next_random(state):
     "xorshift64*: (the next state, a random non-negative integer below 2^31)."
-    state ^= state >> np.uint64(12); state ^= state << np.uint64(25); state ^= state >> np.uint64(27)
+    state ^= state >> np.uint64(12)
+    state ^= state << np.uint64(25)
+    state ^= state >> np.uint64(27)
     return state, np.int64((state * np.uint64(2685821657736338717)) >> np.uint64(33))
+
 
 @numba.njit(fastmath=True)
 def sgns_update(W_out, h, targets, lr, neu):
-    "One example: score `h` against targets[0] (the true word) and targets[1:] (noise); each output row moves at once, h's step is left in `neu`."
+    """One example: score `h` against targets[0] (the true word) and targets[1:] (noise); each output row moves at once,
+    h's step is left in `neu`."""
     d = W_out.shape[1]
     neu[:] = 0.0
     for s in range(targets.shape[0]):
         u = W_out[targets[s]]  # a view of the row: updated in place
         f = np.float32(0.0)  # float32 throughout, as word2vec.c's `real`: mixing in float64 costs a third of the speed
-        for x in range(d): f += h[x] * u[x]
+        for x in range(d):
+            f += h[x] * u[x]
         g = np.float32(((1.0 if s == 0 else 0.0) - 1.0 / (1.0 + math.exp(-f))) * lr)
         for x in range(d):
             neu[x] += g * u[x]
             u[x] += g * h[x]
 
+
 @numba.njit(inline="always")
 def _draw_targets(targets, true_word, table, state):
-    "targets[0] = the true word, targets[1:] = noise words from the unigram table, never the true word; returns the RNG state."
+    """targets[0] = the true word, targets[1:] = noise words from the unigram table, never the true word; returns the
+    RNG state."""
     targets[0] = true_word
     for k in range(1, targets.shape[0]):
-        state, r = _next_random(state); targets[k] = table[r % table.shape[0]]
+        state, r = _next_random(state)
+        targets[k] = table[r % table.shape[0]]
         while targets[k] == true_word:
-            state, r = _next_random(state); targets[k] = table[r % table.shape[0]]
+            state, r = _next_random(state)
+            targets[k] = table[r % table.shape[0]]
     return state
+
 
 @numba.njit(nogil=True, fastmath=True)
 def _w2v_chunk(W_in, W_out, ids, sids, table, window, negative, cbow, lr0, lr_min, done, total, seed, chunks, ch):
-    "Chunk `ch` of `chunks` of one pass over the (subsampled) corpus `ids` with sentence ids `sids`; returns the examples trained. Runs without the GIL."
+    """Chunk `ch` of `chunks` of one pass over the (subsampled) corpus `ids` with sentence ids `sids`; returns the
+    examples trained. Runs without the GIL."""
     n, d = ids.shape[0], W_in.shape[1]
     size, examples = (n + chunks - 1) // chunks, 0
     state = np.uint64(seed) * np.uint64(1000003) + np.uint64(ch) * np.uint64(7919) + np.uint64(88172645463325252)
     targets, neu, h = np.empty(negative + 1, np.int64), np.empty(d, W_in.dtype), np.empty(d, W_in.dtype)
     lo, hi = ch * size, min(n, (ch + 1) * size)
     for i in range(lo, hi):
-        lr = max(lr0 * (1.0 - (done + (i - lo) * chunks) / total), lr_min)  # linear decay; the chunks advance side by side
+        lr = max(
+            lr0 * (1.0 - (done + (i - lo) * chunks) / total), lr_min
+        )  # linear decay; the chunks advance side by side
         state, r = _next_random(state)
         b = r % window + 1  # dynamic window: 1..window
         first, last = max(0, i - b), min(n - 1, i + b)
         if cbow:
-            h[:] = 0.0; m = 0
+            h[:] = 0.0
+            m = 0
             for j in range(first, last + 1):
                 if j != i and sids[j] == sids[i]:
-                    for x in range(d): h[x] += W_in[ids[j], x]
+                    for x in range(d):
+                        h[x] += W_in[ids[j], x]
                     m += 1
-            if m == 0: continue
-            for x in range(d): h[x] /= m
+            if m == 0:
+                continue
+            for x in range(d):
+                h[x] /= m
             state = _draw_targets(targets, ids[i], table, state)
             sgns_update(W_out, h, targets, lr, neu)
             for j in range(first, last + 1):  # the mean's gradient reaches each context word in full, as in word2vec.c
                 if j != i and sids[j] == sids[i]:
-                    for x in range(d): W_in[ids[j], x] += neu[x]
+                    for x in range(d):
+                        W_in[ids[j], x] += neu[x]
             examples += 1
         else:
             c = ids[i]
             for j in range(first, last + 1):
-                if j == i or sids[j] != sids[i]: continue
+                if j == i or sids[j] != sids[i]:
+                    continue
                 state = _draw_targets(targets, ids[j], table, state)
-                for x in range(d): h[x] = W_in[c, x]
+                for x in range(d):
+                    h[x] = W_in[c, x]
                 sgns_update(W_out, h, targets, lr, neu)
-                for x in range(d): W_in[c, x] += neu[x]
+                for x in range(d):
+                    W_in[c, x] += neu[x]
                 examples += 1
     return examples
+
 
 def _compile_word2vec() -> float:
     "Compile the loop on a tiny corpus (numba keeps the machine code for the process); returns the seconds it took."
     start = time.perf_counter()
-    _w2v_chunk(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32), np.zeros(2, np.int64), np.zeros(2, np.int64),
-               np.array([1], np.int64), 1, 1, False, 0.1, 0.0, 0.0, 1.0, 0, 1, 0)  # one signature serves both objectives
+    _w2v_chunk(
+        np.zeros((2, 2), np.float32),
+        np.zeros((2, 2), np.float32),
+        np.zeros(2, np.int64),
+        np.zeros(2, np.int64),
+        np.array([1], np.int64),
+        1,
+        1,
+        False,
+        0.1,
+        0.0,
+        0.0,
+        1.0,
+        0,
+        1,
+        0,
+    )  # one signature serves both objectives
     return time.perf_counter() - start
 
-def _fit_compiled(W_in:np.ndarray, W_out:np.ndarray, ids, sids, table, keep, cfg:Word2VecConfig, rng) -> int:
+
+def _fit_compiled(W_in: np.ndarray, W_out: np.ndarray, ids, sids, table, keep, cfg: Word2VecConfig, rng) -> int:
     "Every epoch of `cfg` through the compiled loop, updating W_in and W_out in place; returns the examples trained."
     from concurrent.futures import ThreadPoolExecutor
+
     workers, examples, done, total = cfg.workers or torch.get_num_threads(), 0, 0, None  # the threads torch would use
-    with ThreadPoolExecutor(workers) as pool:  # threads, not processes: the chunks release the GIL and share the matrices
+    with ThreadPoolExecutor(
+        workers
+    ) as pool:  # threads, not processes: the chunks release the GIL and share the matrices
         for epoch in range(cfg.num_epochs):
             kept = rng.random(len(ids)) < keep[ids]  # subsampling, drawn afresh each epoch
             k_ids, k_sids = np.ascontiguousarray(ids[kept]), np.ascontiguousarray(sids[kept])
             total = total or max(1, len(k_ids) * cfg.num_epochs)
-            args = (W_in, W_out, k_ids, k_sids, table, cfg.window, cfg.negative, cfg.cbow, cfg.lr, cfg.lr * 1e-4,
-                    float(done), float(total), cfg.seed * 1000 + epoch, workers)
+            args = (
+                W_in,
+                W_out,
+                k_ids,
+                k_sids,
+                table,
+                cfg.window,
+                cfg.negative,
+                cfg.cbow,
+                cfg.lr,
+                cfg.lr * 1e-4,
+                float(done),
+                float(total),
+                cfg.seed * 1000 + epoch,
+                workers,
+            )
             examples += sum(f.result() for f in [pool.submit(_w2v_chunk, *args, ch) for ch in range(workers)])
             done += len(k_ids)
     return examples
 
 # %% ../nbs/10_embeddings.ipynb 24
-def cooccurrence(ids:np.ndarray, sids:np.ndarray, vocab_size:int, window:int=10):
+def cooccurrence(ids: np.ndarray, sids: np.ndarray, vocab_size: int, window: int = 10):
     "Symmetric co-occurrence counts weighted by 1/distance, as a SciPy CSR matrix (V, V)."
     from scipy.sparse import coo_matrix
+
     rows, cols, vals = [], [], []
     for k in range(1, window + 1):
         same = np.flatnonzero(sids[:-k] == sids[k:]) if len(ids) > k else np.array([], dtype=np.int64)
         a, b = ids[same], ids[same + k]
-        rows += [a, b]; cols += [b, a]; vals += [np.full(2 * len(a), 1.0 / k)]
+        rows += [a, b]
+        cols += [b, a]
+        vals += [np.full(2 * len(a), 1.0 / k)]
     X = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(vocab_size, vocab_size))
     return X.tocsr()
 
-def glove_weight(x:torch.Tensor, x_max:float=100.0, alpha:float=0.75) -> torch.Tensor:
+
+def glove_weight(x: torch.Tensor, x_max: float = 100.0, alpha: float = 0.75) -> torch.Tensor:
     "GloVe's weighting f(x) = min(1, (x / x_max)^alpha)."
     return torch.clamp(x / x_max, max=1.0) ** alpha
+
 
 def glove_loss(w_i, w_j, b_i, b_j, x, x_max=100.0, alpha=0.75) -> torch.Tensor:
     "Sum over the batch of f(x)(w_i·w_j + b_i + b_j - log x)^2. w_*: (B, d); b_*, x: (B,)."
@@ -314,23 +419,34 @@ def glove_loss(w_i, w_j, b_i, b_j, x, x_max=100.0, alpha=0.75) -> torch.Tensor:
 # %% ../nbs/10_embeddings.ipynb 27
 @dataclasses.dataclass
 class GloveConfig:
-    dim: int = 100        # vector size
-    window: int = 10      # co-occurrence window, weighted 1/distance
+    dim: int = 100  # vector size
+    window: int = 10  # co-occurrence window, weighted 1/distance
     x_max: float = 100.0  # counts at or above this get full weight in the loss
-    alpha: float = 0.75   # exponent of the weighting function below x_max
+    alpha: float = 0.75  # exponent of the weighting function below x_max
     num_epochs: int = 25  # passes over the non-zero co-occurrences
-    lr: float = 0.05      # AdaGrad step size (the paper's)
+    lr: float = 0.05  # AdaGrad step size (the paper's)
     batch_size: int = 32768  # co-occurrences per update
-    min_count: int = 5    # rarer words are dropped
-    seed: int = 0         # seed of initialisation and order
+    min_count: int = 5  # rarer words are dropped
+    seed: int = 0  # seed of initialisation and order
 
     def __post_init__(self):
-        validate_fields(self, dim=(lambda v: v >= 1, ">= 1"), window=(lambda v: v >= 1, ">= 1"), x_max=(lambda v: v > 0, "> 0"),
-                        alpha=(lambda v: v > 0, "> 0"), num_epochs=(lambda v: v >= 1, ">= 1"), lr=(lambda v: v > 0, "> 0"),
-                        batch_size=(lambda v: v >= 1, ">= 1"), min_count=(lambda v: v >= 1, ">= 1"), seed=(lambda v: v >= 0, ">= 0"))
+        validate_fields(
+            self,
+            dim=(lambda v: v >= 1, ">= 1"),
+            window=(lambda v: v >= 1, ">= 1"),
+            x_max=(lambda v: v > 0, "> 0"),
+            alpha=(lambda v: v > 0, "> 0"),
+            num_epochs=(lambda v: v >= 1, ">= 1"),
+            lr=(lambda v: v > 0, "> 0"),
+            batch_size=(lambda v: v >= 1, ">= 1"),
+            min_count=(lambda v: v >= 1, ">= 1"),
+            seed=(lambda v: v >= 0, ">= 0"),
+        )
 
-def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:Vocab|None=None,
-                verbose:bool=True) -> tuple[WordVectors, dict]:
+
+def train_glove(
+    sentences: list[list[str]], config: GloveConfig | None = None, vocab: Vocab | None = None, verbose: bool = True
+) -> tuple[WordVectors, dict]:
     "GloVe by AdaGrad over the non-zero co-occurrences; returns w + w̃ and training statistics."
     cfg = config or GloveConfig()
     vocab = vocab or build_vocab(sentences, cfg.min_count)
@@ -340,88 +456,128 @@ def train_glove(sentences:list[list[str]], config:GloveConfig|None=None, vocab:V
     count_s = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(cfg.seed)
     V, d = len(vocab), cfg.dim
-    emb = lambda n: torch.nn.Embedding(V, n, sparse=True)
+
+    def emb(n):
+        return torch.nn.Embedding(V, n, sparse=True)
+
     W, C, bw, bc = emb(d), emb(d), emb(1), emb(1)
-    for e in (W, C): torch.nn.init.uniform_(e.weight, -0.5 / d, 0.5 / d, generator=gen)
-    for e in (bw, bc): torch.nn.init.zeros_(e.weight)
+    for e in (W, C):
+        torch.nn.init.uniform_(e.weight, -0.5 / d, 0.5 / d, generator=gen)
+    for e in (bw, bc):
+        torch.nn.init.zeros_(e.weight)
     params = [p for m in (W, C, bw, bc) for p in m.parameters()]
     opt = torch.optim.Adagrad(params, lr=cfg.lr)
-    rows, cols, vals = (torch.from_numpy(a) for a in (X.row.astype(np.int64), X.col.astype(np.int64), X.data.astype(np.float32)))
-    if verbose: print(f"GloVe: {X.nnz} non-zero co-occurrences (counted in {count_s:.1f} s), vocabulary {V}, dim {d}, {cfg.num_epochs} epochs")
+    rows, cols, vals = (
+        torch.from_numpy(a) for a in (X.row.astype(np.int64), X.col.astype(np.int64), X.data.astype(np.float32))
+    )
+    if verbose:
+        print(
+            f"GloVe: {X.nnz} non-zero co-occurrences (counted in {count_s:.1f} s), vocabulary {V}, dim {d}, "
+            f"{cfg.num_epochs} epochs"
+        )
     losses, start = [], time.perf_counter()
     for epoch in range(cfg.num_epochs):
         perm, total = torch.randperm(len(vals), generator=gen), 0.0
         for s in range(0, len(vals), cfg.batch_size):
-            b = perm[s:s + cfg.batch_size]
+            b = perm[s : s + cfg.batch_size]
             i, j, x = rows[b], cols[b], vals[b]
             loss = glove_loss(W(i), C(j), bw(i).squeeze(1), bc(j).squeeze(1), x, cfg.x_max, cfg.alpha)
-            opt.zero_grad(); loss.backward()
-            with torch.sparse.check_sparse_tensor_invariants(enable=False): opt.step()  # our sparse gradients are well formed: skip the checks, and say so (else torch warns)
+            opt.zero_grad()
+            loss.backward()
+            with torch.sparse.check_sparse_tensor_invariants(enable=False):
+                opt.step()  # our sparse gradients are well formed: skip the checks, and say so (else torch warns)
             total += loss.item()
         losses.append(total / len(vals))
     wall = time.perf_counter() - start
     vectors = (W.weight + C.weight).detach().numpy()
-    return WordVectors(vocab.words, vectors), {"wall_s": wall + count_s, "nonzeros": int(X.nnz), "loss_per_epoch": losses}
+    return WordVectors(vocab.words, vectors), {
+        "wall_s": wall + count_s,
+        "nonzeros": int(X.nnz),
+        "loss_per_epoch": losses,
+    }
 
 # %% ../nbs/10_embeddings.ipynb 29
-def _unit(M:np.ndarray) -> np.ndarray:
+def _unit(M: np.ndarray) -> np.ndarray:
     return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
 
-def similarity_eval(wv:WordVectors, pairs:pd.DataFrame) -> dict:
+
+def similarity_eval(wv: WordVectors, pairs: pd.DataFrame) -> dict:
     "Spearman rho of cosine vs human score over covered pairs; coverage; rho is None when nothing is covered."
     from scipy.stats import spearmanr
-    ok = [(a.lower(), b.lower(), s) for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
-          if a.lower() in wv and b.lower() in wv]
+
+    ok = [
+        (a.lower(), b.lower(), s)
+        for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
+        if a.lower() in wv and b.lower() in wv
+    ]
     out = {"coverage": len(ok) / len(pairs), "pairs": len(ok), "spearman": None}
     if len(ok) >= 3:
-        U = lambda w: wv[w] / max(np.linalg.norm(wv[w]), 1e-12)
+
+        def U(w):
+            return wv[w] / max(np.linalg.norm(wv[w]), 1e-12)
+
         rho = spearmanr([float(U(a) @ U(b)) for a, b, _ in ok], [s for _, _, s in ok]).statistic
         out["spearman"] = None if np.isnan(rho) else float(rho)
     return out
 
-def analogy_eval(wv:WordVectors, questions:pd.DataFrame, restrict_vocab:int=30_000, batch:int=512) -> dict:
+
+def analogy_eval(wv: WordVectors, questions: pd.DataFrame, restrict_vocab: int = 30_000, batch: int = 512) -> dict:
     "3CosAdd accuracy over answerable questions, restricted to the `restrict_vocab` most frequent words; coverage."
     words = wv.words[:restrict_vocab]
     index = {w: i for i, w in enumerate(words)}
     q = questions[["a", "b", "c", "d"]].apply(lambda col: col.str.lower())
     mask = q.isin(set(index)).all(axis=1).to_numpy()
     out = {"coverage": float(mask.mean()) if len(q) else 0.0, "questions": int(mask.sum()), "accuracy": None}
-    if not mask.any(): return out
-    E = _unit(np.asarray(wv.vectors[:len(words)], dtype=np.float32))
+    if not mask.any():
+        return out
+    E = _unit(np.asarray(wv.vectors[: len(words)], dtype=np.float32))
     abcd = q[mask].apply(lambda col: col.map(index)).to_numpy()
     correct = 0
     for s in range(0, len(abcd), batch):
-        a, b, c, d = abcd[s:s + batch].T
-        scores = _unit(E[b] - E[a] + E[c]) @ E.T                       # (n, V)
-        for col in (a, b, c): scores[np.arange(len(a)), col] = -np.inf
+        a, b, c, d = abcd[s : s + batch].T
+        scores = _unit(E[b] - E[a] + E[c]) @ E.T  # (n, V)
+        for col in (a, b, c):
+            scores[np.arange(len(a)), col] = -np.inf
         correct += int((scores.argmax(1) == d).sum())
     out["accuracy"] = correct / len(abcd)
     return out
 
-def nearest(wv:WordVectors, word:str, k:int=8) -> list[tuple[str, float]]:
+
+def nearest(wv: WordVectors, word: str, k: int = 8) -> list[tuple[str, float]]:
     "The `k` nearest words to `word` by cosine."
     E = _unit(np.asarray(wv.vectors, dtype=np.float32))
     sims = E @ E[wv.index[word]]
-    best = np.argsort(-sims)[1:k + 1]
+    best = np.argsort(-sims)[1 : k + 1]
     return [(wv.words[i], float(sims[i])) for i in best]
 
-def evaluate_vectors(wv:WordVectors, benchmarks:dict) -> dict:
+
+def evaluate_vectors(wv: WordVectors, benchmarks: dict) -> dict:
     "WordSim353, SimLex-999 and analogy figures of `wv` in one flat dict."
     ws, sl = similarity_eval(wv, benchmarks["wordsim353"]), similarity_eval(wv, benchmarks["simlex"])
     an = analogy_eval(wv, benchmarks["analogies"])
-    return {"wordsim353_spearman": ws["spearman"], "wordsim353_coverage": ws["coverage"],
-            "simlex_spearman": sl["spearman"], "simlex_coverage": sl["coverage"],
-            "analogy_acc": an["accuracy"], "analogy_coverage": an["coverage"], "vocab": len(wv)}
+    return {
+        "wordsim353_spearman": ws["spearman"],
+        "wordsim353_coverage": ws["coverage"],
+        "simlex_spearman": sl["spearman"],
+        "simlex_coverage": sl["coverage"],
+        "analogy_acc": an["accuracy"],
+        "analogy_coverage": an["coverage"],
+        "vocab": len(wv),
+    }
 
 # %% ../nbs/10_embeddings.ipynb 41
-def save_word2vec_format(wv:WordVectors, path:str|Path) -> Path:
+def save_word2vec_format(wv: WordVectors, path: str | Path) -> Path:
     "Write vectors in word2vec's text format (gensim's `KeyedVectors.load_word2vec_format` reads it), atomically."
     for w in wv.words:
-        if not w or any(ch.isspace() for ch in w): raise ValueError(f"word {w!r} contains whitespace: the text format cannot hold it")
-    lines = [f"{len(wv)} {wv.vectors.shape[1]}"] + [w + " " + " ".join(f"{x:.6g}" for x in row) for w, row in zip(wv.words, wv.vectors)]
+        if not w or any(ch.isspace() for ch in w):
+            raise ValueError(f"word {w!r} contains whitespace: the text format cannot hold it")
+    lines = [f"{len(wv)} {wv.vectors.shape[1]}"] + [
+        w + " " + " ".join(f"{x:.6g}" for x in row) for w, row in zip(wv.words, wv.vectors)
+    ]
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
-def load_word2vec_format(path:str|Path) -> WordVectors:
+
+def load_word2vec_format(path: str | Path) -> WordVectors:
     "Read word2vec's text format (as written by gensim or save_word2vec_format)."
     path = Path(path)
     with open(path, encoding="utf-8") as f:
@@ -432,20 +588,26 @@ def load_word2vec_format(path:str|Path) -> WordVectors:
         words, rows = [], []
         for i, line in enumerate(f, start=2):
             parts = line.rstrip("\n").split(" ")
-            if len(parts) != d + 1: raise ValueError(f"{path}, line {i}: expected a word and {d} numbers, got {len(parts) - 1}")
-            words.append(parts[0]); rows.append(np.array(parts[1:], dtype=np.float32))
-    if len(words) != n: raise ValueError(f"{path}: header says {n} words, file has {len(words)}")
+            if len(parts) != d + 1:
+                raise ValueError(f"{path}, line {i}: expected a word and {d} numbers, got {len(parts) - 1}")
+            words.append(parts[0])
+            rows.append(np.array(parts[1:], dtype=np.float32))
+    if len(words) != n:
+        raise ValueError(f"{path}: header says {n} words, file has {len(words)}")
     return WordVectors(words, np.stack(rows))
 
 # %% ../nbs/10_embeddings.ipynb 44
 class SentenceEmbedder:
     "Weighted averages of word vectors: method 'mean', 'tfidf' or 'sif' (SIF removes the first principal component)."
-    def __init__(self, wv:WordVectors, method:str="sif", a:float=1e-3):
-        if method not in ("mean", "tfidf", "sif"): raise ValueError(f"unknown method {method!r}: use 'mean', 'tfidf' or 'sif'")
+
+    def __init__(self, wv: WordVectors, method: str = "sif", a: float = 1e-3):
+        if method not in ("mean", "tfidf", "sif"):
+            raise ValueError(f"unknown method {method!r}: use 'mean', 'tfidf' or 'sif'")
         self.wv, self.method, self.a, self.weights, self.pc = wv, method, a, None, None
 
-    def fit(self, texts:list[str], tokenized:list[list[str]]|None=None):
-        "Word weights from `texts` (frequencies for SIF, document frequencies for TF-IDF) and, for SIF, the component to remove."
+    def fit(self, texts: list[str], tokenized: list[list[str]] | None = None):
+        """Word weights from `texts` (frequencies for SIF, document frequencies for TF-IDF) and, for SIF, the component
+        to remove."""
         docs = tokenized if tokenized is not None else [tokenize(t) for t in texts]
         if self.method == "sif":
             counts = Counter(w for d in docs for w in d)
@@ -457,33 +619,41 @@ class SentenceEmbedder:
         self.pc = None
         if self.method == "sif":
             X = self._embed(docs)
-            self.pc = np.linalg.svd(X, full_matrices=False)[2][0]  # first right singular vector (uncentred, as in the paper)
+            self.pc = np.linalg.svd(X, full_matrices=False)[2][
+                0
+            ]  # first right singular vector (uncentred, as in the paper)
         return self
 
     def _embed(self, docs) -> np.ndarray:
         "Sparse (docs × vocabulary) weight matrix times the vectors: sum_i a_i v_{w_i} / n."
         from scipy.sparse import csr_matrix
+
         unseen = 1.0 if self.method == "sif" else (max(self.weights.values()) if self.weights else 1.0)
         rows, cols, vals = [], [], []
         for i, doc in enumerate(docs):
             words = [w for w in doc if w in self.wv]
             for w in words:
-                rows.append(i); cols.append(self.wv.index[w])
+                rows.append(i)
+                cols.append(self.wv.index[w])
                 vals.append((1.0 if self.method == "mean" else self.weights.get(w, unseen)) / len(words))
         M = csr_matrix((vals, (rows, cols)), shape=(len(docs), len(self.wv)), dtype=np.float32)
         return np.asarray(M @ np.asarray(self.wv.vectors, dtype=np.float32))
 
-    def transform(self, texts:list[str], tokenized:list[list[str]]|None=None) -> np.ndarray:
+    def transform(self, texts: list[str], tokenized: list[list[str]] | None = None) -> np.ndarray:
         "(N, d) sentence vectors; texts with no known word get zeros."
-        if self.method != "mean" and self.weights is None: raise RuntimeError("call fit(train_texts) before transform")
+        if self.method != "mean" and self.weights is None:
+            raise RuntimeError("call fit(train_texts) before transform")
         X = self._embed(tokenized if tokenized is not None else [tokenize(t) for t in texts])
-        if self.pc is not None: X = X - np.outer(X @ self.pc, self.pc)
+        if self.pc is not None:
+            X = X - np.outer(X @ self.pc, self.pc)
         return X
 
-def sentence_classifier_eval(wv:WordVectors, dsd, methods=("mean", "tfidf", "sif"), C:float=1.0) -> dict:
+
+def sentence_classifier_eval(wv: WordVectors, dsd, methods=("mean", "tfidf", "sif"), C: float = 1.0) -> dict:
     "{method: {'val_acc', 'test_acc', 'test_pred'}} of logistic regression on sentence embeddings of a DatasetDict."
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+
     splits = ("train", "validation", "test")
     texts = {s: list(dsd[s]["text"]) for s in splits}
     tokens = {s: [tokenize(t) for t in texts[s]] for s in splits}
@@ -495,5 +665,7 @@ def sentence_classifier_eval(wv:WordVectors, dsd, methods=("mean", "tfidf", "sif
         scaler = StandardScaler().fit(X["train"])
         model = LogisticRegression(C=C, max_iter=3000).fit(scaler.transform(X["train"]), labels["train"])
         pred = {s: model.predict(scaler.transform(X[s])) for s in ("validation", "test")}
-        out[method] = {f"{k}_acc": float((pred[s] == labels[s]).mean()) for k, s in (("val", "validation"), ("test", "test"))} | {"test_pred": pred["test"]}
+        out[method] = {
+            f"{k}_acc": float((pred[s] == labels[s]).mean()) for k, s in (("val", "validation"), ("test", "test"))
+        } | {"test_pred": pred["test"]}
     return out

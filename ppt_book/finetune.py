@@ -28,15 +28,18 @@ __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm
            'check_labels']
 
 # %% ../nbs/30_finetuning.ipynb 9
-def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
-                special_mask:torch.Tensor, # (B, T) True at [CLS], [SEP], [PAD]: never chosen
-                mask_token_id:int, vocab_size:int,
-                mlm_probability:float=0.15,
-                word_ids:torch.Tensor|None=None, # (B, T) word index per token for whole-word masking; -1 at specials
-                generator:torch.Generator|None=None,
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor,  # (B, T) token ids, padded
+    special_mask: torch.Tensor,  # (B, T) True at [CLS], [SEP], [PAD]: never chosen
+    mask_token_id: int,
+    vocab_size: int,
+    mlm_probability: float = 0.15,
+    word_ids: torch.Tensor | None = None,  # (B, T) word index per token for whole-word masking; -1 at specials
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     "(inputs, labels): BERT's 80/10/10 masking of a `mlm_probability` share of positions; labels -100 elsewhere."
-    if not 0 < mlm_probability < 1: raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
+    if not 0 < mlm_probability < 1:
+        raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
     B, T = input_ids.shape
     if word_ids is None:
         chosen = (torch.rand(B, T, generator=generator) < mlm_probability) & ~special_mask
@@ -52,7 +55,8 @@ def mask_tokens(input_ids:torch.Tensor, # (B, T) token ids, padded
     inputs[random_pos] = torch.randint(vocab_size, (int(random_pos.sum()),), generator=generator)
     return inputs, labels
 
-def wordpiece_word_ids(input_ids:torch.Tensor, continuation:torch.Tensor, special_mask:torch.Tensor) -> torch.Tensor:
+
+def wordpiece_word_ids(input_ids: torch.Tensor, continuation: torch.Tensor, special_mask: torch.Tensor) -> torch.Tensor:
     "(B, T) word index per token: a token starting with '##' continues the previous word; -1 at specials."
     starts = (~continuation[input_ids]) & ~special_mask
     ids = torch.cumsum(starts.long(), dim=1) - 1
@@ -61,44 +65,75 @@ def wordpiece_word_ids(input_ids:torch.Tensor, continuation:torch.Tensor, specia
 # %% ../nbs/30_finetuning.ipynb 14
 @dataclasses.dataclass
 class SmallBertConfig:
-    vocab_size: int = 16000        # rows of the token embedding; set from the tokenizer
-    hidden_size: int = 256         # width d of every layer
-    num_layers: int = 4            # Transformer blocks
-    num_heads: int = 4             # attention heads; must divide hidden_size
+    vocab_size: int = 16000  # rows of the token embedding; set from the tokenizer
+    hidden_size: int = 256  # width d of every layer
+    num_layers: int = 4  # Transformer blocks
+    num_heads: int = 4  # attention heads; must divide hidden_size
     intermediate_size: int = 1024  # width of each block's feed-forward layer
-    max_position: int = 128        # longest input in tokens (position embeddings)
-    dropout: float = 0.1           # on hidden states and attention weights; in [0, 1)
+    max_position: int = 128  # longest input in tokens (position embeddings)
+    dropout: float = 0.1  # on hidden states and attention weights; in [0, 1)
 
     def __post_init__(self):
-        validate_fields(self, vocab_size=(lambda v: v >= 1, ">= 1"), hidden_size=(lambda v: v >= 1, ">= 1"),
-                        num_layers=(lambda v: v >= 1, ">= 1"), num_heads=(lambda v: v >= 1 and self.hidden_size % v == 0, "a divisor of hidden_size"),
-                        intermediate_size=(lambda v: v >= 1, ">= 1"), max_position=(lambda v: v >= 2, ">= 2"),
-                        dropout=(lambda v: 0 <= v < 1, "in [0, 1)"))
+        validate_fields(
+            self,
+            vocab_size=(lambda v: v >= 1, ">= 1"),
+            hidden_size=(lambda v: v >= 1, ">= 1"),
+            num_layers=(lambda v: v >= 1, ">= 1"),
+            num_heads=(lambda v: v >= 1 and self.hidden_size % v == 0, "a divisor of hidden_size"),
+            intermediate_size=(lambda v: v >= 1, ">= 1"),
+            max_position=(lambda v: v >= 2, ">= 2"),
+            dropout=(lambda v: 0 <= v < 1, "in [0, 1)"),
+        )
 
     def to_hf(self, **extra):
         from transformers import BertConfig
-        return BertConfig(vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.num_layers,
-                          num_attention_heads=self.num_heads, intermediate_size=self.intermediate_size,
-                          max_position_embeddings=self.max_position, hidden_dropout_prob=self.dropout,
-                          attention_probs_dropout_prob=self.dropout, **extra)
 
-def mlm_loss(model, input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:torch.Tensor) -> torch.Tensor:
-    "A BertForMaskedLM's loss, the vocabulary projection run only at the chosen positions (labels != -100), not at every token."
-    hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state   # (B, T, d)
-    chosen = labels != -100                                                                      # (B, T), ~15% True
+        return BertConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_position,
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.dropout,
+            **extra,
+        )
+
+
+def mlm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """A BertForMaskedLM's loss, the vocabulary projection run only at the chosen positions (labels != -100), not at
+    every token."""
+    hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+    chosen = labels != -100  # (B, T), ~15% True
     return F.cross_entropy(model.cls(hidden[chosen]), labels[chosen])
 
-def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64, lr:float=5e-4, max_length:int=64,
-                 whole_word:bool=True, eval_texts:list[str]|None=None, eval_every:int=100, seed:int=0, log=print,
-                 bf16:bool=False, # autocast the forward pass to bfloat16 (fast where the CPU or GPU has bf16 units; weights stay float32)
-                ) -> pd.DataFrame:
+
+def pretrain_mlm(
+    model,
+    tokenizer,
+    texts: list[str],
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 5e-4,
+    max_length: int = 64,
+    whole_word: bool = True,
+    eval_texts: list[str] | None = None,
+    eval_every: int = 100,
+    seed: int = 0,
+    log=print,
+    # autocast the forward pass to bfloat16 (fast where the CPU or GPU has bf16 units; weights stay float32)
+    bf16: bool = False,
+) -> pd.DataFrame:
     "Masked-LM training of a BertForMaskedLM; returns a table of step, loss, tokens so far, eval loss and perplexity."
     g = torch.Generator().manual_seed(seed)
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     vocab = tokenizer.get_vocab()
     continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
-    for tok, i in vocab.items(): continuation[i] = tok.startswith("##")
+    for tok, i in vocab.items():
+        continuation[i] = tok.startswith("##")
     specials = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+
     def batch(rows):
         L = max(map(len, rows))
         ids = torch.tensor([r + [tokenizer.pad_token_id] * (L - len(r)) for r in rows])
@@ -106,34 +141,53 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
         word = wordpiece_word_ids(ids, continuation, special) if whole_word else None
         x, y = mask_tokens(ids, special, tokenizer.mask_token_id, len(tokenizer), 0.15, word, g)
         return x, (ids != tokenizer.pad_token_id).long(), y
+
     eval_batches = None
     if eval_texts:
         ev = tokenizer(list(eval_texts), truncation=True, max_length=max_length)["input_ids"]
-        eval_batches = [batch(ev[i:i + batch_size]) for i in range(0, len(ev), batch_size)]  # fixed masks: comparable over time
+        eval_batches = [
+            batch(ev[i : i + batch_size]) for i in range(0, len(ev), batch_size)
+        ]  # fixed masks: comparable over time
     opt = torch.optim.AdamW(param_groups(model, 0.01), lr=lr, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule(s, steps, warmup))
-    log(f"MLM pretraining: {len(enc)} texts, {steps} steps of {batch_size}, {count_parameters(model)/1e6:.2f}M parameters")
+    log(
+        f"MLM pretraining: {len(enc)} texts, {steps} steps of {batch_size}, {count_parameters(model) / 1e6:.2f}M "
+        "parameters"
+    )
     rows, order, pos, start, seen = [], torch.randperm(len(enc), generator=g).tolist(), 0, time.perf_counter(), 0
+
     def evaluate():
-        model.eval(); total, n = 0.0, 0
+        model.eval()
+        total, n = 0.0, 0
         with torch.no_grad():
             for x, m, y in eval_batches:
-                k = int((y != -100).sum()); total += mlm_loss(model, x, m, y).item() * k; n += k
-        model.train(); return total / max(n, 1)
+                k = int((y != -100).sum())
+                total += mlm_loss(model, x, m, y).item() * k
+                n += k
+        model.train()
+        return total / max(n, 1)
+
     model.train()
     device_type = next(model.parameters()).device.type
     bar = progress_bar(steps, "masked-LM pretraining")
     for step in range(steps):
-        if pos + batch_size > len(order): order, pos = torch.randperm(len(enc), generator=g).tolist(), 0
-        x, m, y = batch([enc[i] for i in order[pos:pos + batch_size]]); pos += batch_size
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16): loss = mlm_loss(model, x, m, y)
-        loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        if pos + batch_size > len(order):
+            order, pos = torch.randperm(len(enc), generator=g).tolist(), 0
+        x, m, y = batch([enc[i] for i in order[pos : pos + batch_size]])
+        pos += batch_size
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+            loss = mlm_loss(model, x, m, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
         seen += x.numel()  # tokens the step computed, padding included: the compute measure of chapter 35
         row = {"step": step + 1, "loss": loss.item(), "tokens": seen}
         if eval_batches and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            row["eval_loss"] = evaluate(); row["eval_ppl"] = math.exp(row["eval_loss"])
+            row["eval_loss"] = evaluate()
+            row["eval_ppl"] = math.exp(row["eval_loss"])
             bar.set_postfix(eval_ppl=f"{row['eval_ppl']:.0f}", refresh=False)
         rows.append(row)
         bar.update(1)
@@ -141,41 +195,85 @@ def pretrain_mlm(model, tokenizer, texts:list[str], steps:int, batch_size:int=64
     log(f"MLM pretraining took {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
 
-def unigram_perplexity(tokenizer, train_texts:list[str], eval_texts:list[str], max_length:int=64) -> float:
-    "Perplexity of `eval_texts`' tokens under the add-one-smoothed token frequencies of `train_texts`, specials left out: where a masked LM sits before it uses the context."
+
+def unigram_perplexity(tokenizer, train_texts: list[str], eval_texts: list[str], max_length: int = 64) -> float:
+    """Perplexity of `eval_texts`' tokens under the add-one-smoothed token frequencies of `train_texts`, specials left
+    out: where a masked LM sits before it uses the context."""
+
     def ids(texts):
-        if len(texts) == 0: return np.zeros(0, dtype=np.int64)
-        flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]])
+        if len(texts) == 0:
+            return np.zeros(0, dtype=np.int64)
+        flat = np.concatenate(
+            [
+                np.asarray(x, dtype=np.int64)
+                for x in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+            ]
+        )
         return flat[~np.isin(flat, tokenizer.all_special_ids)]
+
     counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
 # %% ../nbs/30_finetuning.ipynb 23
-def in_domain_texts(dsd, # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
-                   ) -> list[str]:
-    "Unlabelled in-domain text: the training reviews and the plot summaries of the training movies, never a validation or test movie's text."
+def in_domain_texts(
+    dsd,  # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
+) -> list[str]:
+    """Unlabelled in-domain text: the training reviews and the plot summaries of the training movies, never a validation
+    or test movie's text."""
     from ppt_book.data import RT_FILE, asset_path
+
     raw = pd.read_csv(asset_path(*RT_FILE))
     train_movies = set(dsd["train"]["movie"])
     plots = raw[(raw["category"] == "plot") & raw["movie_name"].isin(train_movies)]["text"].dropna().tolist()
     return list(dsd["train"]["text"]) + plots
 
-def adapt_encoder(texts:list[str], steps:int, lr:float=1e-4, batch_size:int=32, max_length:int=64,
-                  eval_texts:list[str]|None=None, seed:int=0, log=print, bf16:bool=False):
-    "Domain-adaptive pretraining (Gururangan et al., 2020): masked-LM steps on MiniLM itself; returns the adapted BertForMaskedLM and `pretrain_mlm`'s history."
+
+def adapt_encoder(
+    texts: list[str],
+    steps: int,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    max_length: int = 64,
+    eval_texts: list[str] | None = None,
+    seed: int = 0,
+    log=print,
+    bf16: bool = False,
+):
+    """Domain-adaptive pretraining (Gururangan et al., 2020): masked-LM steps on MiniLM itself; returns the adapted
+    BertForMaskedLM and `pretrain_mlm`'s history."""
     from transformers import BertForMaskedLM
+
     from ppt_book.core import seed_everything
-    from ppt_book.data import load_minilm_tokenizer, minilm_path
-    if steps < 1: raise ValueError(f"adapt_encoder needs at least one step, got {steps}")
+    from ppt_book.data import load_minilm_tokenizer
+
+    if steps < 1:
+        raise ValueError(f"adapt_encoder needs at least one step, got {steps}")
     seed_everything(seed)
-    mlm = BertForMaskedLM.from_pretrained(minilm_path(), local_files_only=True)  # the output layer is new: MiniLM ships none
-    history = pretrain_mlm(mlm, load_minilm_tokenizer(), texts, steps, batch_size=batch_size, lr=lr, max_length=max_length,
-                           eval_texts=eval_texts, eval_every=max(1, steps // 4), seed=seed, log=log, bf16=bf16)
+    mlm = BertForMaskedLM.from_pretrained(
+        minilm_path(), local_files_only=True
+    )  # the output layer is new: MiniLM ships none
+    history = pretrain_mlm(
+        mlm,
+        load_minilm_tokenizer(),
+        texts,
+        steps,
+        batch_size=batch_size,
+        lr=lr,
+        max_length=max_length,
+        eval_texts=eval_texts,
+        eval_every=max(1, steps // 4),
+        seed=seed,
+        log=log,
+        bf16=bf16,
+    )
     return mlm, history
 
-def minilm_classifier(num_labels:int, adapted=None):
-    "MiniLM with a new classification head; its encoder copied from `adapted` (a BertForMaskedLM from `adapt_encoder`) when given."
+
+def minilm_classifier(num_labels: int, adapted=None):
+    """MiniLM with a new classification head; its encoder copied from `adapted` (a BertForMaskedLM from `adapt_encoder`)
+    when given."""
     from ppt_book.data import load_minilm
+
     model = load_minilm(num_labels=num_labels)
     if adapted is not None:
         missing, unexpected = model.bert.load_state_dict(adapted.bert.state_dict(), strict=False)
@@ -183,93 +281,133 @@ def minilm_classifier(num_labels:int, adapted=None):
     return model
 
 # %% ../nbs/30_finetuning.ipynb 27
-def train_classifier(model, tokenizer, train_ds, val_ds, # datasets splits with 'text' and 'label'
-                     config:TrainConfig|None=None, log=print) -> dict:
-    "Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation epoch."
-    return fit(model, tokenizer, train_ds["text"], classification_loss(train_ds["label"]), val_ds["text"], val_ds["label"],
-               config, log=log)
+def train_classifier(
+    model,
+    tokenizer,
+    train_ds,
+    val_ds,  # datasets splits with 'text' and 'label'
+    config: TrainConfig | None = None,
+    log=print,
+) -> dict:
+    """Fine-tune `model` on `train_ds` with cross-entropy (the training chapter's `fit`); keeps the best validation
+    epoch."""
+    return fit(
+        model,
+        tokenizer,
+        train_ds["text"],
+        classification_loss(train_ds["label"]),
+        val_ds["text"],
+        val_ds["label"],
+        config,
+        log=log,
+    )
 
 # %% ../nbs/30_finetuning.ipynb 29
-def softmax_np(logits:np.ndarray) -> np.ndarray:
+def softmax_np(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
-def expected_calibration_error(probs:np.ndarray, labels:np.ndarray, n_bins:int=15) -> float:
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     "ECE with equal-width confidence bins."
     conf, pred = probs.max(1), probs.argmax(1)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
     ece = 0.0
     for b in range(n_bins):
         m = bins == b
-        if m.any(): ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
+        if m.any():
+            ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
     return float(ece)
 
-def classification_report(logits:np.ndarray, labels, names:list[str]) -> dict:
+
+def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
     "Accuracy, macro-F1, ECE and the confusion matrix."
     from sklearn.metrics import confusion_matrix, f1_score
+
     labels = np.asarray(labels)
     probs, pred = softmax_np(logits), logits.argmax(1)
-    return {"acc": float((pred == labels).mean()), "macro_f1": float(f1_score(labels, pred, average="macro")),
-            "ece": expected_calibration_error(probs, labels),
-            "confusion": confusion_matrix(labels, pred, labels=list(range(len(names)))).tolist()}
+    return {
+        "acc": float((pred == labels).mean()),
+        "macro_f1": float(f1_score(labels, pred, average="macro")),
+        "ece": expected_calibration_error(probs, labels),
+        "confusion": confusion_matrix(labels, pred, labels=list(range(len(names)))).tolist(),
+    }
+
 
 def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     import matplotlib.pyplot as plt
     import seaborn as sns
+
     ax = ax or plt.subplots(figsize=(3.5, 3))[1]
-    sns.heatmap(pd.DataFrame(confusion, index=names, columns=names), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    sns.heatmap(
+        pd.DataFrame(confusion, index=names, columns=names), annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax
+    )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
-def plot_reliability(probs:np.ndarray, labels, n_bins:int=10, ax=None, title="reliability"):
+
+def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title="reliability"):
     import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(3.5, 3))[1]
     conf, correct = probs.max(1), probs.argmax(1) == np.asarray(labels)
     edges = np.linspace(0, 1, n_bins + 1)
     mids, accs = [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (conf > lo) & (conf <= hi)
-        if m.any(): mids.append(conf[m].mean()); accs.append(correct[m].mean())
-    ax.plot([0, 1], [0, 1], "--", color="grey"); ax.plot(mids, accs, "o-")
+        if m.any():
+            mids.append(conf[m].mean())
+            accs.append(correct[m].mean())
+    ax.plot([0, 1], [0, 1], "--", color="grey")
+    ax.plot(mids, accs, "o-")
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
 # %% ../nbs/30_finetuning.ipynb 32
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
+
 class EncoderClassifier(nn.Module):
     "A transformers encoder with one of four classification heads (see HEADS)."
-    def __init__(self, encoder, num_labels:int, head:str="linear_mean", dropout:float=0.1, conv_filters:int=100):
+
+    def __init__(
+        self, encoder, num_labels: int, head: str = "linear_mean", dropout: float = 0.1, conv_filters: int = 100
+    ):
         super().__init__()
-        if head not in HEADS: raise ValueError(f"unknown head {head!r}: use one of {HEADS}")
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r}: use one of {HEADS}")
         self.encoder, self.head, d = encoder, head, encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        if head == "linear_cls": self.pool = nn.Sequential(nn.Linear(d, d), nn.Tanh())
+        if head == "linear_cls":
+            self.pool = nn.Sequential(nn.Linear(d, d), nn.Tanh())
         if head == "conv":
             self.convs = nn.ModuleList(nn.Conv1d(d, conv_filters, k, padding=k // 2) for k in (3, 4, 5))
             d = 3 * conv_filters
-        if head == "attention": self.att = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
+        if head == "attention":
+            self.att = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
         self.out = nn.Linear(d, num_labels)
 
     def forward(self, input_ids, attention_mask):
-        H = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state   # (B, T, d)
-        m = attention_mask.unsqueeze(-1).to(H.dtype)                                              # (B, T, 1)
-        if self.head == "linear_cls": z = self.pool(H[:, 0])
-        elif self.head == "linear_mean": z = (H * m).sum(1) / m.sum(1).clamp(min=1)
+        H = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+        m = attention_mask.unsqueeze(-1).to(H.dtype)  # (B, T, 1)
+        if self.head == "linear_cls":
+            z = self.pool(H[:, 0])
+        elif self.head == "linear_mean":
+            z = (H * m).sum(1) / m.sum(1).clamp(min=1)
         elif self.head == "conv":
-            X = (H * m).transpose(1, 2)                                                            # (B, d, T)
-            feats = [c(X)[..., :H.size(1)].masked_fill(m.transpose(1, 2) == 0, -1e4).amax(2) for c in self.convs]
-            z = torch.relu(torch.cat(feats, 1))                                                    # (B, 3F)
+            X = (H * m).transpose(1, 2)  # (B, d, T)
+            feats = [c(X)[..., : H.size(1)].masked_fill(m.transpose(1, 2) == 0, -1e4).amax(2) for c in self.convs]
+            z = torch.relu(torch.cat(feats, 1))  # (B, 3F)
         else:
-            scores = self.att(H).masked_fill(m == 0, -1e4)                                         # (B, T, 1)
+            scores = self.att(H).masked_fill(m == 0, -1e4)  # (B, T, 1)
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
 # %% ../nbs/30_finetuning.ipynb 36
-def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:int, mlm_model=None):
+def small_bert_classifier(num_labels: int, config: SmallBertConfig, pad_token_id: int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
-    from transformers import BertForSequenceClassification
+
     model = BertForSequenceClassification(config.to_hf(num_labels=num_labels, pad_token_id=pad_token_id))
     if mlm_model is not None:
         missing, unexpected = model.bert.load_state_dict(mlm_model.bert.state_dict(), strict=False)
@@ -277,7 +415,7 @@ def small_bert_classifier(num_labels:int, config:SmallBertConfig, pad_token_id:i
     return model
 
 # %% ../nbs/30_finetuning.ipynb 39
-def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -> Path:
+def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)
     model.config.id2label = dict(enumerate(label_names))
@@ -287,42 +425,63 @@ def save_classifier(model, tokenizer, out_dir:str|Path, label_names:list[str]) -
         tokenizer.save_pretrained(tmp)
     return out_dir
 
-def check_model_folder(model_dir:str|Path) -> Path:
-    "Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights are not safetensors."
+
+def check_model_folder(model_dir: str | Path) -> Path:
+    """Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights
+    are not safetensors."""
     model_dir = Path(model_dir)
-    if not (model_dir/"config.json").is_file():
-        raise FileNotFoundError(f"{model_dir} holds no config.json: it is not a saved model folder (save_classifier writes one)")
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{model_dir} holds no config.json: it is not a saved model folder (save_classifier writes one)"
+        )
     for name in ("config.json", "tokenizer_config.json"):
-        if not (model_dir/name).is_file(): continue
-        try: cfg = json.loads((model_dir/name).read_text(encoding="utf-8"))
+        if not (model_dir / name).is_file():
+            continue
+        try:
+            cfg = json.loads((model_dir / name).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadInput(f"{model_dir/name} is not valid JSON ({type(e).__name__}): save the model again") from None
+            raise BadInput(f"{model_dir / name} is not valid JSON ({type(e).__name__}): save the model again") from None
         if isinstance(cfg, dict) and "auto_map" in cfg:
-            raise BadInput(f"{model_dir/name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
-                             "from a model folder; use a model saved by save_classifier or one of ppt_book's students")
+            raise BadInput(
+                f"{model_dir / name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
+                "from a model folder; use a model saved by save_classifier or one of ppt_book's students"
+            )
     if not any(model_dir.glob("*.safetensors")):
-        raise FileNotFoundError(f"{model_dir} has no .safetensors weights; pickled weights (pytorch_model.bin) are never loaded "
-                                "because unpickling runs code: save the model with save_pretrained (safetensors by default)")
+        raise FileNotFoundError(
+            f"{model_dir} has no .safetensors weights; pickled weights (pytorch_model.bin) are never loaded "
+            "because unpickling runs code: save the model with save_pretrained (safetensors by default)"
+        )
     return model_dir
 
-def load_classifier(model_dir:str|Path):
-    "(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear errors."
+
+def load_classifier(model_dir: str | Path):
+    """(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear
+    errors."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     model_dir = check_model_folder(model_dir)
-    if not any((model_dir/f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-        raise FileNotFoundError(f"{model_dir} has a model but no tokenizer: save it with tokenizer.save_pretrained({str(model_dir)!r})")
+    if not any((model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        raise FileNotFoundError(
+            f"{model_dir} has a model but no tokenizer: save it with tokenizer.save_pretrained({str(model_dir)!r})"
+        )
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False,
-                                                                   use_safetensors=True).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
+        ).eval()
     except (ValueError, OSError, KeyError) as e:
-        raise BadInput(f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
-                         "pass a folder written by save_classifier") from None
+        raise BadInput(
+            f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+            "pass a folder written by save_classifier"
+        ) from None
     return model, tok
 
-def check_labels(model, label_names:list[str], source:str="the data"):
+
+def check_labels(model, label_names: list[str], source: str = "the data"):
     "Raise unless the model's id2label equals `label_names` (same names, same order)."
     theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]
     if theirs != list(label_names):
-        raise ValueError(f"the model's labels {theirs} differ from the labels of {source} {list(label_names)}: "
-                         "use a model trained on these labels, or map the labels first")
+        raise ValueError(
+            f"the model's labels {theirs} differ from the labels of {source} {list(label_names)}: "
+            "use a model trained on these labels, or map the labels first"
+        )

@@ -28,15 +28,19 @@ __all__ = ['RUNTIMES', 'Loaded', 'quantize_int8', 'torch_size_mb', 'export_onnx'
            'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
 
 # %% ../nbs/45_inference.ipynb 9
-def quantize_int8(model:nn.Module) -> nn.Module:
-    "A copy of `model` whose Linear, LSTM and GRU layers compute in int8: weights quantized once, activations per batch."
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose Linear, LSTM and GRU layers compute in int8: weights quantized once, activations per
+    batch."""
     from torch.ao.quantization import quantize_dynamic
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.13 points eager-mode users at torchao; the eager API still works
         return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
 
-def torch_size_mb(model:nn.Module) -> float:
-    "Megabytes of `model`'s state_dict as torch.save writes it (int8 layers' packed weights included), measured in memory."
+
+def torch_size_mb(model: nn.Module) -> float:
+    """Megabytes of `model`'s state_dict as torch.save writes it (int8 layers' packed weights included), measured in
+    memory."""
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     return buf.tell() / 1e6
@@ -44,11 +48,19 @@ def torch_size_mb(model:nn.Module) -> float:
 # %% ../nbs/45_inference.ipynb 12
 class _Logits(nn.Module):
     "A transformers classifier as a plain (input_ids, attention_mask) -> logits module, for export."
-    def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, input_ids, attention_mask): return logits_of(self.model, input_ids, attention_mask)
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return logits_of(self.model, input_ids, attention_mask)
+
 
 class _ExportRNN(nn.Module):
-    "A BiLSTM/GRU student without packed sequences, which export cannot trace: each direction is its own RNN with the student's weights, the backward one reading each review reversed within its length."
+    """A BiLSTM/GRU student without packed sequences, which export cannot trace: each direction is its own RNN with the
+    student's weights, the backward one reading each review reversed within its length."""
+
     def __init__(self, student):
         super().__init__()
         self.student, rnn = student, student.rnn
@@ -58,127 +70,206 @@ class _ExportRNN(nn.Module):
             getattr(self.bwd, f"{name}_l0").data = getattr(rnn, f"{name}_l0_reverse").data
 
     def forward(self, input_ids, attention_mask):
-        x = self.student.embed(input_ids)                                              # (B, T, e), padding on the right
-        n = attention_mask.sum(1, keepdim=True).clamp(min=1)                           # (B, 1) real tokens
-        t = torch.arange(x.size(1), device=x.device).unsqueeze(0)                      # (1, T)
-        rev = torch.where(t < n, n - 1 - t, t)                                         # position t reads token n-1-t
+        x = self.student.embed(input_ids)  # (B, T, e), padding on the right
+        n = attention_mask.sum(1, keepdim=True).clamp(min=1)  # (B, 1) real tokens
+        t = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, T)
+        rev = torch.where(t < n, n - 1 - t, t)  # position t reads token n-1-t
         x_rev = x.gather(1, rev.unsqueeze(-1).expand_as(x))
-        last = (n - 1).unsqueeze(-1).expand(-1, 1, self.fwd.hidden_size)                # (B, 1, h)
-        h_f = self.fwd(x)[0].gather(1, last).squeeze(1)                                # after the last real token
-        h_b = self.bwd(x_rev)[0].gather(1, last).squeeze(1)                            # after the first, read backwards
+        last = (n - 1).unsqueeze(-1).expand(-1, 1, self.fwd.hidden_size)  # (B, 1, h)
+        h_f = self.fwd(x)[0].gather(1, last).squeeze(1)  # after the last real token
+        h_b = self.bwd(x_rev)[0].gather(1, last).squeeze(1)  # after the first, read backwards
         return self.student.mlp(torch.cat([h_f, h_b], 1))
 
-def export_onnx(model:nn.Module, path:str|Path) -> Path:
-    "Export a classifier's logits to ONNX with dynamic batch and sequence axes (a recurrent student through `_ExportRNN`), atomically."
+
+def export_onnx(model: nn.Module, path: str | Path) -> Path:
+    """Export a classifier's logits to ONNX with dynamic batch and sequence axes (a recurrent student through
+    `_ExportRNN`), atomically."""
     net = _ExportRNN(model) if getattr(model.config, "arch", None) in ("bilstm", "gru") else _Logits(model)
     net = copy.deepcopy(net).cpu().eval()
     ids = torch.randint(1, model.config.vocab_size, (2, 16))
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
-    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):  # the exporter swaps in a loop-based RNN (any length) and restores the
-        op._dispatch_cache.clear()  # unrolled one after, but a stale dispatch cache keeps the unrolled one: a second RNN export fixed its length
+    for op in (
+        torch.ops.aten.lstm.input,
+        torch.ops.aten.gru.input,
+    ):  # the exporter swaps in a loop-based RNN (any length) and restores the
+        # unrolled one after, but a stale dispatch cache keeps the unrolled one: a second RNN export fixed its length
+        op._dispatch_cache.clear()
     with _atomic_file(Path(path)) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (ids, mask), tmp, input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                          dynamic_shapes=axes, dynamo=True, external_data=False, verbose=False)  # weights inside the file: one file to move
+        torch.onnx.export(
+            net,
+            (ids, mask),
+            tmp,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_shapes=axes,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )  # weights inside the file: one file to move
     return Path(path)
 
-def quantize_onnx_int8(src:str|Path, dst:str|Path,
-                       per_channel:bool=True, # one scale per output row of each weight matrix; False: one per tensor
-                      ) -> Path:
+
+def quantize_onnx_int8(
+    src: str | Path,
+    dst: str | Path,
+    per_channel: bool = True,  # one scale per output row of each weight matrix; False: one per tensor
+) -> Path:
     "ONNX Runtime's dynamic int8 quantization of an exported model, written atomically."
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
     with _atomic_file(Path(dst)) as tmp, warnings.catch_warnings(), _quiet_logging():
         warnings.simplefilter("ignore")
         quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
     return Path(dst)
 
+
 @contextlib.contextmanager
 def _quiet_logging():
     "Silence the root logger for a block: ONNX Runtime's quantizer advises pre-processing there on every call."
     import logging
+
     before = logging.root.level
     logging.root.setLevel(logging.ERROR)
-    try: yield
-    finally: logging.root.setLevel(before)
+    try:
+        yield
+    finally:
+        logging.root.setLevel(before)
+
 
 class OrtClassifier:
-    "An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=, attention_mask=)` gives logits."
+    """An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=,
+    attention_mask=)` gives logits."""
+
     training = False  # predict_logits reads it
-    def __init__(self, path:str|Path, threads:int|None=None):
+
+    def __init__(self, path: str | Path, threads: int | None = None):
         import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads: options.intra_op_num_threads = threads
-        self.path, self.session = Path(path), ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]  # export drops an input the graph never reads (the CNN's mask)
-    def __call__(self, input_ids:torch.Tensor, attention_mask:torch.Tensor) -> torch.Tensor:
+        if threads:
+            options.intra_op_num_threads = threads
+        self.path, self.session = (
+            Path(path),
+            ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]),
+        )
+        self.inputs = [
+            i.name for i in self.session.get_inputs()
+        ]  # export drops an input the graph never reads (the CNN's mask)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         return torch.from_numpy(self.session.run(["logits"], {k: feed[k].cpu().numpy() for k in self.inputs})[0])
-    def parameters(self): yield torch.empty(0)  # predict_logits asks where the model lives: the CPU
-    def eval(self): return self
-    def train(self, mode:bool=True): return self
+
+    def parameters(self):
+        yield torch.empty(0)  # predict_logits asks where the model lives: the CPU
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
 
 # %% ../nbs/45_inference.ipynb 24
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 Loaded = namedtuple("Loaded", "model tokenizer labels max_length")
 
+
 def cache_root() -> Path:
     "Where exports are cached: $PPT_BOOK_CACHE, else $XDG_CACHE_HOME/ppt_book, else ~/.cache/ppt_book."
-    return Path(os.environ.get("PPT_BOOK_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"ppt_book")
+    return Path(
+        os.environ.get("PPT_BOOK_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ppt_book"
+    )
 
-def onnx_file(model_dir:str|Path, model:nn.Module, int8:bool=False) -> Path:
-    "MODEL_DIR/model.onnx (model.int8.onnx) when the folder has it, else an export made once into the cache, by fingerprint."
+
+def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Path:
+    """MODEL_DIR/model.onnx (model.int8.onnx) when the folder has it, else an export made once into the cache, by
+    fingerprint."""
     name = "model.int8.onnx" if int8 else "model.onnx"
-    if (Path(model_dir)/name).is_file(): return Path(model_dir)/name
-    cache = cache_root()/"onnx"/teacher_fingerprint(model_dir)
-    if not (cache/"model.onnx").is_file(): export_onnx(model, cache/"model.onnx")
-    if int8 and not (cache/name).is_file(): quantize_onnx_int8(cache/"model.onnx", cache/name)
-    return cache/name
+    if (Path(model_dir) / name).is_file():
+        return Path(model_dir) / name
+    cache = cache_root() / "onnx" / teacher_fingerprint(model_dir)
+    if not (cache / "model.onnx").is_file():
+        export_onnx(model, cache / "model.onnx")
+    if int8 and not (cache / name).is_file():
+        quantize_onnx_int8(cache / "model.onnx", cache / name)
+    return cache / name
+
 
 @functools.lru_cache(maxsize=8)
-def _load(model_dir:str, runtime:str, device:str, stamp:tuple) -> Loaded:
+def _load(model_dir: str, runtime: str, device: str, stamp: tuple) -> Loaded:
     model, tok = load_classifier(model_dir)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     limit = min(getattr(tok, "model_max_length", 512), getattr(model.config, "max_position_embeddings", 512))
-    if runtime == "torch-int8": model = quantize_int8(model)
-    elif runtime in ("onnx", "onnx-int8"): model = OrtClassifier(onnx_file(model_dir, model, int8=runtime == "onnx-int8"))
-    else: model = model.to(device)
+    if runtime == "torch-int8":
+        model = quantize_int8(model)
+    elif runtime in ("onnx", "onnx-int8"):
+        model = OrtClassifier(onnx_file(model_dir, model, int8=runtime == "onnx-int8"))
+    else:
+        model = model.to(device)
     return Loaded(model, tok, labels, limit)
 
-def load_runtime(model_dir:str|Path, runtime:str="torch", device:str|None=None) -> Loaded:
-    "(model, tokenizer, labels, max_length) of a saved classifier in `runtime`, kept per folder and refreshed when its files change."
-    if runtime not in RUNTIMES: raise BadInput(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+
+def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | None = None) -> Loaded:
+    """(model, tokenizer, labels, max_length) of a saved classifier in `runtime`, kept per folder and refreshed when its
+    files change."""
+    if runtime not in RUNTIMES:
+        raise BadInput(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
     device = str(get_device(device) if runtime == "torch" else torch.device(device or "cpu"))
-    if runtime != "torch" and device != "cpu": raise BadInput(f"runtime {runtime!r} runs on the CPU: pass device='cpu', or runtime 'torch'")
+    if runtime != "torch" and device != "cpu":
+        raise BadInput(f"runtime {runtime!r} runs on the CPU: pass device='cpu', or runtime 'torch'")
     folder = Path(model_dir).resolve()
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())) if folder.is_dir() else ()
+    stamp = (
+        tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()))
+        if folder.is_dir()
+        else ()
+    )
     return _load(str(folder), runtime, device, stamp)
 
-def predict(texts:list[str], # the texts to classify
-            model_dir:str|Path, # a folder saved by save_classifier: the teacher or any student
-            device:str|None=None, # runtime 'torch': None for the best available
-            batch_size:int=64,
-            runtime:str="torch", # 'torch', 'torch-int8', 'onnx' or 'onnx-int8'
-            max_length:int|None=None, # tokens per text; None: the model's limit
-            progress:bool=False, # a bar on stderr
-           ) -> pd.DataFrame:
-    "One row per text: `label`, its probability `score`, and `p_<class>` for every class, from a saved classifier."
-    if isinstance(texts, str): texts = [texts]
-    if len(texts) == 0: raise ValueError("predict() got an empty list of texts")
-    m = load_runtime(model_dir, runtime, device)
-    probs = softmax_np(predict_logits(m.model, m.tokenizer, list(texts), max_length or m.max_length, batch_size, progress=progress))
-    return pd.DataFrame({"text": list(texts), "label": [m.labels[i] for i in probs.argmax(1)], "score": probs.max(1),
-                         **{f"p_{n}": probs[:, i] for i, n in enumerate(m.labels)}})
 
-def write_table(df:pd.DataFrame, path:str|Path) -> Path:
+def predict(
+    texts: list[str],  # the texts to classify
+    model_dir: str | Path,  # a folder saved by save_classifier: the teacher or any student
+    device: str | None = None,  # runtime 'torch': None for the best available
+    batch_size: int = 64,
+    runtime: str = "torch",  # 'torch', 'torch-int8', 'onnx' or 'onnx-int8'
+    max_length: int | None = None,  # tokens per text; None: the model's limit
+    progress: bool = False,  # a bar on stderr
+) -> pd.DataFrame:
+    "One row per text: `label`, its probability `score`, and `p_<class>` for every class, from a saved classifier."
+    if isinstance(texts, str):
+        texts = [texts]
+    if len(texts) == 0:
+        raise ValueError("predict() got an empty list of texts")
+    m = load_runtime(model_dir, runtime, device)
+    probs = softmax_np(
+        predict_logits(m.model, m.tokenizer, list(texts), max_length or m.max_length, batch_size, progress=progress)
+    )
+    return pd.DataFrame(
+        {
+            "text": list(texts),
+            "label": [m.labels[i] for i in probs.argmax(1)],
+            "score": probs.max(1),
+            **{f"p_{n}": probs[:, i] for i, n in enumerate(m.labels)},
+        }
+    )
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     "Write `df` to `path` as CSV, TSV, JSONL or Parquet (by its suffix), through a temporary file and a rename."
     path = Path(path)
     kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(path.suffix.lower())
-    if kind is None: raise BadInput(f"--output {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
+    if kind is None:
+        raise BadInput(f"--output {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
     with _atomic_file(path) as tmp:
-        if kind == "parquet": df.to_parquet(tmp, index=False)
-        elif kind == "jsonl": df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else: df.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",")
+        if kind == "parquet":
+            df.to_parquet(tmp, index=False)
+        elif kind == "jsonl":
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",")
     return path

@@ -21,180 +21,280 @@ __all__ = ['POSITIVE_ADJ', 'NEGATIVE_ADJ', 'NAMES', 'embedding_layer', 'encode',
            'behavioural_suite', 'run_behavioural']
 
 # %% ../nbs/60_interpretability.ipynb 9
-def embedding_layer(model:nn.Module) -> nn.Embedding:
+def embedding_layer(model: nn.Module) -> nn.Embedding:
     "The input (word) embedding layer of a classifier, or a clear error when it does not expose one."
     try:
         layer = model.get_input_embeddings()
-        if isinstance(layer, nn.Embedding): return layer
-    except (AttributeError, NotImplementedError): pass
+        if isinstance(layer, nn.Embedding):
+            return layer
+    except (AttributeError, NotImplementedError):
+        pass
     for name in ("embed", "embedding", "embeddings"):
-        if isinstance(getattr(model, name, None), nn.Embedding): return getattr(model, name)
-    raise ValueError(f"{type(model).__name__} exposes no input embedding layer: implement get_input_embeddings() "
-                     "(returning its nn.Embedding) to explain it with Integrated Gradients")
+        if isinstance(getattr(model, name, None), nn.Embedding):
+            return getattr(model, name)
+    raise ValueError(
+        f"{type(model).__name__} exposes no input embedding layer: implement get_input_embeddings() "
+        "(returning its nn.Embedding) to explain it with Integrated Gradients"
+    )
 
-def encode(tokenizer, text:str, max_length:int=128) -> dict:
+
+def encode(tokenizer, text: str, max_length: int = 128) -> dict:
     "Token ids (1, T), the word index of every token (None for special tokens), and whether the text was truncated."
-    if not text or not text.strip(): raise ValueError("cannot explain an empty text")
+    if not text or not text.strip():
+        raise ValueError("cannot explain an empty text")
     full = tokenizer(text, add_special_tokens=True)["input_ids"]
     enc = tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
     return {"input_ids": enc["input_ids"], "word_ids": enc.word_ids(0), "truncated": len(full) > max_length}
 
-def words_of(tokenizer, text:str) -> list[str]:
+
+def words_of(tokenizer, text: str) -> list[str]:
     "The words a tokenizer's pre-tokenizer splits `text` into (what word_ids index)."
     norm = tokenizer.backend_tokenizer.normalizer
     t = norm.normalize_str(text) if norm else text
     return [w for w, _ in tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(t)]
 
-def to_words(token_scores:np.ndarray, word_ids:list, n_words:int) -> np.ndarray:
+
+def to_words(token_scores: np.ndarray, word_ids: list, n_words: int) -> np.ndarray:
     "Sum token scores into the words they belong to (special tokens dropped)."
     out = np.zeros(n_words)
     for s, w in zip(token_scores, word_ids):
-        if w is not None and w < n_words: out[w] += s
+        if w is not None and w < n_words:
+            out[w] += s
     return out
 
-def _mask(model, input_ids:torch.Tensor) -> torch.Tensor:
-    "Attention mask of unpadded single texts: every position for BERT-style models, non-pad tokens for the students."
-    return torch.ones_like(input_ids) if hasattr(model, "bert") else (input_ids != (model.config.pad_token_id or 0)).long()
 
-def _probs(model, input_ids:torch.Tensor, attention_mask:torch.Tensor|None=None) -> torch.Tensor:
+def _mask(model, input_ids: torch.Tensor) -> torch.Tensor:
+    "Attention mask of unpadded single texts: every position for BERT-style models, non-pad tokens for the students."
+    return (
+        torch.ones_like(input_ids) if hasattr(model, "bert") else (input_ids != (model.config.pad_token_id or 0)).long()
+    )
+
+
+def _probs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     mask = _mask(model, input_ids) if attention_mask is None else attention_mask.expand(input_ids.shape[0], -1)
     return model(input_ids=input_ids, attention_mask=mask).logits.softmax(-1)
 
-def integrated_gradients(model, tokenizer, text:str, target:int|None=None, n_steps:int=32, max_length:int=128) -> dict:
+
+def integrated_gradients(
+    model, tokenizer, text: str, target: int | None = None, n_steps: int = 32, max_length: int = 128
+) -> dict:
     "Integrated Gradients of the target class's probability w.r.t. the word embeddings, summed per word."
     from captum.attr import LayerIntegratedGradients
+
     enc = encode(tokenizer, text, max_length)
     ids = enc["input_ids"]
     special = torch.tensor([w is None for w in enc["word_ids"]])
-    baseline = torch.where(special, ids, torch.full_like(ids, tokenizer.pad_token_id))  # keep [CLS]/[SEP], pad the words
+    baseline = torch.where(
+        special, ids, torch.full_like(ids, tokenizer.pad_token_id)
+    )  # keep [CLS]/[SEP], pad the words
     model.eval()
-    with torch.no_grad(): p = _probs(model, ids)[0]
+    with torch.no_grad():
+        p = _probs(model, ids)[0]
     target = int(p.argmax()) if target is None else target
     # the real text's mask for every point of the path, the baseline included: only the embeddings move
     lig = LayerIntegratedGradients(lambda x, m: _probs(model, x, m), embedding_layer(model))
-    attr, delta = lig.attribute(ids, baselines=baseline, target=target, n_steps=n_steps, additional_forward_args=(_mask(model, ids),),
-                                return_convergence_delta=True)
+    attr, delta = lig.attribute(
+        ids,
+        baselines=baseline,
+        target=target,
+        n_steps=n_steps,
+        additional_forward_args=(_mask(model, ids),),
+        return_convergence_delta=True,
+    )
     token_scores = attr.sum(-1)[0].detach().numpy()
     words = words_of(tokenizer, text)
-    return {"words": words, "scores": to_words(token_scores, enc["word_ids"], len(words)), "target": target,
-            "prob": float(p[target]), "delta": float(delta), "truncated": enc["truncated"]}
+    return {
+        "words": words,
+        "scores": to_words(token_scores, enc["word_ids"], len(words)),
+        "target": target,
+        "prob": float(p[target]),
+        "delta": float(delta),
+        "truncated": enc["truncated"],
+    }
 
-def occlusion(predict_proba, words:list[str], target:int) -> np.ndarray:
+
+def occlusion(predict_proba, words: list[str], target: int) -> np.ndarray:
     "Leave-one-word-out: the drop in P(target) when each word is deleted. predict_proba: list of texts -> (n, classes)."
-    texts = [" ".join(words)] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    texts = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
     p = predict_proba(texts)[:, target]
     return p[0] - p[1:]
 
-def attention_rollout(model, tokenizer, text:str, max_length:int=128) -> dict:
+
+def attention_rollout(model, tokenizer, text: str, max_length: int = 128) -> dict:
     "Attention rollout from [CLS] for BERT-style classifiers, summed per word."
     if not hasattr(model, "bert"):
-        raise ValueError(f"attention rollout needs a Transformer encoder that returns attentions; {type(model).__name__} has none")
+        raise ValueError(
+            f"attention rollout needs a Transformer encoder that returns attentions; {type(model).__name__} has none"
+        )
     enc = encode(tokenizer, text, max_length)
     impl = model.config._attn_implementation
     model.set_attn_implementation("eager")  # fused attention kernels do not return the attention maps
     try:
-        with torch.no_grad(): att = model(input_ids=enc["input_ids"], output_attentions=True).attentions
-    finally: model.set_attn_implementation(impl)
+        with torch.no_grad():
+            att = model(input_ids=enc["input_ids"], output_attentions=True).attentions
+    finally:
+        model.set_attn_implementation(impl)
     T = enc["input_ids"].shape[1]
     roll = torch.eye(T)
     for a in att:
         a = a[0].mean(0) + torch.eye(T)
         roll = (a / a.sum(-1, keepdim=True)) @ roll
     words = words_of(tokenizer, text)
-    return {"words": words, "scores": to_words(roll[0].numpy(), enc["word_ids"], len(words)), "truncated": enc["truncated"]}
+    return {
+        "words": words,
+        "scores": to_words(roll[0].numpy(), enc["word_ids"], len(words)),
+        "truncated": enc["truncated"],
+    }
 
-def proba_fn(model, tokenizer, max_length:int=128):
+
+def proba_fn(model, tokenizer, max_length: int = 128):
     "texts -> class probabilities (n, classes) for a saved-style classifier."
     return lambda texts: torch.tensor(predict_logits(model, tokenizer, list(texts), max_length)).softmax(-1).numpy()
 
 # %% ../nbs/60_interpretability.ipynb 12
-def deletion_curve(predict_proba, words:list[str], scores, target:int, max_k:int|None=None) -> np.ndarray:
+def deletion_curve(predict_proba, words: list[str], scores, target: int, max_k: int | None = None) -> np.ndarray:
     "P(target) after deleting the k highest-scoring words, k = 0..max_k (default: half the words)."
     order = np.argsort(-np.asarray(scores, float), kind="stable")
     max_k = len(words) // 2 if max_k is None else min(max_k, len(words))
     texts = [" ".join(w for j, w in enumerate(words) if j not in set(order[:k].tolist())) for k in range(max_k + 1)]
     return predict_proba(texts)[:, target]
 
-def random_deletion_curve(predict_proba, words:list[str], target:int, n_orders:int=10, max_k:int|None=None, seed:int=0) -> np.ndarray:
+
+def random_deletion_curve(
+    predict_proba, words: list[str], target: int, n_orders: int = 10, max_k: int | None = None, seed: int = 0
+) -> np.ndarray:
     "The deletion curve averaged over `n_orders` random orders."
     rng = np.random.default_rng(seed)
-    return np.mean([deletion_curve(predict_proba, words, rng.permutation(len(words)), target, max_k) for _ in range(n_orders)], 0)
+    return np.mean(
+        [deletion_curve(predict_proba, words, rng.permutation(len(words)), target, max_k) for _ in range(n_orders)], 0
+    )
 
-def area_between(random_curve:np.ndarray, curve:np.ndarray) -> float:
+
+def area_between(random_curve: np.ndarray, curve: np.ndarray) -> float:
     "Mean of (random - method) over the deletion steps after the first: positive when the method beats chance."
     return float(np.mean(random_curve[1:] - curve[1:])) if len(curve) > 1 else 0.0
 
 # %% ../nbs/60_interpretability.ipynb 22
 @torch.no_grad()
-def mean_pooled_embeddings(encoder, tokenizer, texts:list[str], max_length:int=128, batch_size:int=64) -> np.ndarray:
+def mean_pooled_embeddings(
+    encoder, tokenizer, texts: list[str], max_length: int = 128, batch_size: int = 64
+) -> np.ndarray:
     "Mean of the last hidden states over real tokens, for a BERT-style encoder (frozen)."
     encoder.eval()
     out = []
     for b in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[b:b + batch_size]), truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        enc = tokenizer(
+            list(texts[b : b + batch_size]), truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+        )
         h = encoder(**enc).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).float()
         out.append(((h * m).sum(1) / m.sum(1)).numpy())
     return np.concatenate(out) if out else np.zeros((0, encoder.config.hidden_size))
 
-def cross_val_probs(X:np.ndarray, y:np.ndarray, folds:int=5, seed:int=0, C:float=1.0) -> np.ndarray:
+
+def cross_val_probs(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, C: float = 1.0) -> np.ndarray:
     "Out-of-fold predicted probabilities of a logistic-regression probe."
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    if np.bincount(y).min() < folds: raise ValueError(f"every class needs at least {folds} examples for {folds}-fold cross-validation")
-    return cross_val_predict(LogisticRegression(C=C, max_iter=2000), X, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                             method="predict_proba")
 
-def find_label_issues(labels:np.ndarray, pred_probs:np.ndarray) -> np.ndarray:
+    if np.bincount(y).min() < folds:
+        raise ValueError(f"every class needs at least {folds} examples for {folds}-fold cross-validation")
+    return cross_val_predict(
+        LogisticRegression(C=C, max_iter=2000),
+        X,
+        y,
+        cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+        method="predict_proba",
+    )
+
+
+def find_label_issues(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     "Indices of likely label errors, most likely first (cleanlab's confident learning, ranked by self-confidence)."
     from cleanlab.filter import find_label_issues as cl_find
+
     return cl_find(labels=np.asarray(labels), pred_probs=pred_probs, return_indices_ranked_by="self_confidence")
 
-def near_duplicates(a:list[str], b:list[str], threshold:float=0.9) -> pd.DataFrame:
+
+def near_duplicates(a: list[str], b: list[str], threshold: float = 0.9) -> pd.DataFrame:
     "Pairs (a_index, b_index, similarity) with TF-IDF character 3-5-gram cosine similarity >= threshold."
     from sklearn.feature_extraction.text import TfidfVectorizer
+
     vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=1).fit(list(a) + list(b))
     A, B = vec.transform(a), vec.transform(b)
     rows = []
     for start in range(0, A.shape[0], 2000):
-        sim = (A[start:start + 2000] @ B.T).tocoo()
+        sim = (A[start : start + 2000] @ B.T).tocoo()
         keep = sim.data >= threshold
         rows += list(zip(sim.row[keep] + start, sim.col[keep], sim.data[keep]))
-    return pd.DataFrame(rows, columns=["a_index", "b_index", "similarity"]).sort_values("similarity", ascending=False, ignore_index=True)
+    return pd.DataFrame(rows, columns=["a_index", "b_index", "similarity"]).sort_values(
+        "similarity", ascending=False, ignore_index=True
+    )
 
 # %% ../nbs/60_interpretability.ipynb 30
-POSITIVE_ADJ = ["good", "great", "excellent", "wonderful", "brilliant", "delightful", "moving", "funny", "beautiful", "entertaining"]
+POSITIVE_ADJ = [
+    "good",
+    "great",
+    "excellent",
+    "wonderful",
+    "brilliant",
+    "delightful",
+    "moving",
+    "funny",
+    "beautiful",
+    "entertaining",
+]
 NEGATIVE_ADJ = ["bad", "awful", "boring", "terrible", "dull", "tedious", "clumsy", "lifeless", "pointless", "dreadful"]
-NAMES = ["Tom Hanks", "Meryl Streep", "Denzel Washington", "Julia Roberts", "Keanu Reeves", "Viola Davis", "Ryan Gosling", "Emma Stone"]
+NAMES = [
+    "Tom Hanks",
+    "Meryl Streep",
+    "Denzel Washington",
+    "Julia Roberts",
+    "Keanu Reeves",
+    "Viola Davis",
+    "Ryan Gosling",
+    "Emma Stone",
+]
 
-def typo(text:str, rng) -> str:
+
+def typo(text: str, rng) -> str:
     "Swap two adjacent letters inside one randomly chosen word of 4+ letters (the text unchanged if none)."
     words = text.split(" ")
     cands = [i for i, w in enumerate(words) if len(w) >= 4 and w.isalpha()]
-    if not cands: return text
+    if not cands:
+        return text
     i = cands[rng.integers(len(cands))]
-    w = words[i]; j = rng.integers(len(w) - 1)
-    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    w = words[i]
+    j = rng.integers(len(w) - 1)
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
     return " ".join(words)
 
-def behavioural_suite(texts:list[str], seed:int=0) -> dict:
+
+def behavioural_suite(texts: list[str], seed: int = 0) -> dict:
     "Test cases {test: (kind, inputs, expectation)} for negation (MFT), typos and names (INV), intensity (DIR)."
     rng = np.random.default_rng(seed)
     frames = ["The film was {}.", "This movie is {}.", "I thought the acting was {}.", "The story is {}."]
-    neg = [(f.format("not " + a), 0) for f in frames for a in POSITIVE_ADJ] + [(f.format(a), 1) for f in frames for a in POSITIVE_ADJ]
+    neg = [(f.format("not " + a), 0) for f in frames for a in POSITIVE_ADJ] + [
+        (f.format(a), 1) for f in frames for a in POSITIVE_ADJ
+    ]
     typos = [(t, typo(t, rng)) for t in texts if typo(t, np.random.default_rng(seed)) != t]
     name_re = re.compile("|".join(map(re.escape, NAMES)))
     base = [f"{n} is in it, and the film is {a}." for n in NAMES[:4] for a in POSITIVE_ADJ[:5] + NEGATIVE_ADJ[:5]]
     names = [(t, name_re.sub(lambda m: NAMES[(NAMES.index(m.group(0)) + 4) % len(NAMES)], t)) for t in base]
-    intens = [(f.format(a), f.format(w + " " + a), +1) for f in frames for a in POSITIVE_ADJ for w in ("very", "really")]
-    intens += [(f.format(a), f.format(w + " " + a), -1) for f in frames for a in NEGATIVE_ADJ for w in ("very", "really")]
+    intens = [
+        (f.format(a), f.format(w + " " + a), +1) for f in frames for a in POSITIVE_ADJ for w in ("very", "really")
+    ]
+    intens += [
+        (f.format(a), f.format(w + " " + a), -1) for f in frames for a in NEGATIVE_ADJ for w in ("very", "really")
+    ]
     return {"negation": ("MFT", neg), "typos": ("INV", typos), "names": ("INV", names), "intensity": ("DIR", intens)}
 
-def run_behavioural(predict_proba, suite:dict, pos:int=1, tolerance:float=0.0) -> pd.DataFrame:
+
+def run_behavioural(predict_proba, suite: dict, pos: int = 1, tolerance: float = 0.0) -> pd.DataFrame:
     "Pass rate of every test of `suite` for a model given as texts -> probabilities."
     rows = []
     for name, (kind, cases) in suite.items():
-        if not cases: continue
+        if not cases:
+            continue
         if kind == "MFT":
             p = predict_proba([t for t, _ in cases]).argmax(1)
             passed = p == np.array([e for _, e in cases])

@@ -29,63 +29,87 @@ __all__ = ['LMOutput', 'CharTokenizer', 'NGramLM', 'bits_per_char', 'LMConfig', 
 # %% ../nbs/20_language_models.ipynb 9
 class CharTokenizer:
     "Characters as tokens: the vocabulary is every character of the text it was fitted on, in sorted order."
+
     def __init__(self, chars):
         self.chars = sorted(set(chars))
-        if not self.chars: raise ValueError("CharTokenizer needs at least one character: fit it on a non-empty text")
+        if not self.chars:
+            raise ValueError("CharTokenizer needs at least one character: fit it on a non-empty text")
         self.stoi = {c: i for i, c in enumerate(self.chars)}
 
     @classmethod
-    def fit(cls, text:str) -> CharTokenizer: return cls(text)
+    def fit(cls, text: str) -> CharTokenizer:
+        return cls(text)
+
     @property
-    def vocab_size(self) -> int: return len(self.chars)
-    def __len__(self): return self.vocab_size
+    def vocab_size(self) -> int:
+        return len(self.chars)
 
-    def encode(self, text:str) -> list[int]:
-        try: return [self.stoi[c] for c in text]
+    def __len__(self):
+        return self.vocab_size
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return [self.stoi[c] for c in text]
         except KeyError:
-            raise ValueError(f"{len(set(text) - set(self.stoi))} character(s) not in the tokenizer's vocabulary: {''.join(sorted(set(text) - set(self.stoi))[:20])!r}; "
-                             "fit the tokenizer on text that contains them, or remove them from the input") from None
+            raise ValueError(
+                f"{len(set(text) - set(self.stoi))} character(s) not in the tokenizer's vocabulary: "
+                f"{''.join(sorted(set(text) - set(self.stoi))[:20])!r}; "
+                "fit the tokenizer on text that contains them, or remove them from the input"
+            ) from None
 
-    def decode(self, ids) -> str: return "".join(self.chars[int(i)] for i in ids)
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
 
 # %% ../nbs/20_language_models.ipynb 12
-def _ngram_codes(ids:np.ndarray, m:int, V:int) -> np.ndarray:
+def _ngram_codes(ids: np.ndarray, m: int, V: int) -> np.ndarray:
     "Codes of all m-grams of `ids` (length len(ids) - m + 1)."
     n = len(ids) - m + 1
     codes = np.zeros(max(n, 0), dtype=np.int64)
-    for i in range(m): codes = codes * V + ids[i:i + n]
+    for i in range(m):
+        codes = codes * V + ids[i : i + n]
     return codes
 
-def _lookup(keys:np.ndarray, values:np.ndarray, query:np.ndarray) -> np.ndarray:
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     "values[k] where keys[k] == query, else 0 (keys sorted)."
-    if len(keys) == 0: return np.zeros(len(query), dtype=values.dtype)
+    if len(keys) == 0:
+        return np.zeros(len(query), dtype=values.dtype)
     pos = np.clip(np.searchsorted(keys, query), 0, len(keys) - 1)
     return np.where(keys[pos] == query, values[pos], 0)
 
+
 class NGramLM:
     "Character (or any integer-token) n-gram model with add-k or interpolated Kneser-Ney smoothing."
-    def __init__(self, order:int=2, # 2 is the seed's bigram
-                 smoothing:str="kneser_ney", # 'kneser_ney', 'add_k' or 'mle' (unsmoothed: zeros for unseen n-grams)
-                 k:float=1.0, # add-k's pseudo-count
-                ):
-        if order < 1: raise ValueError(f"order must be at least 1, got {order}")
+
+    def __init__(
+        self,
+        order: int = 2,  # 2 is the seed's bigram
+        smoothing: str = "kneser_ney",  # 'kneser_ney', 'add_k' or 'mle' (unsmoothed: zeros for unseen n-grams)
+        k: float = 1.0,  # add-k's pseudo-count
+    ):
+        if order < 1:
+            raise ValueError(f"order must be at least 1, got {order}")
         if smoothing not in ("kneser_ney", "add_k", "mle"):
             raise ValueError(f"unknown smoothing {smoothing!r}: use 'kneser_ney', 'add_k' or 'mle'")
-        if smoothing == "add_k" and not k > 0: raise ValueError(f"add-k needs k > 0, got {k}")
+        if smoothing == "add_k" and not k > 0:
+            raise ValueError(f"add-k needs k > 0, got {k}")
         self.order, self.smoothing, self.k = order, smoothing, k
 
-    def fit(self, ids, vocab_size:int) -> NGramLM:
+    def fit(self, ids, vocab_size: int) -> NGramLM:
         ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) < self.order: raise ValueError(f"need at least {self.order} tokens to fit an order-{self.order} model, got {len(ids)}")
-        if ids.min() < 0 or ids.max() >= vocab_size: raise ValueError(f"token ids must lie in [0, {vocab_size}), got [{ids.min()}, {ids.max()}]")
-        if vocab_size ** self.order >= 2 ** 62: raise ValueError(f"vocabulary {vocab_size} ** order {self.order} overflows int64 codes")
+        if len(ids) < self.order:
+            raise ValueError(f"need at least {self.order} tokens to fit an order-{self.order} model, got {len(ids)}")
+        if ids.min() < 0 or ids.max() >= vocab_size:
+            raise ValueError(f"token ids must lie in [0, {vocab_size}), got [{ids.min()}, {ids.max()}]")
+        if vocab_size**self.order >= 2**62:
+            raise ValueError(f"vocabulary {vocab_size} ** order {self.order} overflows int64 codes")
         V, n = vocab_size, self.order
         self.V, self.grams, self.ctx, self.D = V, {}, {}, {}
         raw = {m: np.unique(_ngram_codes(ids, m, V), return_counts=True) for m in range(1, n + 1)}
         for m in range(1, n + 1):
             codes, counts = raw[m]
             if self.smoothing == "kneser_ney" and m < n:  # continuation counts: distinct left extensions
-                codes, counts = np.unique(raw[m + 1][0] % V ** m, return_counts=True)
+                codes, counts = np.unique(raw[m + 1][0] % V**m, return_counts=True)
             self.grams[m] = (codes, counts)
             ctx, inv = np.unique(codes // V, return_inverse=True)
             self.ctx[m] = (ctx, np.bincount(inv, weights=counts).astype(np.int64), np.bincount(inv).astype(np.int64))
@@ -93,19 +117,21 @@ class NGramLM:
             self.D[m] = n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
         return self
 
-    def _probs(self, hist:np.ndarray, w:np.ndarray) -> np.ndarray:
+    def _probs(self, hist: np.ndarray, w: np.ndarray) -> np.ndarray:
         "P(w | hist) for rows of `hist` (N, order-1), oldest first, -1 where the history is shorter."
         V, n = self.V, self.order
         N = len(w)
         p = np.zeros(N)
         for m in range(1, n + 1):
-            h = hist[:, n - m:] if m > 1 else hist[:, :0]
+            h = hist[:, n - m :] if m > 1 else hist[:, :0]
             ok = (h >= 0).all(1)
             hc = np.zeros(N, dtype=np.int64)
-            for j in range(h.shape[1]): hc = hc * V + np.where(h[:, j] >= 0, h[:, j], 0)
+            for j in range(h.shape[1]):
+                hc = hc * V + np.where(h[:, j] >= 0, h[:, j], 0)
             codes, counts = self.grams[m]
             c = _lookup(codes, counts, hc * V + w).astype(float)
-            if m == 1: total, types = np.full(N, counts.sum(), float), np.full(N, len(counts), float)
+            if m == 1:
+                total, types = np.full(N, counts.sum(), float), np.full(N, len(counts), float)
             else:
                 ctx, tot, typ = self.ctx[m]
                 total, types = _lookup(ctx, tot, hc).astype(float), _lookup(ctx, typ, hc).astype(float)
@@ -114,37 +140,46 @@ class NGramLM:
                 if self.smoothing == "kneser_ney":
                     D = self.D[m]
                     pm = np.where(total > 0, (np.maximum(c - D, 0) + D * types * lower) / total, lower)
-                elif self.smoothing == "add_k": pm = (c + self.k) / (total + self.k * V)
-                else: pm = np.where(total > 0, c / total, 0.0)
+                elif self.smoothing == "add_k":
+                    pm = (c + self.k) / (total + self.k * V)
+                else:
+                    pm = np.where(total > 0, c / total, 0.0)
             p = np.where(ok, pm, p) if m > 1 else pm
         return p
 
-    def _histories(self, ids:np.ndarray) -> np.ndarray:
+    def _histories(self, ids: np.ndarray) -> np.ndarray:
         pad = np.concatenate([np.full(self.order - 1, -1, dtype=np.int64), ids])
-        return np.stack([pad[i:i + len(ids)] for i in range(self.order - 1)], 1) if self.order > 1 else np.zeros((len(ids), 0), np.int64)
+        return (
+            np.stack([pad[i : i + len(ids)] for i in range(self.order - 1)], 1)
+            if self.order > 1
+            else np.zeros((len(ids), 0), np.int64)
+        )
 
     def log_probs(self, ids) -> np.ndarray:
         "Natural log P(ids[t] | ids[:t]) for t = 1..len-1 (the first token is context only)."
         ids = np.asarray(ids, dtype=np.int64)
-        if len(ids) < 2: raise ValueError("scoring needs at least two tokens")
+        if len(ids) < 2:
+            raise ValueError("scoring needs at least two tokens")
         return np.log(self._probs(self._histories(ids)[1:], ids[1:]))
 
     def distribution(self, context) -> np.ndarray:
         "P(next token | context) over the whole vocabulary (sums to one for smoothed models)."
-        context = [int(i) for i in context][-(self.order - 1):] if self.order > 1 else []
+        context = [int(i) for i in context][-(self.order - 1) :] if self.order > 1 else []
         hist = np.array([[-1] * (self.order - 1 - len(context)) + context] * self.V, dtype=np.int64).reshape(self.V, -1)
         return self._probs(hist, np.arange(self.V))
 
-    def sample(self, context, n:int, temperature:float=1.0, seed:int=0) -> list[int]:
+    def sample(self, context, n: int, temperature: float = 1.0, seed: int = 0) -> list[int]:
         "Draw `n` tokens after `context`, p ∝ P^(1/temperature)."
-        if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         rng, out = np.random.default_rng(seed), [int(i) for i in context]
         for _ in range(n):
             p = self.distribution(out) ** (1 / temperature)
             out.append(int(rng.choice(self.V, p=p / p.sum())))
-        return out[len(context):]
+        return out[len(context) :]
 
-def bits_per_char(nats:float, n_chars:int) -> float:
+
+def bits_per_char(nats: float, n_chars: int) -> float:
     "Total negative log-likelihood in nats over the characters it covers, as bits per character."
     return nats / n_chars / math.log(2)
 
@@ -152,6 +187,7 @@ def bits_per_char(nats:float, n_chars:int) -> float:
 @dataclasses.dataclass
 class LMConfig:
     "Shape of a neural language model: a GPT-2-style Transformer, a GRU or an LSTM."
+
     kind: str = "transformer"  # 'transformer', 'gru' or 'lstm'
     vocab_size: int = 128  # tokens the model reads and predicts; set from the tokenizer
     block_size: int = 64  # the Transformer's context (positions it has embeddings for)
@@ -167,13 +203,21 @@ class LMConfig:
             raise ValueError(f"unknown LM kind {self.kind!r}: use 'transformer', 'gru' or 'lstm'")
         if self.kind == "transformer" and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        validate_fields(self, vocab_size=(lambda v: v >= 1, ">= 1"), block_size=(lambda v: v >= 1, ">= 1"), n_layer=(lambda v: v >= 1, ">= 1"),
-                        n_embd=(lambda v: v >= 1, ">= 1"), dropout=(lambda v: 0 <= v < 1, "in [0, 1)"))
+        validate_fields(
+            self,
+            vocab_size=(lambda v: v >= 1, ">= 1"),
+            block_size=(lambda v: v >= 1, ">= 1"),
+            n_layer=(lambda v: v >= 1, ">= 1"),
+            n_embd=(lambda v: v >= 1, ">= 1"),
+            dropout=(lambda v: 0 <= v < 1, "in [0, 1)"),
+        )
+
 
 LMOutput = namedtuple("LMOutput", ["logits", "loss", "past"])
 
+
 class CausalSelfAttention(nn.Module):
-    def __init__(self, cfg:LMConfig):
+    def __init__(self, cfg: LMConfig):
         super().__init__()
         self.n_head, self.dropout = cfg.n_head, cfg.dropout
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
@@ -183,46 +227,62 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, past=None):
         B, T, C = x.shape
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
-        if past is not None: k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
         p = self.dropout if self.training else 0.0
-        if past is None: y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        elif T == 1: y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # one new token sees the whole cache
+        if past is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # one new token sees the whole cache
         else:
             S = k.shape[2]
             mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C))), (k, v)
 
+
 class MLP(nn.Module):
-    def __init__(self, cfg:LMConfig):
+    def __init__(self, cfg: LMConfig):
         super().__init__()
         self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
-    def forward(self, x): return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
 
 class Block(nn.Module):
-    checkpoint_activations = False  # recompute this block's activations in backward instead of storing them (scaling chapter)
-    def __init__(self, cfg:LMConfig):
+    checkpoint_activations = (
+        False  # recompute this block's activations in backward instead of storing them (scaling chapter)
+    )
+
+    def __init__(self, cfg: LMConfig):
         super().__init__()
         self.ln_1, self.attn = nn.LayerNorm(cfg.n_embd, bias=cfg.bias), CausalSelfAttention(cfg)
         self.ln_2, self.mlp = nn.LayerNorm(cfg.n_embd, bias=cfg.bias), MLP(cfg)
+
     def _forward(self, x, past=None):
         a, present = self.attn(self.ln_1(x), past)
         x = x + a
         return x + self.mlp(self.ln_2(x)), present
+
     def forward(self, x, past=None):
         if self.checkpoint_activations and self.training and past is None and torch.is_grad_enabled():
             from torch.utils.checkpoint import checkpoint
+
             return checkpoint(self._forward, x, use_reentrant=False)
         return self._forward(x, past)
+
 
 def _lm_loss(logits, targets):
     return None if targets is None else F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
+
 class TransformerLM(nn.Module):
     "GPT-2-style decoder: token + position embeddings, pre-LayerNorm blocks, causal SDPA, tied output layer."
-    def __init__(self, cfg:LMConfig):
+
+    def __init__(self, cfg: LMConfig):
         super().__init__()
         self.config = cfg
         self.wte, self.wpe = nn.Embedding(cfg.vocab_size, cfg.n_embd), nn.Embedding(cfg.block_size, cfg.n_embd)
@@ -230,27 +290,35 @@ class TransformerLM(nn.Module):
         self.h = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
-        if cfg.tie_weights: self.lm_head.weight = self.wte.weight
+        if cfg.tie_weights:
+            self.lm_head.weight = self.wte.weight
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: residual projections scaled by 1/sqrt(2 * layers)
-            if name.endswith("c_proj.weight"): nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
 
     @staticmethod
     def _init(m):
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None: nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding): nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
 
-    def forward(self, idx:torch.Tensor, # (B, T) token ids
-                targets:torch.Tensor|None=None, # (B, T) next tokens; gives the mean cross-entropy as `loss`
-                past:list|None=None, # the KV cache returned by an earlier call
-               ) -> LMOutput: # logits (B, T, V), loss, past (per layer: keys and values (B, heads, S, head_dim))
+    def forward(
+        self,
+        idx: torch.Tensor,  # (B, T) token ids
+        targets: torch.Tensor | None = None,  # (B, T) next tokens; gives the mean cross-entropy as `loss`
+        past: list | None = None,  # the KV cache returned by an earlier call
+    ) -> LMOutput:  # logits (B, T, V), loss, past (per layer: keys and values (B, heads, S, head_dim))
         B, T = idx.shape
         start = 0 if past is None else past[0][0].shape[2]
         if start + T > self.config.block_size:
-            raise ValueError(f"{start + T} positions exceed the model's block_size {self.config.block_size}: "
-                             f"give at most the last {self.config.block_size} tokens")
+            raise ValueError(
+                f"{start + T} positions exceed the model's block_size {self.config.block_size}: "
+                f"give at most the last {self.config.block_size} tokens"
+            )
         x = self.drop(self.wte(idx) + self.wpe(torch.arange(start, start + T, device=idx.device)))
         presents = []
         for i, block in enumerate(self.h):
@@ -259,26 +327,32 @@ class TransformerLM(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         return LMOutput(logits, _lm_loss(logits, targets), presents)
 
+
 class RNNLM(nn.Module):
     "Embedding, a multi-layer GRU or LSTM, and a (tied) output layer."
-    def __init__(self, cfg:LMConfig):
+
+    def __init__(self, cfg: LMConfig):
         super().__init__()
         self.config = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         rnn = nn.GRU if cfg.kind == "gru" else nn.LSTM
-        self.rnn = rnn(cfg.n_embd, cfg.n_embd, cfg.n_layer, batch_first=True, dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
+        self.rnn = rnn(
+            cfg.n_embd, cfg.n_embd, cfg.n_layer, batch_first=True, dropout=cfg.dropout if cfg.n_layer > 1 else 0.0
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
         # The embedding keeps PyTorch's N(0, 1) initialisation: with GPT-2's 0.02 the inputs are so small that the
         # gates see almost only their biases, and training stalls at the unigram loss for hundreds of steps.
-        if cfg.tie_weights: self.lm_head.weight = self.wte.weight
+        if cfg.tie_weights:
+            self.lm_head.weight = self.wte.weight
 
     def forward(self, idx, targets=None, past=None) -> LMOutput:
         out, state = self.rnn(self.drop(self.wte(idx)), past)
         logits = self.lm_head(self.drop(out))
         return LMOutput(logits, _lm_loss(logits, targets), state)
 
-def build_lm(cfg:LMConfig) -> nn.Module:
+
+def build_lm(cfg: LMConfig) -> nn.Module:
     "The model `cfg` describes."
     return TransformerLM(cfg) if cfg.kind == "transformer" else RNNLM(cfg)
 
@@ -286,79 +360,131 @@ def build_lm(cfg:LMConfig) -> nn.Module:
 @dataclasses.dataclass
 class LMTrainConfig:
     "How to train a language model with `train_lm`."
-    max_steps: int = 200             # optimizer steps; >= 1
-    max_minutes: float = 0.0         # a wall-clock budget: the cosine decay follows the clock when it runs ahead of the steps, and training stops when it is spent; 0: none
-    batch_size: int = 16             # windows per step; >= 1
-    lr: float = 1e-3                 # peak learning rate; > 0
-    min_lr: float|None = None        # floor of the cosine decay, in [0, lr]; None: lr / 10
-    warmup_steps: int = 20           # steps of linear warm-up; >= 0
-    weight_decay: float = 0.1        # AdamW decay on matrices and embeddings (train.param_groups); >= 0
-    betas: tuple = (0.9, 0.99)       # AdamW's moment decays; each in [0, 1)
-    max_grad_norm: float = 1.0       # clip the global gradient norm to this; 0: no clipping
-    eval_every: int = 50             # steps between evaluations (and checkpoints); >= 1
-    eval_batches: int = 8            # fixed held-out batches per evaluation; >= 1
-    seed: int = 0                    # seed of initialisation-time randomness and batches; >= 0
-    checkpoint: str|None = None      # a .safetensors path written at every evaluation
-    resume: bool = False             # continue from `checkpoint` if it exists
+
+    max_steps: int = 200  # optimizer steps; >= 1
+    # a wall-clock budget: the cosine decay follows the clock when it runs ahead of the steps, and training stops when
+    # it is spent; 0: none
+    max_minutes: float = 0.0
+    batch_size: int = 16  # windows per step; >= 1
+    lr: float = 1e-3  # peak learning rate; > 0
+    min_lr: float | None = None  # floor of the cosine decay, in [0, lr]; None: lr / 10
+    warmup_steps: int = 20  # steps of linear warm-up; >= 0
+    weight_decay: float = 0.1  # AdamW decay on matrices and embeddings (train.param_groups); >= 0
+    betas: tuple = (0.9, 0.99)  # AdamW's moment decays; each in [0, 1)
+    max_grad_norm: float = 1.0  # clip the global gradient norm to this; 0: no clipping
+    eval_every: int = 50  # steps between evaluations (and checkpoints); >= 1
+    eval_batches: int = 8  # fixed held-out batches per evaluation; >= 1
+    seed: int = 0  # seed of initialisation-time randomness and batches; >= 0
+    checkpoint: str | None = None  # a .safetensors path written at every evaluation
+    resume: bool = False  # continue from `checkpoint` if it exists
 
     def __post_init__(self):
-        at_least = lambda n: (lambda v: v >= n, f">= {n}")
-        validate_fields(self, max_steps=at_least(1), max_minutes=at_least(0), batch_size=at_least(1), lr=(lambda v: v > 0, "> 0"),
-                        min_lr=(lambda v: v is None or 0 <= v <= self.lr, "None or in [0, lr]"), warmup_steps=at_least(0), weight_decay=at_least(0),
-                        betas=(lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"), max_grad_norm=at_least(0),
-                        eval_every=at_least(1), eval_batches=at_least(1), seed=at_least(0))
+        def at_least(n):
+            return (lambda v: v >= n, f">= {n}")
 
-def get_batch(data:torch.Tensor, block_size:int, batch_size:int, generator:torch.Generator|None=None):
+        validate_fields(
+            self,
+            max_steps=at_least(1),
+            max_minutes=at_least(0),
+            batch_size=at_least(1),
+            lr=(lambda v: v > 0, "> 0"),
+            min_lr=(lambda v: v is None or 0 <= v <= self.lr, "None or in [0, lr]"),
+            warmup_steps=at_least(0),
+            weight_decay=at_least(0),
+            betas=(lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+            max_grad_norm=at_least(0),
+            eval_every=at_least(1),
+            eval_batches=at_least(1),
+            seed=at_least(0),
+        )
+
+
+def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None):
     "Random windows: x (B, block) and the next tokens y (B, block)."
-    if len(data) < block_size + 2: raise ValueError(f"{len(data)} tokens is too short for windows of {block_size} + 1")
+    if len(data) < block_size + 2:
+        raise ValueError(f"{len(data)} tokens is too short for windows of {block_size} + 1")
     ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=generator)
-    return torch.stack([data[i:i + block_size] for i in ix]), torch.stack([data[i + 1:i + 1 + block_size] for i in ix])  # (B, T) each
+    return torch.stack([data[i : i + block_size] for i in ix]), torch.stack(
+        [data[i + 1 : i + 1 + block_size] for i in ix]
+    )  # (B, T) each
+
 
 @torch.no_grad()
-def estimate_loss(model:nn.Module, batches:list) -> float:
+def estimate_loss(model: nn.Module, batches: list) -> float:
     "Mean cross-entropy (nats per token) over fixed (x, y) batches, in eval mode; the model's mode is restored."
     was, _ = model.training, model.eval()
     loss = float(np.mean([model(x, y).loss.item() for x, y in batches]))
     return model.train(was) and loss
 
-def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, log=print) -> pd.DataFrame:
+
+def train_lm(model: nn.Module, train_ids, val_ids, cfg: LMTrainConfig | None = None, log=print) -> pd.DataFrame:
     "Train a language model on token ids; returns the history (step, lr, train_loss, val_loss, elapsed_s)."
     cfg = cfg or LMTrainConfig()
     block = model.config.block_size
     train_data, val_data = torch.as_tensor(train_ids, dtype=torch.long), torch.as_tensor(val_ids, dtype=torch.long)
     seed_everything(cfg.seed)
-    val_batches = [get_batch(val_data, block, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + i)) for i in range(cfg.eval_batches)]
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas)  # the book's one weight-decay rule
+    val_batches = [
+        get_batch(val_data, block, cfg.batch_size, torch.Generator().manual_seed(cfg.seed + i))
+        for i in range(cfg.eval_batches)
+    ]
+    opt = torch.optim.AdamW(
+        param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas
+    )  # the book's one weight-decay rule
     min_ratio = 0.1 if cfg.min_lr is None else cfg.min_lr / cfg.lr
     step, history = 0, []
     if cfg.checkpoint and cfg.resume and Path(cfg.checkpoint).exists():
         state = load_checkpoint(cfg.checkpoint, model, opt, config=model.config)
         step, history = state["step"], state["extra"].get("history", [])
         log(f"resumed from {cfg.checkpoint} at step {step}")
-    log(f"training {type(model).__name__} ({count_parameters(model) / 1e6:.2f}M parameters) for {cfg.max_steps} steps of "
-        f"{cfg.batch_size} x {block} tokens" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else ""))
+    log(
+        f"training {type(model).__name__} ({count_parameters(model) / 1e6:.2f}M parameters) for {cfg.max_steps} steps "
+        "of "
+        f"{cfg.batch_size} x {block} tokens" + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else "")
+    )
     model.train()
     start, train_losses = time.perf_counter(), []
     elapsed0 = history[-1]["elapsed_s"] if history else 0.0
     with progress_bar(cfg.max_steps, f"training {type(model).__name__}", initial=step) as bar:
         while step < cfg.max_steps:
-            done = max(step / cfg.max_steps, (elapsed0 + time.perf_counter() - start) / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0)
-            lr = cfg.lr * cosine_schedule(min(round(done * cfg.max_steps), cfg.max_steps), cfg.max_steps, cfg.warmup_steps, min_ratio)  # by steps or by the clock, whichever is further
-            for g in opt.param_groups: g["lr"] = lr
+            done = max(
+                step / cfg.max_steps,
+                (elapsed0 + time.perf_counter() - start) / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0,
+            )
+            lr = cfg.lr * cosine_schedule(
+                min(round(done * cfg.max_steps), cfg.max_steps), cfg.max_steps, cfg.warmup_steps, min_ratio
+            )  # by steps or by the clock, whichever is further
+            for g in opt.param_groups:
+                g["lr"] = lr
             loss = model(*get_batch(train_data, block, cfg.batch_size)).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if cfg.max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            if cfg.max_grad_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             opt.step()
-            train_losses.append(loss.item()); step += 1; bar.update(1)
+            train_losses.append(loss.item())
+            step += 1
+            bar.update(1)
             elapsed = elapsed0 + time.perf_counter() - start
             out_of_time = cfg.max_minutes and elapsed >= 60 * cfg.max_minutes
             if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
-                history.append({"step": step, "lr": lr, "train_loss": float(np.mean(train_losses)),
-                                "val_loss": estimate_loss(model, val_batches), "elapsed_s": elapsed})
+                history.append(
+                    {
+                        "step": step,
+                        "lr": lr,
+                        "train_loss": float(np.mean(train_losses)),
+                        "val_loss": estimate_loss(model, val_batches),
+                        "elapsed_s": elapsed,
+                    }
+                )
                 train_losses = []
-                if cfg.checkpoint: save_checkpoint(cfg.checkpoint, model, opt, step=step, config=model.config, extra={"history": history})
-                log(f"step {step}: train {history[-1]['train_loss']:.3f}, val {history[-1]['val_loss']:.3f} ({elapsed:.0f} s)")
+                if cfg.checkpoint:
+                    save_checkpoint(
+                        cfg.checkpoint, model, opt, step=step, config=model.config, extra={"history": history}
+                    )
+                log(
+                    f"step {step}: train {history[-1]['train_loss']:.3f}, val {history[-1]['val_loss']:.3f} "
+                    f"({elapsed:.0f} s)"
+                )
             if out_of_time:
                 log(f"stopped at step {step} of {cfg.max_steps}: the {cfg.max_minutes:g}-minute budget is spent")
                 break
@@ -366,45 +492,66 @@ def train_lm(model:nn.Module, train_ids, val_ids, cfg:LMTrainConfig|None=None, l
     return pd.DataFrame(history)
 
 # %% ../nbs/20_language_models.ipynb 25
-def _window_nll(model:nn.Module, x:torch.Tensor, skips:list[int]) -> torch.Tensor:
+def _window_nll(model: nn.Module, x: torch.Tensor, skips: list[int]) -> torch.Tensor:
     "Cross-entropy of each target of windows x (B, T+1), row by row, leaving out each row's first `skips[i]` targets."
     logits = model(x[:, :-1]).logits
-    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none").view(x.size(0), -1)
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1), reduction="none").view(
+        x.size(0), -1
+    )
     return nll[torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]]
 
+
 @torch.no_grad()
-def token_nll(model:nn.Module, ids, window:int|None=None, batch_size:int=32, stride:int|None=None) -> np.ndarray:
-    "Nats of every token after the first, in order, each predicted exactly once, in windows of `window` tokens of context (default: the block size) advancing by `stride` (default: `window`; smaller gives every token more context)."
+def token_nll(
+    model: nn.Module, ids, window: int | None = None, batch_size: int = 32, stride: int | None = None
+) -> np.ndarray:
+    """Nats of every token after the first, in order, each predicted exactly once, in windows of `window` tokens of
+    context (default: the block size) advancing by `stride` (default: `window`; smaller gives every token more
+    context)."""
     ids = torch.as_tensor(ids, dtype=torch.long)
     window = window or model.config.block_size
     stride = stride or window
-    if not 0 < stride <= window: raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+    if not 0 < stride <= window:
+        raise ValueError(f"stride must be in [1, window={window}], got {stride}")
     n = len(ids)
-    if n < 2: raise ValueError("scoring needs at least two tokens")
+    if n < 2:
+        raise ValueError("scoring needs at least two tokens")
     spans, start, scored_to = [], 0, 0  # (window start, targets to skip: already scored by the previous window)
     while scored_to < n - 1:
         spans.append((start, scored_to - start))
         scored_to, start = min(start + window, n - 1), start + stride
     model.eval()
     full = [sp for sp in spans if sp[0] + window + 1 <= n]
-    parts = [_window_nll(model, torch.stack([ids[s:s + window + 1] for s, _ in full[b:b + batch_size]]), [k for _, k in full[b:b + batch_size]])
-             for b in range(0, len(full), batch_size)]
+    parts = [
+        _window_nll(
+            model,
+            torch.stack([ids[s : s + window + 1] for s, _ in full[b : b + batch_size]]),
+            [k for _, k in full[b : b + batch_size]],
+        )
+        for b in range(0, len(full), batch_size)
+    ]
     parts += [_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n]  # the shorter last window
     return torch.cat(parts).double().numpy()
 
-def evaluate_nll(model:nn.Module, ids, window:int|None=None, batch_size:int=32, stride:int|None=None) -> tuple[float, int]:
+
+def evaluate_nll(
+    model: nn.Module, ids, window: int | None = None, batch_size: int = 32, stride: int | None = None
+) -> tuple[float, int]:
     "(total nats, tokens scored) of `token_nll`'s per-token losses."
     nll = token_nll(model, ids, window, batch_size, stride)
     return float(nll.sum()), len(nll)
 
 # %% ../nbs/20_language_models.ipynb 31
-def filter_logits(logits:torch.Tensor, # (..., V)
-                  top_k:int|None=None, # keep the k largest
-                  top_p:float|None=None, # keep the smallest set whose probability reaches p, in (0, 1]
-                 ) -> torch.Tensor:
+def filter_logits(
+    logits: torch.Tensor,  # (..., V)
+    top_k: int | None = None,  # keep the k largest
+    top_p: float | None = None,  # keep the smallest set whose probability reaches p, in (0, 1]
+) -> torch.Tensor:
     "Logits with the tokens outside top-k / top-p set to -inf (the most likely token always stays)."
-    if top_p is not None and not 0 < top_p <= 1: raise ValueError(f"top_p must be in (0, 1], got {top_p}")
-    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -415,25 +562,35 @@ def filter_logits(logits:torch.Tensor, # (..., V)
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
 
+
 @torch.no_grad()
-def generate(model:nn.Module, idx, # prompt ids: a list, (T,) or (B, T)
-             max_new_tokens:int,
-             temperature:float=1.0, # 0: greedy
-             top_k:int|None=None, top_p:float|None=None,
-             greedy:bool=False,
-             use_cache:bool=True, # Transformer: keep keys/values; RNN: always carries its state
-             generator:torch.Generator|None=None,
-            ) -> torch.Tensor: # (B, T + max_new_tokens)
+def generate(
+    model: nn.Module,
+    idx,  # prompt ids: a list, (T,) or (B, T)
+    max_new_tokens: int,
+    temperature: float = 1.0,  # 0: greedy
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    use_cache: bool = True,  # Transformer: keep keys/values; RNN: always carries its state
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:  # (B, T + max_new_tokens)
     "Autoregressive sampling (or greedy decoding) from a `TransformerLM` or `RNNLM`."
     idx = torch.as_tensor(idx, dtype=torch.long)
-    if idx.dim() == 1: idx = idx[None]
-    if idx.numel() == 0 or idx.size(-1) == 0: raise ValueError("empty prompt: give at least one token (e.g. a newline)")
-    if temperature < 0: raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_p is not None and not 0 < top_p <= 1: raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if idx.dim() == 1:
+        idx = idx[None]
+    if idx.numel() == 0 or idx.size(-1) == 0:
+        raise ValueError("empty prompt: give at least one token (e.g. a newline)")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     transformer = isinstance(model, TransformerLM)
     block = model.config.block_size
     if transformer and idx.size(1) > block:
-        raise ValueError(f"the prompt has {idx.size(1)} tokens but the model's context is {block}: give at most the last {block}")
+        raise ValueError(
+            f"the prompt has {idx.size(1)} tokens but the model's context is {block}: give at most the last {block}"
+        )
     model.eval()
     past, x = None, idx
     for _ in range(max_new_tokens):
@@ -442,7 +599,8 @@ def generate(model:nn.Module, idx, # prompt ids: a list, (T,) or (B, T)
         out = model(x, past=past)
         past = out.past if (use_cache or not transformer) else None
         logits = out.logits[:, -1, :]
-        if greedy or temperature == 0: nxt = logits.argmax(-1, keepdim=True)
+        if greedy or temperature == 0:
+            nxt = logits.argmax(-1, keepdim=True)
         else:
             probs = filter_logits(logits / temperature, top_k, top_p).softmax(-1)
             nxt = torch.multinomial(probs, 1, generator=generator)
@@ -450,29 +608,50 @@ def generate(model:nn.Module, idx, # prompt ids: a list, (T,) or (B, T)
         x = nxt
     return idx
 
-def sample_text(model:nn.Module, tokenizer, prompt:str, max_new_tokens:int=200, seed:int=0, **kwargs) -> str:
+
+def sample_text(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 200, seed: int = 0, **kwargs) -> str:
     "Encode `prompt`, generate, and decode the new tokens (any tokenizer with encode/decode)."
-    if not prompt: raise ValueError("empty prompt: give at least one character (e.g. '\\n')")
+    if not prompt:
+        raise ValueError("empty prompt: give at least one character (e.g. '\\n')")
     ids = tokenizer.encode(prompt)
     out = generate(model, ids, max_new_tokens, generator=torch.Generator().manual_seed(seed), **kwargs)
-    return tokenizer.decode(out[0, len(ids):].tolist())
+    return tokenizer.decode(out[0, len(ids) :].tolist())
 
 # %% ../nbs/20_language_models.ipynb 35
-def to_gpt2(model:TransformerLM):
+def to_gpt2(model: TransformerLM):
     "A transformers `GPT2LMHeadModel` with the same config and weights as our `TransformerLM`."
     from transformers import GPT2Config, GPT2LMHeadModel
+
     cfg = model.config
     if not (cfg.bias and cfg.tie_weights):
-        raise ValueError("GPT-2 has biases and tied embeddings: only models with bias=True and tie_weights=True convert")
-    hf = GPT2LMHeadModel(GPT2Config(vocab_size=cfg.vocab_size, n_positions=cfg.block_size, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-                                    n_head=cfg.n_head, activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0,
-                                    attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
-                                    bos_token_id=None, eos_token_id=None, pad_token_id=None))
+        raise ValueError(
+            "GPT-2 has biases and tied embeddings: only models with bias=True and tie_weights=True convert"
+        )
+    hf = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=cfg.vocab_size,
+            n_positions=cfg.block_size,
+            n_embd=cfg.n_embd,
+            n_layer=cfg.n_layer,
+            n_head=cfg.n_head,
+            activation_function="gelu_new",
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            layer_norm_epsilon=1e-5,
+            tie_word_embeddings=True,
+            bos_token_id=None,
+            eos_token_id=None,
+            pad_token_id=None,
+        )
+    )
     conv = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
     state = {}
     for name, t in model.state_dict().items():
-        if name == "lm_head.weight": continue
-        if name.startswith("h.") and name.endswith(".weight") and any(f".{c}." in name for c in conv): t = t.t()
+        if name == "lm_head.weight":
+            continue
+        if name.startswith("h.") and name.endswith(".weight") and any(f".{c}." in name for c in conv):
+            t = t.t()
         state[f"transformer.{name}"] = t.contiguous()
     missing, unexpected = hf.load_state_dict(state, strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:
@@ -482,18 +661,36 @@ def to_gpt2(model:TransformerLM):
 
 # %% ../nbs/20_language_models.ipynb 40
 @torch.no_grad()
-def causal_lm_bpc(model, tokenizer, text:str, # any transformers causal LM and its tokenizer
-                  context:int=512, # tokens per window
-                  stride:int|None=None, # window advance (default context // 2)
-                  batch_size:int=4) -> dict:
-    "Held-out scores of a transformers causal LM on `text`: nats, tokens, characters, token perplexity, bits per character."
-    if not text: raise ValueError("causal_lm_bpc needs a non-empty text")
+def causal_lm_bpc(
+    model,
+    tokenizer,
+    text: str,  # any transformers causal LM and its tokenizer
+    context: int = 512,  # tokens per window
+    stride: int | None = None,  # window advance (default context // 2)
+    batch_size: int = 4,
+) -> dict:
+    """Held-out scores of a transformers causal LM on `text`: nats, tokens, characters, token perplexity, bits per
+    character."""
+    if not text:
+        raise ValueError("causal_lm_bpc needs a non-empty text")
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
     nats, n = evaluate_nll(_HFAdapter(model), ids, window=context, batch_size=batch_size, stride=stride or context // 2)
     covered = len(text) - len(tokenizer.decode(ids[:1]))
-    return {"nats": nats, "tokens": n, "chars": covered, "token_ppl": math.exp(nats / n), "bpc": bits_per_char(nats, covered)}
+    return {
+        "nats": nats,
+        "tokens": n,
+        "chars": covered,
+        "token_ppl": math.exp(nats / n),
+        "bpc": bits_per_char(nats, covered),
+    }
+
 
 class _HFAdapter(nn.Module):
     "Lets `evaluate_nll` call a transformers causal LM."
-    def __init__(self, model): super().__init__(); self.model = model
-    def forward(self, idx, targets=None, past=None): return LMOutput(self.model(idx).logits.float(), None, None)
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, idx, targets=None, past=None):
+        return LMOutput(self.model(idx).logits.float(), None, None)

@@ -20,7 +20,16 @@ import nbformat
 import pandas as pd
 import yaml
 
-from .core import RUN_DIR_ENV, _now, _pid_alive, _to_builtin, create_run_dir, find_project_root, runs_table, update_metrics
+from ppt_book.core import (
+    RUN_DIR_ENV,
+    _now,
+    _pid_alive,
+    _to_builtin,
+    create_run_dir,
+    find_project_root,
+    runs_table,
+    update_metrics,
+)
 
 # %% auto 0
 __all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
@@ -32,235 +41,348 @@ __all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH
 class ExperimentError(Exception):
     "Bad input to the runner: a missing notebook, unknown parameter, wrong type, bad sweep file."
 
-def _nbs_dir(nbs_dir=None) -> Path:
-    if nbs_dir is not None: return Path(nbs_dir)
-    root = find_project_root()
-    return root/"nbs" if root else Path("nbs")
 
-def list_chapters(nbs_dir:str|Path|None=None) -> list[str]:
+def _nbs_dir(nbs_dir=None) -> Path:
+    if nbs_dir is not None:
+        return Path(nbs_dir)
+    root = find_project_root()
+    return root / "nbs" if root else Path("nbs")
+
+
+def list_chapters(nbs_dir: str | Path | None = None) -> list[str]:
     "Stems of the notebooks in `nbs_dir`, sorted."
     folder = _nbs_dir(nbs_dir)
     return sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
 
-def resolve_chapter(chapter:str|Path, # '40_distillation', 'distillation', or a path to a notebook
-                    nbs_dir:str|Path|None=None, # default: the project's nbs/
-                   ) -> Path:
+
+def resolve_chapter(
+    chapter: str | Path,  # '40_distillation', 'distillation', or a path to a notebook
+    nbs_dir: str | Path | None = None,  # default: the project's nbs/
+) -> Path:
     "The notebook file that `chapter` names."
     chapter = str(chapter)
     as_path = Path(chapter)
     if as_path.suffix == ".ipynb" or os.sep in chapter:
         if as_path.suffix != ".ipynb":  # never read a file that is not a notebook: its content could end up in an error
-            raise ExperimentError(f"{as_path} is not a notebook (.ipynb): name a chapter ({', '.join(list_chapters(nbs_dir))}) "
-                                  "or give the path of a .ipynb file")
-        if as_path.is_file(): return as_path
+            raise ExperimentError(
+                f"{as_path} is not a notebook (.ipynb): name a chapter ({', '.join(list_chapters(nbs_dir))}) "
+                "or give the path of a .ipynb file"
+            )
+        if as_path.is_file():
+            return as_path
         raise ExperimentError(f"Notebook {as_path} does not exist")
     folder = _nbs_dir(nbs_dir)
     stems = list_chapters(folder)
     matches = [s for s in stems if s == chapter] or [s for s in stems if s.split("_", 1)[-1] == chapter]
-    if len(matches) == 1: return folder/f"{matches[0]}.ipynb"
+    if len(matches) == 1:
+        return folder / f"{matches[0]}.ipynb"
     if not matches:
-        raise ExperimentError(f"No chapter {chapter!r} in {folder}: choose one of {stems} "
-                              "(the part after the number works too), or give a path to a notebook")
+        raise ExperimentError(
+            f"No chapter {chapter!r} in {folder}: choose one of {stems} "
+            "(the part after the number works too), or give a path to a notebook"
+        )
     raise ExperimentError(f"Chapter {chapter!r} is ambiguous in {folder}: {matches}; use the full name")
 
 # %% ../nbs/90_runs.ipynb 9
 def parameters_cell(nb) -> int:
     "Index of the cell tagged `parameters` in notebook `nb`."
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []): return i
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return i
     raise ExperimentError("has no cell tagged 'parameters'")
+
 
 _NUMBER = r"-?[\d_.]+(?:e-?\d+)?"
 _BOUND = re.compile(rf"(at least|at most|above|below)\s+({_NUMBER})")
-_RANGE = re.compile(rf";\s*((?:(?:at least|at most|above|below)\s+{_NUMBER}\s*(?:,|and)?\s*)+)$")  # words: papermill's reader rejects '=' in a comment
+_RANGE = re.compile(
+    rf";\s*((?:(?:at least|at most|above|below)\s+{_NUMBER}\s*(?:,|and)?\s*)+)$"
+)  # words: papermill's reader rejects '=' in a comment
 
-def parse_range(comment:str) -> list[tuple[str, float]]:
-    "Bounds a parameter's comment declares at its end: '...; at least 2' or '; above 0, at most 1' -> [('at least', 2.0)]."
+
+def parse_range(comment: str) -> list[tuple[str, float]]:
+    """Bounds a parameter's comment declares at its end: '...; at least 2' or '; above 0, at most 1' -> [('at least',
+    2.0)]."""
     m = _RANGE.search(comment or "")
     return [(op, float(num.replace("_", ""))) for op, num in _BOUND.findall(m.group(1))] if m else []
 
-def notebook_parameters(nb_path:str|Path) -> dict:
+
+def notebook_parameters(nb_path: str | Path) -> dict:
     "{name: {'default': value, 'help': comment, 'range': bounds}} from the notebook's `parameters` cell."
     nb_path = Path(nb_path)
-    try: nb = nbformat.read(nb_path, as_version=4)
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
     except Exception as e:  # its message could quote the file: name the type only
-        raise ExperimentError(f"{nb_path} is not a readable notebook ({type(e).__name__}): give a chapter's .ipynb file") from None
-    try: idx = parameters_cell(nb)
+        raise ExperimentError(
+            f"{nb_path} is not a readable notebook ({type(e).__name__}): give a chapter's .ipynb file"
+        ) from None
+    try:
+        idx = parameters_cell(nb)
     except ExperimentError as e:
-        raise ExperimentError(f"{nb_path} {e}: tag the cell that sets its knobs with 'parameters' "
-                              "(papermill's convention) so that it can be run as an experiment") from None
+        raise ExperimentError(
+            f"{nb_path} {e}: tag the cell that sets its knobs with 'parameters' "
+            "(papermill's convention) so that it can be run as an experiment"
+        ) from None
     return parse_parameters(nb.cells[idx].source)
 
-def parse_parameters(source:str) -> dict:
-    "{name: {'default': value, 'help': comment, 'range': bounds}} from the source of a `parameters` cell (or papermill's injected one)."
+
+def _comment_after(lines: list[str], node: ast.AST) -> str:
+    """The comment after a parameter's value, joined with the comment-only lines right below it (a help too long for one
+    line)."""
+    tail = lines[node.end_lineno - 1][node.value.end_col_offset :]
+    if "#" not in tail:
+        return ""
+    parts = [tail.split("#", 1)[1].strip()]
+    for below in lines[node.end_lineno :]:
+        if not below.lstrip().startswith("#"):
+            break
+        parts.append(below.lstrip()[1:].strip())
+    return " ".join(parts)
+
+
+def parse_parameters(source: str) -> dict:
+    """{name: {'default': value, 'help': comment, 'range': bounds}} from the source of a `parameters` cell (or
+    papermill's injected one)."""
     lines = source.splitlines()
     params = {}
     for node in ast.parse(source).body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if len(targets) != 1 or not isinstance(targets[0], ast.Name) or node.value is None: continue
-            try: default = ast.literal_eval(node.value)
-            except ValueError: default = None  # computed default: any value is accepted
-            line = lines[node.lineno - 1]
-            comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
+            if len(targets) != 1 or not isinstance(targets[0], ast.Name) or node.value is None:
+                continue
+            try:
+                default = ast.literal_eval(node.value)
+            except ValueError:
+                default = None  # computed default: any value is accepted
+            comment = _comment_after(lines, node)
             params[targets[0].id] = {"default": default, "help": comment, "range": parse_range(comment)}
     return params
 
 # %% ../nbs/90_runs.ipynb 14
 def _type_name(value) -> str:
-    if isinstance(value, bool): return "bool"
-    if isinstance(value, (int, float)): return "number"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
     return type(value).__name__
 
-def coerce_param(name:str, value, default, source:str="the notebook"):
+
+def coerce_param(name: str, value, default, source: str = "the notebook"):
     "Check (and convert) `value` for a parameter whose default is `default`; raw strings are parsed as YAML."
     raw = value
     if isinstance(value, str) and not isinstance(default, str):
-        try: value = yaml.safe_load(value)
+        try:
+            value = yaml.safe_load(value)
         except yaml.YAMLError as e:
             raise ExperimentError(f"parameter {name!r}: value {raw!r} does not parse as YAML ({e})") from None
-    if default is None: return value
-    ok = {"bool": lambda v: isinstance(v, bool),
-          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          "str": lambda v: isinstance(v, str),
-          "list": lambda v: isinstance(v, (list, tuple)),
-          "tuple": lambda v: isinstance(v, (list, tuple)),
-          "dict": lambda v: isinstance(v, dict)}.get(_type_name(default), lambda v: True)
+    if default is None:
+        return value
+    ok = {
+        "bool": lambda v: isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "str": lambda v: isinstance(v, str),
+        "list": lambda v: isinstance(v, (list, tuple)),
+        "tuple": lambda v: isinstance(v, (list, tuple)),
+        "dict": lambda v: isinstance(v, dict),
+    }.get(_type_name(default), lambda v: True)
     if not ok(value):
-        raise ExperimentError(f"parameter {name!r}: value {raw!r} is not a {_type_name(default)} "
-                              f"(its default in {source} is {default!r})")
+        raise ExperimentError(
+            f"parameter {name!r}: value {raw!r} is not a {_type_name(default)} (its default in {source} is {default!r})"
+        )
     return list(value) if isinstance(value, tuple) else value
 
-def resolve_params(nb_path:str|Path, given:dict|None=None) -> tuple[dict, dict]:
+
+def resolve_params(nb_path: str | Path, given: dict | None = None) -> tuple[dict, dict]:
     "(resolved, overrides): every parameter's value with `given` applied, and the checked `given` alone."
     declared = notebook_parameters(nb_path)
     given = dict(given or {})
     unknown = sorted(set(given) - set(declared))
     if unknown:
-        raise ExperimentError(f"unknown parameter(s) {unknown} for {Path(nb_path).stem}; valid parameters: "
-                              f"{sorted(declared)}")
+        raise ExperimentError(
+            f"unknown parameter(s) {unknown} for {Path(nb_path).stem}; valid parameters: {sorted(declared)}"
+        )
     overrides = {k: coerce_param(k, v, declared[k]["default"], Path(nb_path).name) for k, v in given.items()}
     ops = {"at least": operator.ge, "above": operator.gt, "at most": operator.le, "below": operator.lt}
     for k, v in overrides.items():
         bounds = declared[k]["range"]
         if bounds and isinstance(v, (int, float)) and not all(ops[op](v, b) for op, b in bounds):
-            raise ExperimentError(f"parameter {k!r}: value {v!r} is out of its range ({', '.join(f'{op} {b:g}' for op, b in bounds)}, "
-                                  f"declared in {Path(nb_path).name}): pass a value in range")
+            raise ExperimentError(
+                f"parameter {k!r}: value {v!r} is out of its range ({', '.join(f'{op} {b:g}' for op, b in bounds)}, "
+                f"declared in {Path(nb_path).name}): pass a value in range"
+            )
     resolved = {k: d["default"] for k, d in declared.items()}
     resolved.update(overrides)
     return _to_builtin(resolved), overrides
 
 # %% ../nbs/90_runs.ipynb 20
-BAD_INPUT_ERRORS = ("BadInput", "CheckpointError")  # exceptions a chapter raises for a wrong file, folder or value (core.BadInput)
+BAD_INPUT_ERRORS = (
+    "BadInput",
+    "CheckpointError",
+)  # exceptions a chapter raises for a wrong file, folder or value (core.BadInput)
+
 
 class RunFailed(Exception):
-    "A chapter raised while executing; the run folder holds the partial notebook and the error. `bad_input`: it raised core.BadInput."
-    def __init__(self, run_dir:Path, error:str, bad_input:bool=False):
+    """A chapter raised while executing; the run folder holds the partial notebook and the error. `bad_input`: it raised
+    core.BadInput."""
+
+    def __init__(self, run_dir: Path, error: str, bad_input: bool = False):
         super().__init__(f"run {run_dir} failed: {error}")
         self.run_dir, self.error, self.bad_input = run_dir, error, bad_input
 
+
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1",          # transformers' "Loading weights" and hub bars
-             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",     # datasets' "Map" bars
-             "PYTHONWARNINGS": "ignore:IProgress not found"}  # tqdm.auto without ipywidgets; our loops use plain tqdm
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" and hub bars
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # datasets' "Map" bars
+    "PYTHONWARNINGS": "ignore:IProgress not found",
+}  # tqdm.auto without ipywidgets; our loops use plain tqdm
 INLINE_PLOTS = "module://matplotlib_inline.backend_inline"  # figures go into the executed notebook
+
 
 def _ipc_kernel_manager():
     "A kernel manager whose kernel talks over local IPC sockets, not TCP (ipykernel warns about unencrypted TCP)."
     import uuid
+
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.paths import jupyter_runtime_dir
+
     runtime = Path(jupyter_runtime_dir())
     for sock in runtime.glob("ppt-kernel-*-*-ipc-*"):  # left by runners that were SIGKILLed: their pid is gone
         with contextlib.suppress(ValueError, OSError):
-            if not _pid_alive(int(sock.name.split("-")[2])): sock.unlink()
+            if not _pid_alive(int(sock.name.split("-")[2])):
+                sock.unlink()
+
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):  # socket files named per runner and kernel: parallel runs never share one
             runtime.mkdir(parents=True, exist_ok=True)
-            super().__init__(transport="ipc", ip=str(runtime/f"ppt-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}-ipc"), **kwargs)
+            super().__init__(
+                transport="ipc", ip=str(runtime / f"ppt-kernel-{os.getpid()}-{uuid.uuid4().hex[:12]}-ipc"), **kwargs
+            )
+
     return IPCKernelManager
+
 
 PATH_PARAM = re.compile(r"(_dir|_path|_cache|_metrics)$|^dataset$")  # parameters that hold a path
 
-def id_params(resolved:dict, nb_dir:str|Path) -> dict:
-    "`resolved` as the run id's hash sees it: each relative path parameter resolved against `nb_dir` (where chapters execute), then made relative to the project root."
+
+def id_params(resolved: dict, nb_dir: str | Path) -> dict:
+    """`resolved` as the run id's hash sees it: each relative path parameter resolved against `nb_dir` (where chapters
+    execute), then made relative to the project root."""
     root = find_project_root(nb_dir) or Path(nb_dir).resolve()
     out = dict(resolved)
     for k, v in resolved.items():
         if PATH_PARAM.search(k) and isinstance(v, str) and v:
-            full = Path(os.path.normpath(Path(nb_dir).resolve()/v))  # an absolute v stays itself
+            full = Path(os.path.normpath(Path(nb_dir).resolve() / v))  # an absolute v stays itself
             out[k] = full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
     return out
 
+
 HEARTBEAT_S = 30  # seconds between the runner's heartbeats into metrics.json (core.HEARTBEAT_STALE_S reads them)
 
+
 @contextlib.contextmanager
-def _heartbeat(run_dir:Path, every:float=HEARTBEAT_S):
+def _heartbeat(run_dir: Path, every: float = HEARTBEAT_S):
     "Write `heartbeat` into run_dir's metrics.json now and every `every` seconds until the block ends."
     update_metrics(run_dir, heartbeat=_now())
     stop = threading.Event()
+
     def beat():
         while not stop.wait(every):
-            with contextlib.suppress(OSError, ValueError): update_metrics(run_dir, heartbeat=_now())
+            with contextlib.suppress(OSError, ValueError):
+                update_metrics(run_dir, heartbeat=_now())
+
     thread = threading.Thread(target=beat, name="ppt-book-heartbeat", daemon=True)
     thread.start()
-    try: yield
-    finally: stop.set(); thread.join()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
 
 class Interrupted(KeyboardInterrupt):
-    "The runner got SIGTERM (timeout, a scheduler, docker stop) or SIGINT; args[0] is the signal number, `run_dir` the run it stopped."
+    """The runner got SIGTERM (timeout, a scheduler, docker stop) or SIGINT; args[0] is the signal number, `run_dir` the
+    run it stopped."""
+
 
 @contextlib.contextmanager
 def _stop_on_signals():
     "Turn SIGTERM and SIGINT into `Interrupted` for the block (main thread only), so a stopped run records its end."
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    def handler(signum, frame): raise Interrupted(signum)
-    before = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try: yield
-    finally:
-        for s, h in before.items(): signal.signal(s, h)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-def _error_text(e:BaseException) -> str:
-    if isinstance(e, Interrupted): return f"stopped by {signal.Signals(e.args[0]).name} before it finished"
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    before = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, Interrupted):
+        return f"stopped by {signal.Signals(e.args[0]).name} before it finished"
     ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
-    if ename: return f"{ename}: {evalue}"
+    if ename:
+        return f"{ename}: {evalue}"
     return f"{type(e).__name__}: {e}"
 
-def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
-                params:dict|None=None, # overrides of the notebook's parameters
-                runs_dir:str|Path="runs", # root of the run folders
-                run_dir:str|Path|None=None, # an explicit folder (book runs); replaced whole if it exists
-                nbs_dir:str|Path|None=None,
-                progress:bool=True, # papermill's progress bar over cells
-                log_output:bool=False, # echo cell outputs while running
-                kernel_name:str="python3",
-               ) -> Path:
+
+def run_chapter(
+    chapter: str | Path,  # stem, short name or path of the notebook
+    params: dict | None = None,  # overrides of the notebook's parameters
+    runs_dir: str | Path = "runs",  # root of the run folders
+    run_dir: str | Path | None = None,  # an explicit folder (book runs); replaced whole if it exists
+    nbs_dir: str | Path | None = None,
+    progress: bool = True,  # papermill's progress bar over cells
+    log_output: bool = False,  # echo cell outputs while running
+    kernel_name: str = "python3",
+) -> Path:
     "Execute `chapter` with `params` into a run folder; return the folder, raise `RunFailed` if a cell fails."
     import papermill as pm
+
     nb_path = resolve_chapter(chapter, nbs_dir)
     resolved, overrides = resolve_params(nb_path, params)
     stem = nb_path.stem
     for folder in (runs_dir, None if run_dir is None else Path(run_dir).parent):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
-            raise ExperimentError(f"{folder} is a file, not a folder: pass --runs-dir a folder (it is created if missing)")
+            raise ExperimentError(
+                f"{folder} is a file, not a folder: pass --runs-dir a folder (it is created if missing)"
+            )
     if run_dir is not None:
         run_dir = Path(run_dir)
-        if run_dir.exists(): shutil.rmtree(run_dir)
-        run_dir = create_run_dir(stem, resolved, run_dir=run_dir, run_id=run_dir.name if run_dir.parent.name != "book" else "book")
-    else: run_dir = create_run_dir(stem, resolved, runs_dir=runs_dir, id_params=id_params(resolved, nb_path.parent))
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir = create_run_dir(
+            stem, resolved, run_dir=run_dir, run_id=run_dir.name if run_dir.parent.name != "book" else "book"
+        )
+    else:
+        run_dir = create_run_dir(stem, resolved, runs_dir=runs_dir, id_params=id_params(resolved, nb_path.parent))
     run_dir = run_dir.resolve()
     env_before = {k: os.environ.get(k) for k in [RUN_DIR_ENV, "MPLBACKEND", *OFFLINE_ENV, *QUIET_ENV]}
     os.environ[RUN_DIR_ENV] = str(run_dir)
     os.environ["MPLBACKEND"] = INLINE_PLOTS
-    for k, v in OFFLINE_ENV.items(): os.environ.setdefault(k, v)
-    for k, v in QUIET_ENV.items(): os.environ[k] = ",".join(filter(None, [env_before[k], v])) if k == "PYTHONWARNINGS" else v
+    for k, v in OFFLINE_ENV.items():
+        os.environ.setdefault(k, v)
+    for k, v in QUIET_ENV.items():
+        os.environ[k] = ",".join(filter(None, [env_before[k], v])) if k == "PYTHONWARNINGS" else v
     start, error, bad_input = time.perf_counter(), None, False
     try:
         with _stop_on_signals(), _heartbeat(run_dir):
-            pm.execute_notebook(str(nb_path), str(run_dir/"output.ipynb"), parameters=overrides,
-                                cwd=str(nb_path.parent.resolve()), kernel_name=kernel_name,
-                                progress_bar=progress, log_output=log_output, report_mode=False,
-                                kernel_manager_class=_ipc_kernel_manager())
+            pm.execute_notebook(
+                str(nb_path),
+                str(run_dir / "output.ipynb"),
+                parameters=overrides,
+                cwd=str(nb_path.parent.resolve()),
+                kernel_name=kernel_name,
+                progress_bar=progress,
+                log_output=log_output,
+                report_mode=False,
+                kernel_manager_class=_ipc_kernel_manager(),
+            )
     except BaseException as e:
         error, bad_input = _error_text(e), getattr(e, "ename", None) in BAD_INPUT_ERRORS
         update_metrics(run_dir, status="failed", error=error, duration_s=round(time.perf_counter() - start, 3))
@@ -269,28 +391,40 @@ def run_chapter(chapter:str|Path, # stem, short name or path of the notebook
             raise
     finally:
         for k, v in env_before.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-    if error is not None: raise RunFailed(run_dir, error, bad_input)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if error is not None:
+        raise RunFailed(run_dir, error, bad_input)
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
 # %% ../nbs/90_runs.ipynb 24
-def results(runs_dir:str|Path="runs", # root of the run folders
-            chapter:str|None=None, # stem or short name; None for all
-           ) -> pd.DataFrame:
-    "All runs under `runs_dir` (book runs included, run id 'book') as one table; filtered by chapter, the columns no run of it fills are dropped."
+def results(
+    runs_dir: str | Path = "runs",  # root of the run folders
+    chapter: str | None = None,  # stem or short name; None for all
+) -> pd.DataFrame:
+    """All runs under `runs_dir` (book runs included, run id 'book') as one table; filtered by chapter, the columns no
+    run of it fills are dropped."""
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
 # %% ../nbs/90_runs.ipynb 27
-def chapter_headlines(nbs_dir:str|Path|None=None) -> dict[str, list[str]]:
+def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)
-    return {p.stem: list(nbformat.read(p, as_version=4).metadata.get("ppt_book", {}).get("headline", []))
-            for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
+    return (
+        {
+            p.stem: list(nbformat.read(p, as_version=4).metadata.get("ppt_book", {}).get("headline", []))
+            for p in sorted(folder.glob("*.ipynb"))
+        }
+        if folder.is_dir()
+        else {}
+    )
 
-def _whole_numbers_as_int(df:pd.DataFrame) -> pd.DataFrame:
+
+def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
     "Float columns whose values are all whole numbers (or missing) as nullable integers."
     df = df.copy()
     for c in df.columns:
@@ -298,12 +432,15 @@ def _whole_numbers_as_int(df:pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("Int64")
     return df
 
-def results_view(df:pd.DataFrame, # a `results` table
-                 wide:bool=False, # every column (but the folder path) instead of the compact view
-                 headlines:dict|None=None, # {chapter: [metric, ...]}; default: chapter_headlines()
-                ) -> pd.DataFrame:
+
+def results_view(
+    df: pd.DataFrame,  # a `results` table
+    wide: bool = False,  # every column (but the folder path) instead of the compact view
+    headlines: dict | None = None,  # {chapter: [metric, ...]}; default: chapter_headlines()
+) -> pd.DataFrame:
     "The table `ppt-book results` prints: chapter, run id, status, duration and the chapters' headline metrics."
-    if wide: cols = [c for c in df.columns if c != "path"]
+    if wide:
+        cols = [c for c in df.columns if c != "path"]
     else:
         headlines = chapter_headlines() if headlines is None else headlines
         shown = [m for ch in dict.fromkeys(df["chapter"]) for m in headlines.get(ch, [])]

@@ -30,54 +30,77 @@ __all__ = ['PEAK_BF16_TFLOPS', 'datasheet_peak_flops', 'matmul_params', 'flops_p
            'non_embedding_params', 'fit_scaling_law']
 
 # %% ../nbs/50_scaling.ipynb 9
-PEAK_BF16_TFLOPS = {"A100": 312.0, "H100": 989.0, "H200": 989.0}  # NVIDIA datasheets, dense bf16 tensor-core peaks (SXM)
+PEAK_BF16_TFLOPS = {
+    "A100": 312.0,
+    "H100": 989.0,
+    "H200": 989.0,
+}  # NVIDIA datasheets, dense bf16 tensor-core peaks (SXM)
 
-def datasheet_peak_flops(device_name:str) -> float|None:
+
+def datasheet_peak_flops(device_name: str) -> float | None:
     "Dense bf16 peak FLOP/s of a known GPU from its name (e.g. 'NVIDIA H200'), else None."
     for key, tflops in PEAK_BF16_TFLOPS.items():
-        if key in device_name.upper(): return tflops * 1e12
+        if key in device_name.upper():
+            return tflops * 1e12
     return None
 
-def matmul_params(model:TransformerLM) -> int:
+
+def matmul_params(model: TransformerLM) -> int:
     "Parameters that take part in matrix products: all, minus the position embedding (tied weights count once)."
     return count_parameters(model) - model.wpe.weight.numel()
 
-def flops_per_token(model:TransformerLM, seq_len:int|None=None) -> float:
+
+def flops_per_token(model: TransformerLM, seq_len: int | None = None) -> float:
     "Training FLOPs per token: 6N + 12·L·T·d."
     c = model.config
     return 6 * matmul_params(model) + 12 * c.n_layer * (seq_len or c.block_size) * c.n_embd
 
-def measure_matmul_flops(n:int=1024, dtype=torch.float32, device:str="cpu", repeats:int=10, warmup:int=3) -> float:
+
+def measure_matmul_flops(
+    n: int = 1024, dtype=torch.float32, device: str = "cpu", repeats: int = 10, warmup: int = 3
+) -> float:
     "Peak FLOP/s of an n×n by n×n matrix product on `device`: the fastest of `repeats`, after `warmup` products."
     a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     times = []
     for i in range(warmup + repeats):
-        if device.startswith("cuda"): torch.cuda.synchronize()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         t = time.perf_counter()
         a @ b
-        if device.startswith("cuda"): torch.cuda.synchronize()
-        if i >= warmup: times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / min(times)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return 2 * n**3 / min(times)
 
-def mfu(tokens_per_s:float, flops_per_tok:float, peak_flops:float) -> float:
+
+def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float) -> float:
     "Model FLOPs utilisation: achieved model FLOP/s over the peak."
     return tokens_per_s * flops_per_tok / peak_flops
 
 # %% ../nbs/50_scaling.ipynb 12
-def autocast(device_type:str, precision:str="fp32"):
+def autocast(device_type: str, precision: str = "fp32"):
     "The autocast context for 'fp32' (none), 'bf16' (CPU or CUDA) or 'fp16' (CUDA only)."
-    if precision == "fp32": return contextlib.nullcontext()
-    if precision == "bf16": return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device_type, dtype=torch.bfloat16)
     if precision == "fp16":
-        if device_type != "cuda": raise ValueError("fp16 mixed precision needs a CUDA device; on CPU use precision='bf16'")
+        if device_type != "cuda":
+            raise ValueError("fp16 mixed precision needs a CUDA device; on CPU use precision='bf16'")
         return torch.autocast("cuda", dtype=torch.float16)
     raise ValueError(f"unknown precision {precision!r}: use 'fp32', 'bf16' or 'fp16'")
 
-def train_steps(model:nn.Module, batches:list, # [(x, y)] on the model's device
-                precision:str="fp32", accum_steps:int=1, # micro-batches per optimizer step: each (x, y) is split in this many
-                lr:float=1e-3, max_grad_norm:float=1.0, # clip the gradient norm to this; 0: no clipping
-                optimizer=None, # default: AdamW with the book's weight-decay rule (train.param_groups), decay 0.1
-               ) -> list[float]:
+
+def train_steps(
+    model: nn.Module,
+    batches: list,  # [(x, y)] on the model's device
+    precision: str = "fp32",
+    accum_steps: int = 1,  # micro-batches per optimizer step: each (x, y) is split in this many
+    lr: float = 1e-3,
+    max_grad_norm: float = 1.0,  # clip the gradient norm to this; 0: no clipping
+    optimizer=None,  # default: AdamW with the book's weight-decay rule (train.param_groups), decay 0.1
+) -> list[float]:
     "Train on `batches` with AdamW; returns the loss of every optimizer step. fp16 uses a gradient scaler."
     device_type = next(model.parameters()).device.type
     opt = optimizer or torch.optim.AdamW(param_groups(model, 0.1), lr=lr, betas=(0.9, 0.99))
@@ -85,22 +108,29 @@ def train_steps(model:nn.Module, batches:list, # [(x, y)] on the model's device
     model.train()
     losses = []
     for x, y in batches:
-        if x.size(0) % accum_steps: raise ValueError(f"batch of {x.size(0)} does not split into {accum_steps} equal micro-batches")
+        if x.size(0) % accum_steps:
+            raise ValueError(f"batch of {x.size(0)} does not split into {accum_steps} equal micro-batches")
         opt.zero_grad(set_to_none=True)
         total = 0.0
         for xm, ym in zip(x.chunk(accum_steps), y.chunk(accum_steps)):
-            with autocast(device_type, precision): loss = model(xm, ym).loss / accum_steps
+            with autocast(device_type, precision):
+                loss = model(xm, ym).loss / accum_steps
             (scaler.scale(loss) if scaler else loss).backward()
             total += loss.item()
-        if scaler: scaler.unscale_(opt)
-        if max_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        if scaler: scaler.step(opt); scaler.update()
-        else: opt.step()
+        if scaler:
+            scaler.unscale_(opt)
+        if max_grad_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        if scaler:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
         losses.append(total)
     return losses
 
 # %% ../nbs/50_scaling.ipynb 15
-def batch_gradients(model:nn.Module, x:torch.Tensor, y:torch.Tensor, accum_steps:int=1) -> dict:
+def batch_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, accum_steps: int = 1) -> dict:
     "Gradients of the mean loss over (x, y), computed in `accum_steps` micro-batches."
     model.zero_grad(set_to_none=True)
     for xm, ym in zip(x.chunk(accum_steps), y.chunk(accum_steps)):
@@ -108,14 +138,17 @@ def batch_gradients(model:nn.Module, x:torch.Tensor, y:torch.Tensor, accum_steps
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 # %% ../nbs/50_scaling.ipynb 18
-def saved_activation_bytes(model:nn.Module, x:torch.Tensor, y:torch.Tensor, precision:str="fp32") -> int:
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> int:
     "Bytes of the tensors autograd saves for backward in one forward pass (each storage once, parameters excluded)."
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen = {}
+
     def pack(t):
         s = t.untyped_storage()
-        if s.data_ptr() not in params: seen[s.data_ptr()] = s.nbytes()
+        if s.data_ptr() not in params:
+            seen[s.data_ptr()] = s.nbytes()
         return t
+
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(x.device.type, precision):
         loss = model(x, y).loss
@@ -123,20 +156,25 @@ def saved_activation_bytes(model:nn.Module, x:torch.Tensor, y:torch.Tensor, prec
     model.zero_grad(set_to_none=True)
     return sum(seen.values())
 
-def memory_model(model:TransformerLM, batch:int, seq:int|None=None, act_bytes:int=4) -> dict:
+
+def memory_model(model: TransformerLM, batch: int, seq: int | None = None, act_bytes: int = 4) -> dict:
     "Estimated training memory in bytes: fp32 weights, gradients, AdamW state, and activations."
     c, n = model.config, count_parameters(model)
     seq = seq or c.block_size
     acts = c.n_layer * 16 * batch * seq * c.n_embd * act_bytes + 2 * batch * seq * c.vocab_size * 4
     return {"weights": 4 * n, "gradients": 4 * n, "adamw": 8 * n, "activations": acts, "total": 16 * n + acts}
 
-def set_activation_checkpointing(model:TransformerLM, on:bool=True) -> TransformerLM:
+
+def set_activation_checkpointing(model: TransformerLM, on: bool = True) -> TransformerLM:
     "Recompute each block's activations in backward (on) or store them (off)."
-    for block in model.h: block.checkpoint_activations = on
+    for block in model.h:
+        block.checkpoint_activations = on
     return model
 
 # %% ../nbs/50_scaling.ipynb 22
-def measure_throughput(model:nn.Module, data:torch.Tensor, batch:int, steps:int=5, precision:str="fp32", warmup:int=1) -> float:
+def measure_throughput(
+    model: nn.Module, data: torch.Tensor, batch: int, steps: int = 5, precision: str = "fp32", warmup: int = 1
+) -> float:
     "Training tokens per second over `steps` AdamW steps on random windows of `data` (after `warmup` steps)."
     block = model.config.block_size
     device = next(model.parameters()).device
@@ -144,15 +182,18 @@ def measure_throughput(model:nn.Module, data:torch.Tensor, batch:int, steps:int=
     batches = [tuple(t.to(device) for t in get_batch(data, block, batch, g)) for _ in range(warmup + steps)]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     train_steps(model, batches[:warmup], precision, optimizer=opt)
-    if device.type == "cuda": torch.cuda.synchronize()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     t = time.perf_counter()
     train_steps(model, batches[warmup:], precision, optimizer=opt)
-    if device.type == "cuda": torch.cuda.synchronize()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return steps * batch * block / (time.perf_counter() - t)
 
 # %% ../nbs/50_scaling.ipynb 25
-def try_compile(model:nn.Module, **kwargs) -> tuple[nn.Module, str|None]:
-    "(compiled model, None), or (the eager model, the reason) when torch.compile is unavailable or fails on a test step."
+def try_compile(model: nn.Module, **kwargs) -> tuple[nn.Module, str | None]:
+    """(compiled model, None), or (the eager model, the reason) when torch.compile is unavailable or fails on a test
+    step."""
     try:
         compiled = torch.compile(model, **kwargs)
         x = torch.zeros(2, model.config.block_size, dtype=torch.long, device=next(model.parameters()).device)
@@ -166,16 +207,23 @@ def try_compile(model:nn.Module, **kwargs) -> tuple[nn.Module, str|None]:
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
-def ddp_main(argv:list[str]|None=None) -> dict|None:
+
+def ddp_main(argv: list[str] | None = None) -> dict | None:
     "Train the chapter's Transformer with DDP or FSDP under torchrun (or alone); rank 0 writes weights and timings."
     import torch.distributed as dist
-    p = argparse.ArgumentParser(prog="python -m ppt_book.scaling", description="DDP/FSDP training of ppt_book's TransformerLM")
+
+    p = argparse.ArgumentParser(
+        prog="python -m ppt_book.scaling", description="DDP/FSDP training of ppt_book's TransformerLM"
+    )
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--global-batch", type=int, default=8, help="sequences per step across all processes")
-    p.add_argument("--n-layer", type=int, default=2); p.add_argument("--n-head", type=int, default=4)
-    p.add_argument("--n-embd", type=int, default=64); p.add_argument("--block-size", type=int, default=64)
+    p.add_argument("--n-layer", type=int, default=2)
+    p.add_argument("--n-head", type=int, default=4)
+    p.add_argument("--n-embd", type=int, default=64)
+    p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--vocab-size", type=int, default=96)
-    p.add_argument("--lr", type=float, default=1e-3); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--fsdp", action="store_true", help="shard parameters, gradients and optimizer state (FSDP2)")
     p.add_argument("--out", help="folder for rank 0's weights.safetensors and timings.json")
@@ -183,25 +231,38 @@ def ddp_main(argv:list[str]|None=None) -> dict|None:
     rank, world, local = _dist_env()
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-    if cuda: torch.cuda.set_device(device)
+    if cuda:
+        torch.cuda.set_device(device)
     if args.global_batch % world:
         raise SystemExit(f"--global-batch {args.global_batch} must be divisible by the {world} processes")
-    if world > 1: dist.init_process_group("nccl" if cuda else "gloo")
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
     try:
         seed_everything(args.seed)
-        cfg = LMConfig("transformer", vocab_size=args.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                       n_head=args.n_head, n_embd=args.n_embd)
+        cfg = LMConfig(
+            "transformer",
+            vocab_size=args.vocab_size,
+            block_size=args.block_size,
+            n_layer=args.n_layer,
+            n_head=args.n_head,
+            n_embd=args.n_embd,
+        )
         model = TransformerLM(cfg).to(device)
         if args.fsdp:
-            if world == 1: raise SystemExit("--fsdp needs at least 2 processes: launch with torchrun --nproc_per_node=N")
+            if world == 1:
+                raise SystemExit("--fsdp needs at least 2 processes: launch with torchrun --nproc_per_node=N")
             from torch.distributed.fsdp import fully_shard
-            for block in model.h: fully_shard(block)
+
+            for block in model.h:
+                fully_shard(block)
             fully_shard(model)
             wrapped = model
         elif world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
             wrapped = DDP(model, device_ids=[local] if cuda else None)
-        else: wrapped = model
+        else:
+            wrapped = model
         wrapped.config = cfg
         g = torch.Generator().manual_seed(args.seed)  # the same stream of global batches in every process
         share = args.global_batch // world
@@ -209,64 +270,115 @@ def ddp_main(argv:list[str]|None=None) -> dict|None:
         times, losses = [], []
         for step in range(args.steps):
             x = torch.randint(args.vocab_size, (args.global_batch, args.block_size + 1), generator=g)
-            x = x[rank * share:(rank + 1) * share].to(device)
-            if cuda: torch.cuda.synchronize()
+            x = x[rank * share : (rank + 1) * share].to(device)
+            if cuda:
+                torch.cuda.synchronize()
             t = time.perf_counter()
-            losses += train_steps(wrapped, [(x[:, :-1], x[:, 1:])], args.precision, lr=args.lr, max_grad_norm=0.0, optimizer=opt)
-            if cuda: torch.cuda.synchronize()
+            losses += train_steps(
+                wrapped, [(x[:, :-1], x[:, 1:])], args.precision, lr=args.lr, max_grad_norm=0.0, optimizer=opt
+            )
+            if cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
         if args.fsdp:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
             state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        else: state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        else:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         steady = times[1:] or times
-        result = {"world_size": world, "backend": "nccl" if cuda else ("gloo" if world > 1 else None), "fsdp": args.fsdp,
-                  "steps": args.steps, "global_batch": args.global_batch, "threads_per_process": torch.get_num_threads(),
-                  "tokens_per_s": args.global_batch * args.block_size / float(np.median(steady)),
-                  "final_loss_rank0": losses[-1], "device": str(device)}
+        result = {
+            "world_size": world,
+            "backend": "nccl" if cuda else ("gloo" if world > 1 else None),
+            "fsdp": args.fsdp,
+            "steps": args.steps,
+            "global_batch": args.global_batch,
+            "threads_per_process": torch.get_num_threads(),
+            "tokens_per_s": args.global_batch * args.block_size / float(np.median(steady)),
+            "final_loss_rank0": losses[-1],
+            "device": str(device),
+        }
         if rank == 0 and args.out:
             from safetensors.torch import save_file
-            out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
             state = {k: v.contiguous().clone() for k, v in state.items() if k != "lm_head.weight"}  # tied: stored once
-            save_file(state, str(out/"weights.safetensors"))
-            (out/"timings.json").write_text(json.dumps(result))
-        if world > 1: dist.barrier()  # every rank done before any tears the group down
+            save_file(state, str(out / "weights.safetensors"))
+            (out / "timings.json").write_text(json.dumps(result))
+        if world > 1:
+            dist.barrier()  # every rank done before any tears the group down
         return result
     finally:
-        if world > 1: dist.destroy_process_group()
+        if world > 1:
+            dist.destroy_process_group()
 
-def run_torchrun(nproc:int, args:list[str], threads_per_process:int|None=None, timeout:float=600) -> dict:
+
+def run_torchrun(nproc: int, args: list[str], threads_per_process: int | None = None, timeout: float = 600) -> dict:
     "Launch `ddp_main` with torchrun on this machine; return its timings and rank 0's final weights."
     from safetensors.torch import load_file
+
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process or max(1, (os.cpu_count() or 1) // nproc))}
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "ppt_book.scaling", *args, "--out", out]
-        with torchrun_lock(): proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "ppt_book.scaling",
+            *args,
+            "--out",
+            out,
+        ]
+        with torchrun_lock():
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         if proc.returncode != 0:
-            raise RuntimeError(f"torchrun with {nproc} process(es) failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-        result = json.loads((Path(out)/"timings.json").read_text())
-        result["weights"] = load_file(str(Path(out)/"weights.safetensors"))
+            raise RuntimeError(
+                f"torchrun with {nproc} process(es) failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+            )
+        result = json.loads((Path(out) / "timings.json").read_text())
+        result["weights"] = load_file(str(Path(out) / "weights.safetensors"))
         return result
+
 
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.scaling`, not the notebook
     ddp_main()
-    sys.stdout.flush(); sys.stderr.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: gloo's destructors at exit can wait forever on a peer that has left
 
 # %% ../nbs/50_scaling.ipynb 33
-def non_embedding_params(model:TransformerLM) -> int:
+def non_embedding_params(model: TransformerLM) -> int:
     "Parameters outside the token and position embeddings (Kaplan et al.'s N)."
     return count_parameters(model) - model.wte.weight.numel() - model.wpe.weight.numel()
+
 
 def fit_scaling_law(N, L) -> dict:
     "Least-squares fit of L(N) = a·N^(-alpha) + c; returns a, alpha, c and the fit's largest relative error."
     from scipy.optimize import curve_fit
+
     N, L = np.asarray(N, float), np.asarray(L, float)
-    if len(N) < 4: raise ValueError(f"fitting three constants needs at least 4 sizes, got {len(N)}")
-    law = lambda n, a, alpha, c: a * (n / 1e6) ** (-alpha) + c  # N in millions keeps the constants of order 1
-    (a, alpha, c), _ = curve_fit(law, N, L, p0=[L.max() - L.min() + 1e-3, 0.3, max(L.min() - 0.1, 0.0)],
-                                 bounds=([0, 0, 0], [np.inf, 3.0, L.min()]), maxfev=20000)
+    if len(N) < 4:
+        raise ValueError(f"fitting three constants needs at least 4 sizes, got {len(N)}")
+
+    def law(n, a, alpha, c):
+        return a * (n / 1e6) ** (-alpha) + c  # N in millions keeps the constants of order 1
+
+    (a, alpha, c), _ = curve_fit(
+        law,
+        N,
+        L,
+        p0=[L.max() - L.min() + 1e-3, 0.3, max(L.min() - 0.1, 0.0)],
+        bounds=([0, 0, 0], [np.inf, 3.0, L.min()]),
+        maxfev=20000,
+    )
     pred = law(N, a, alpha, c)
-    return {"a": a, "alpha": alpha, "c": c, "max_rel_error": float(np.max(np.abs(pred - L) / L)),
-            "predict": lambda n: law(np.asarray(n, float), a, alpha, c)}
+    return {
+        "a": a,
+        "alpha": alpha,
+        "c": c,
+        "max_rel_error": float(np.max(np.abs(pred - L) / L)),
+        "predict": lambda n: law(np.asarray(n, float), a, alpha, c),
+    }

@@ -16,26 +16,42 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .core import PARAMS_FILE, LockHeld, atomic_dir, create_run_dir, file_lock, make_run_id, read_metrics, run_status, update_metrics
+from ppt_book.core import (
+    PARAMS_FILE,
+    LockHeld,
+    atomic_dir,
+    create_run_dir,
+    file_lock,
+    make_run_id,
+    read_metrics,
+    run_status,
+    update_metrics,
+)
 from .runs import OFFLINE_ENV, ExperimentError, RunFailed, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
 __all__ = ['SWEEP_LOCK', 'load_sweep', 'sweep_lock', 'run_sweep', 'run_sweep_ray']
 
 # %% ../nbs/91_sweeps.ipynb 6
-def load_sweep(path:str|Path) -> tuple[str, list[dict]]:
+def load_sweep(path: str | Path) -> tuple[str, list[dict]]:
     "(chapter, [override dicts]) from a sweep YAML file with a `grid` or a `runs` list."
     path = Path(path)
-    if not path.exists(): raise ExperimentError(f"Sweep file {path} does not exist")
-    try: spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e: raise ExperimentError(f"Sweep file {path} is not valid YAML: {e}") from None
+    if not path.exists():
+        raise ExperimentError(f"Sweep file {path} does not exist")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ExperimentError(f"Sweep file {path} is not valid YAML: {e}") from None
     if not isinstance(spec, dict) or "chapter" not in spec:
         raise ExperimentError(f"Sweep file {path} needs a 'chapter' field and a 'grid' or 'runs' field")
     unknown = sorted(set(spec) - {"chapter", "params", "grid", "runs"})
-    if unknown: raise ExperimentError(f"Sweep file {path} has unknown field(s) {unknown}; valid: chapter, params, grid, runs")
+    if unknown:
+        raise ExperimentError(f"Sweep file {path} has unknown field(s) {unknown}; valid: chapter, params, grid, runs")
     fixed = spec.get("params") or {}
     if ("grid" in spec) == ("runs" in spec):
-        raise ExperimentError(f"Sweep file {path} needs exactly one of 'grid' (lists to combine) or 'runs' (a list of parameter sets)")
+        raise ExperimentError(
+            f"Sweep file {path} needs exactly one of 'grid' (lists to combine) or 'runs' (a list of parameter sets)"
+        )
     if "grid" in spec:
         grid = spec["grid"]
         if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
@@ -48,54 +64,86 @@ def load_sweep(path:str|Path) -> tuple[str, list[dict]]:
         sets = [{**fixed, **(r.get("params", r) if set(r) == {"params"} else r)} for r in runs]
     return str(spec["chapter"]), sets
 
-def _runs_of(runs_dir:Path, stem:str) -> list[tuple[Path, str, dict]]:
+
+def _runs_of(runs_dir: Path, stem: str) -> list[tuple[Path, str, dict]]:
     "(folder, status as read now, resolved params) of every run of `stem` under `runs_dir`."
     out = []
-    for params_file in sorted((runs_dir/stem).glob(f"*/{PARAMS_FILE}")):
-        try: out.append((params_file.parent, run_status(read_metrics(params_file.parent)),
-                         yaml.safe_load(params_file.read_text(encoding="utf-8")) or {}))
-        except (OSError, ValueError, yaml.YAMLError): continue
+    for params_file in sorted((runs_dir / stem).glob(f"*/{PARAMS_FILE}")):
+        try:
+            out.append(
+                (
+                    params_file.parent,
+                    run_status(read_metrics(params_file.parent)),
+                    yaml.safe_load(params_file.read_text(encoding="utf-8")) or {},
+                )
+            )
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
     return out
 
-def _finished_runs(runs_dir:Path, stem:str) -> list[dict]:
+
+def _finished_runs(runs_dir: Path, stem: str) -> list[dict]:
     "Resolved params of every finished (status ok) run of `stem`."
     return [params for _, status, params in _runs_of(runs_dir, stem) if status == "ok"]
 
-def _replace_unfinished(runs_dir:Path, stem:str, resolved:dict, new_run:Path):
-    "Remove the earlier failed or stale runs of `resolved` once `new_run` has redone them (one row per parameter set); `new_run` keeps their errors."
-    old = [(d, s) for d, s, p in _runs_of(runs_dir, stem) if p == resolved and s in ("failed", "stale") and d != Path(new_run)]
-    if not old: return
+
+def _replace_unfinished(runs_dir: Path, stem: str, resolved: dict, new_run: Path):
+    """Remove the earlier failed or stale runs of `resolved` once `new_run` has redone them (one row per parameter set);
+    `new_run` keeps their errors."""
+    old = [
+        (d, s)
+        for d, s, p in _runs_of(runs_dir, stem)
+        if p == resolved and s in ("failed", "stale") and d != Path(new_run)
+    ]
+    if not old:
+        return
     update_metrics(new_run, replaced={d.name: f"{s}: {read_metrics(d).get('error')}" for d, s in old})
-    for d, _ in old: shutil.rmtree(d, ignore_errors=True)
+    for d, _ in old:
+        shutil.rmtree(d, ignore_errors=True)
+
 
 SWEEP_LOCK = ".sweep.lock"  # in the runs folder: one sweep at a time writes there
 
-def sweep_lock(runs_dir:Path):
+
+def sweep_lock(runs_dir: Path):
     "Hold the runs folder's sweep lock for the block; a second sweep gets ExperimentError naming the holder."
+
     @contextlib.contextmanager
     def held():
         try:
-            with file_lock(Path(runs_dir)/SWEEP_LOCK, blocking=False): yield
+            with file_lock(Path(runs_dir) / SWEEP_LOCK, blocking=False):
+                yield
         except LockHeld as e:
-            raise ExperimentError(f"another sweep is writing to {runs_dir} ({e.holder}): wait for it to end, or pass "
-                                  "another --runs-dir") from None
+            raise ExperimentError(
+                f"another sweep is writing to {runs_dir} ({e.holder}): wait for it to end, or pass another --runs-dir"
+            ) from None
+
     return held()
 
-def _sweep_label(overrides:dict) -> str:
+
+def _sweep_label(overrides: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
 
-def _sweep_row(overrides:dict, status:str, run_dir=None, error=None, **extra) -> dict:
-    "One row of a sweep summary: the overridden parameters, status, run folder and error."
-    return {**{f"params.{k}": v for k, v in overrides.items()}, "status": status,
-            "run_dir": None if run_dir is None else str(run_dir), "error": error, **extra}
 
-def run_sweep(sweep:str|Path, # sweep YAML file
-              runs_dir:str|Path="runs",
-              nbs_dir:str|Path|None=None,
-              progress:bool=True,
-              executor:str="sequential", # 'sequential' (one after another, here) or 'ray' (tasks on a Ray cluster)
-              **ray_options, # executor 'ray': address, cpus_per_run, gpus_per_run, shared_runs_dir, max_attempts
-             ) -> pd.DataFrame:
+def _sweep_row(overrides: dict, status: str, run_dir=None, error=None, **extra) -> dict:
+    "One row of a sweep summary: the overridden parameters, status, run folder and error."
+    return {
+        **{f"params.{k}": v for k, v in overrides.items()},
+        "status": status,
+        "run_dir": None if run_dir is None else str(run_dir),
+        "error": error,
+        **extra,
+    }
+
+
+def run_sweep(
+    sweep: str | Path,  # sweep YAML file
+    runs_dir: str | Path = "runs",
+    nbs_dir: str | Path | None = None,
+    progress: bool = True,
+    executor: str = "sequential",  # 'sequential' (one after another, here) or 'ray' (tasks on a Ray cluster)
+    **ray_options,  # executor 'ray': address, cpus_per_run, gpus_per_run, shared_runs_dir, max_attempts
+) -> pd.DataFrame:
     "Run every parameter set of `sweep`; return one row per set with its status (ok, failed, skipped)."
     if executor not in ("sequential", "ray"):
         raise ExperimentError(f"Unknown executor {executor!r}: use 'sequential' or 'ray'")
@@ -105,12 +153,15 @@ def run_sweep(sweep:str|Path, # sweep YAML file
     nb_path = resolve_chapter(chapter, nbs_dir)
     checked = [resolve_params(nb_path, s) for s in sets]  # every set validated before anything runs
     runs_dir = Path(runs_dir)
-    if runs_dir.exists() and not runs_dir.is_dir(): raise ExperimentError(f"runs folder {runs_dir} is a file: pass a folder")
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ExperimentError(f"runs folder {runs_dir} is a file: pass a folder")
     with sweep_lock(runs_dir):
-        if executor == "ray": return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
+        if executor == "ray":
+            return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
         return _run_sequential(nb_path, checked, runs_dir, progress)
 
-def _run_sequential(nb_path:Path, checked:list, runs_dir:Path, progress:bool) -> pd.DataFrame:
+
+def _run_sequential(nb_path: Path, checked: list, runs_dir: Path, progress: bool) -> pd.DataFrame:
     rows = []
     for i, (resolved, overrides) in enumerate(checked, 1):
         label = _sweep_label(overrides)
@@ -130,55 +181,76 @@ def _run_sequential(nb_path:Path, checked:list, runs_dir:Path, progress:bool) ->
 
 # %% ../nbs/91_sweeps.ipynb 12
 def _require_ray():
-    try: import ray
+    try:
+        import ray
     except ImportError:
         raise ExperimentError("executor 'ray' needs Ray, an optional extra: pip install 'ppt_book[ray]'") from None
     return ray
 
-def _pack_dir(path:Path) -> bytes:
+
+def _pack_dir(path: Path) -> bytes:
     "A run folder's contents as gzipped tar bytes."
-    import io, tarfile
+    import io
+    import tarfile
+
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar: tar.add(str(path), arcname=".")
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(str(path), arcname=".")
     return buf.getvalue()
 
-def _unpack_dir(data:bytes, dest:Path) -> Path:
+
+def _unpack_dir(data: bytes, dest: Path) -> Path:
     "Unpack `_pack_dir` bytes into `dest`, replacing it as a whole (core.atomic_dir)."
-    import io, tarfile
+    import io
+    import tarfile
+
     with atomic_dir(dest) as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar: tar.extractall(tmp, filter="data")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")
     return dest
 
-def _sweep_task(nb_name:str, nb_bytes:bytes, nb_path:str, overrides:dict, run_id:str, attempt:int,
-                shared_runs_dir:str|None) -> dict:
+
+def _sweep_task(
+    nb_name: str, nb_bytes: bytes, nb_path: str, overrides: dict, run_id: str, attempt: int, shared_runs_dir: str | None
+) -> dict:
     "One sweep run on a Ray worker: run the chapter, record the attempt, return status, error and the packed folder."
     import socket
+
     scratch = Path(tempfile.mkdtemp(prefix="ppt-book-sweep-"))
     try:
         path = Path(nb_path)
         if not path.exists():  # a worker on another machine: run the shipped copy of the notebook
-            path = scratch/"nbs"/nb_name
+            path = scratch / "nbs" / nb_name
             path.parent.mkdir(parents=True)
             path.write_bytes(nb_bytes)
-        base = Path(shared_runs_dir) if shared_runs_dir else scratch/"runs"
-        run_dir = base/Path(nb_name).stem/run_id
-        try: run_chapter(path, overrides, run_dir=run_dir, progress=False); status, error = "ok", None
-        except RunFailed as e: status, error = "failed", e.error
+        base = Path(shared_runs_dir) if shared_runs_dir else scratch / "runs"
+        run_dir = base / Path(nb_name).stem / run_id
+        try:
+            run_chapter(path, overrides, run_dir=run_dir, progress=False)
+            status, error = "ok", None
+        except RunFailed as e:
+            status, error = "failed", e.error
         update_metrics(run_dir, attempts=attempt, host=socket.gethostname())
         return {"status": status, "error": error, "packed": None if shared_runs_dir else _pack_dir(run_dir)}
-    finally: shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's validated (resolved, overrides) pairs
-                  runs_dir:Path,
-                  address:str|None=None, # None: start a local Ray instance; 'auto' or 'ray://host:10001': join a cluster
-                  cpus_per_run:float=1, gpus_per_run:float=0,
-                  shared_runs_dir:bool=False, # True: runs_dir is on a file system every worker mounts
-                  max_attempts:int=2, # attempts per run when its worker dies
-                  progress:bool=True,
-                 ) -> pd.DataFrame:
+
+def run_sweep_ray(
+    nb_path: Path,
+    checked: list,  # the notebook and run_sweep's validated (resolved, overrides) pairs
+    runs_dir: Path,
+    address: str | None = None,  # None: start a local Ray instance; 'auto' or 'ray://host:10001': join a cluster
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+    shared_runs_dir: bool = False,  # True: runs_dir is on a file system every worker mounts
+    max_attempts: int = 2,  # attempts per run when its worker dies
+    progress: bool = True,
+) -> pd.DataFrame:
     "The Ray executor of `run_sweep`: one task per parameter set, run folders gathered under `runs_dir`."
     ray = _require_ray()
     from tqdm.auto import tqdm
+
     runs_dir, stem = Path(runs_dir).resolve(), nb_path.stem
     done, seen = _finished_runs(runs_dir, stem), []
     rows, todo = [None] * len(checked), []
@@ -186,37 +258,60 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
         if resolved in done or resolved in seen:
             print(f"[{i + 1}/{len(checked)}] {_sweep_label(overrides)}: already done, skipped")
             rows[i] = _sweep_row(overrides, "skipped", attempts=0)
-        else: todo.append(i)
+        else:
+            todo.append(i)
         seen.append(resolved)
-    if not todo: return pd.DataFrame(rows)
+    if not todo:
+        return pd.DataFrame(rows)
     started_here = not ray.is_initialized()
     if started_here:
         env = {k: os.environ.get(k, v) for k, v in OFFLINE_ENV.items()}
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, runtime_env={"env_vars": env}, configure_logging=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": env},
+            configure_logging=False,
+        )
     try:
         task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)(_sweep_task)
         nb_bytes, stamp = nb_path.read_bytes(), dt.datetime.now()
         run_ids = {i: make_run_id(checked[i][0], stamp) for i in todo}
+
         def submit(i, attempt):
-            return task.remote(nb_path.name, nb_bytes, str(nb_path.resolve()), checked[i][1], run_ids[i], attempt,
-                               str(runs_dir) if shared_runs_dir else None)
+            return task.remote(
+                nb_path.name,
+                nb_bytes,
+                str(nb_path.resolve()),
+                checked[i][1],
+                run_ids[i],
+                attempt,
+                str(runs_dir) if shared_runs_dir else None,
+            )
+
         pending = {submit(i, 1): (i, 1) for i in todo}
         counts = {"ok": 0, "failed": 0, "retried": 0}
         bar = tqdm(total=len(todo), desc=f"sweep {stem}", disable=not progress)
-        def show(): bar.set_postfix(ok=counts["ok"], failed=counts["failed"], running=len(pending), retried=counts["retried"])
+
+        def show():
+            bar.set_postfix(ok=counts["ok"], failed=counts["failed"], running=len(pending), retried=counts["retried"])
+
         show()
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             i, attempt = pending.pop(ref)
             resolved, overrides = checked[i]
-            run_dir = runs_dir/stem/run_ids[i]
+            run_dir = runs_dir / stem / run_ids[i]
             label = _sweep_label(overrides)
             try:
                 out = ray.get(ref)
-                if out["packed"] is not None: _unpack_dir(out["packed"], run_dir)
+                if out["packed"] is not None:
+                    _unpack_dir(out["packed"], run_dir)
                 status, error = out["status"], out["error"]
-            except ray.exceptions.RayTaskError as e:  # the task itself raised: a bug or a bad environment, not a lost worker
+            except (
+                ray.exceptions.RayTaskError
+            ) as e:  # the task itself raised: a bug or a bad environment, not a lost worker
                 status, error = "failed", f"the sweep task raised on its worker: {e}"
                 _record_lost_run(stem, resolved, run_dir, error, attempt)
             except ray.exceptions.RayError as e:  # the worker (or its node) died mid-run
@@ -224,22 +319,29 @@ def run_sweep_ray(nb_path:Path, checked:list, # the notebook and run_sweep's val
                     counts["retried"] += 1
                     bar.write(f"[{i + 1}/{len(checked)}] {label}: worker lost ({type(e).__name__}), retrying")
                     pending[submit(i, attempt + 1)] = (i, attempt + 1)
-                    show(); continue
+                    show()
+                    continue
                 status = "failed"
-                error = f"the Ray worker running it died on all {attempt} attempts ({type(e).__name__}: {str(e).splitlines()[0]})"
+                first_line = str(e).splitlines()[0]
+                error = f"the Ray worker running it died on all {attempt} attempts ({type(e).__name__}: {first_line})"
                 _record_lost_run(stem, resolved, run_dir, error, attempt)
             counts[status] += 1
             _replace_unfinished(runs_dir, stem, resolved, run_dir)
-            if status == "failed": bar.write(f"[{i + 1}/{len(checked)}] {label}: FAILED: {error}")
+            if status == "failed":
+                bar.write(f"[{i + 1}/{len(checked)}] {label}: FAILED: {error}")
             rows[i] = _sweep_row(overrides, status, run_dir, error, attempts=attempt)
-            bar.update(1); show()
+            bar.update(1)
+            show()
         bar.close()
     finally:
-        if started_here: ray.shutdown()
+        if started_here:
+            ray.shutdown()
     return pd.DataFrame(rows)
 
-def _record_lost_run(stem:str, resolved:dict, run_dir:Path, error:str, attempts:int):
+
+def _record_lost_run(stem: str, resolved: dict, run_dir: Path, error: str, attempts: int):
     "A run folder on the launching machine for a run whose worker never reported back."
-    if run_dir.exists(): shutil.rmtree(run_dir)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
     create_run_dir(stem, resolved, run_dir=run_dir, run_id=run_dir.name)
     update_metrics(run_dir, status="failed", error=error, attempts=attempts)

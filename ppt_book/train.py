@@ -28,54 +28,77 @@ __all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', '
            'torchrun_lock', 'smoke_size_note']
 
 # %% ../nbs/05_training.ipynb 7
-def encode_texts(tokenizer, texts:list[str], max_length:int, log=None) -> list[list[int]]:
+def encode_texts(tokenizer, texts: list[str], max_length: int, log=None) -> list[list[int]]:
     "Token ids per text, truncated to `max_length` (the last token, [SEP], kept); says how many were truncated."
-    if len(texts) == 0: raise ValueError("no texts to encode: pass at least one text")
+    if len(texts) == 0:
+        raise ValueError("no texts to encode: pass at least one text")
     full = tokenizer(list(texts), truncation=False, add_special_tokens=True)["input_ids"]
     cut = sum(len(x) > max_length for x in full)
-    if cut and log: log(f"{cut} of {len(texts)} texts were longer than {max_length} tokens and were truncated")
-    return [x if len(x) <= max_length else x[:max_length - 1] + x[-1:] for x in full]
+    if cut and log:
+        log(f"{cut} of {len(texts)} texts were longer than {max_length} tokens and were truncated")
+    return [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in full]
 
 # %% ../nbs/05_training.ipynb 9
-def length_grouped_batches(lengths:list[int], # tokens per example
-                           batch_size:int, seed:int,
-                           shuffle:bool=True, # False: the input order, pools still sorted by length
-                           pool:int=50, # batches per sorted pool
-                          ) -> list[list[int]]:
+def length_grouped_batches(
+    lengths: list[int],  # tokens per example
+    batch_size: int,
+    seed: int,
+    shuffle: bool = True,  # False: the input order, pools still sorted by length
+    pool: int = 50,  # batches per sorted pool
+) -> list[list[int]]:
     "Batches of indices: shuffled, then sorted by length within pools of `pool` batches; batch order shuffled."
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(lengths)) if shuffle else np.arange(len(lengths))
     batches = []
     for s in range(0, len(idx), batch_size * pool):
-        chunk = sorted(idx[s:s + batch_size * pool], key=lambda i: lengths[i])
-        batches += [[int(i) for i in chunk[k:k + batch_size]] for k in range(0, len(chunk), batch_size)]
-    if shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
+        chunk = sorted(idx[s : s + batch_size * pool], key=lambda i: lengths[i])
+        batches += [[int(i) for i in chunk[k : k + batch_size]] for k in range(0, len(chunk), batch_size)]
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
-def pad_batch(rows:list[list[int]], pad_id:int) -> tuple[torch.Tensor, torch.Tensor]:
+
+def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     "(input_ids, attention_mask), each (B, T), padded on the right to the longest row."
     T = max(map(len, rows))
     ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
     return ids, mask
 
 # %% ../nbs/05_training.ipynb 13
-def logits_of(model, input_ids:torch.Tensor, attention_mask:torch.Tensor) -> torch.Tensor:
+def logits_of(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     "(B, C) logits of a model that returns them or an output with `.logits`."
     out = model(input_ids=input_ids, attention_mask=attention_mask)
     return out.logits if hasattr(out, "logits") else out
 
-def progress_bar(total:int, desc:str, disable:bool=False, unit:str="step", initial:int=0) -> tqdm:
-    "A plain-text tqdm bar that redraws about 20 times in all: readable in a terminal and as the stored output of a notebook cell."
-    return tqdm(total=total, desc=desc, unit=unit, disable=disable, initial=initial, miniters=max(1, total // 20), mininterval=1.0, ncols=100)
+
+def progress_bar(total: int, desc: str, disable: bool = False, unit: str = "step", initial: int = 0) -> tqdm:
+    """A plain-text tqdm bar that redraws about 20 times in all: readable in a terminal and as the stored output of a
+    notebook cell."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=disable,
+        initial=initial,
+        miniters=max(1, total // 20),
+        mininterval=1.0,
+        ncols=100,
+    )
+
 
 @torch.no_grad()
-def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_size:int=128,
-                   progress:bool=False, # a bar over the texts (for long labelling jobs)
-                  ) -> np.ndarray:
+def predict_logits(
+    model,
+    tokenizer,
+    texts: list[str],
+    max_length: int = 128,
+    batch_size: int = 128,
+    progress: bool = False,  # a bar over the texts (for long labelling jobs)
+) -> np.ndarray:
     "(N, C) logits of `texts`, batched by length, returned in the input order."
     encoded = encode_texts(tokenizer, texts, max_length)
     order = np.argsort([len(x) for x in encoded], kind="stable")
@@ -85,66 +108,89 @@ def predict_logits(model, tokenizer, texts:list[str], max_length:int=128, batch_
     out = [None] * len(encoded)
     bar = progress_bar(len(encoded), "labelling", disable=not progress, unit="text")
     for s in range(0, len(order), batch_size):
-        rows = order[s:s + batch_size]
+        rows = order[s : s + batch_size]
         ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
         logits = logits_of(model, ids.to(device), mask.to(device)).float().cpu().numpy()
-        for i, row in zip(rows, logits): out[i] = row
+        for i, row in zip(rows, logits):
+            out[i] = row
         bar.update(len(rows))
     bar.close()
     model.train(was_training)
     return np.stack(out)
 
 # %% ../nbs/05_training.ipynb 15
-def param_groups(model:nn.Module, weight_decay:float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     "AdamW groups: `weight_decay` on matrices and embeddings (2+ dimensions), none on biases and normalisation weights."
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad: continue
+        if not p.requires_grad:
+            continue
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 # %% ../nbs/05_training.ipynb 18
-def linear_schedule(step:int, total_steps:int, warmup_steps:int) -> float:
-    "Learning-rate multiplier at `step` (0-based): linear warm-up from 1/warmup to 1, then linear decay to 0 at `total_steps`."
-    if step < warmup_steps: return (step + 1) / max(1, warmup_steps)
+def linear_schedule(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Learning-rate multiplier at `step` (0-based): linear warm-up from 1/warmup to 1, then linear decay to 0 at
+    `total_steps`."""
+    if step < warmup_steps:
+        return (step + 1) / max(1, warmup_steps)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-def cosine_schedule(step:int, total_steps:int, warmup_steps:int, min_ratio:float=0.1) -> float:
-    "Learning-rate multiplier at `step`: linear warm-up to 1, then cosine decay to `min_ratio` at `total_steps` (and after)."
-    if step < warmup_steps: return (step + 1) / warmup_steps
-    if step >= total_steps: return min_ratio
+
+def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.1) -> float:
+    """Learning-rate multiplier at `step`: linear warm-up to 1, then cosine decay to `min_ratio` at `total_steps` (and
+    after)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_ratio
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_ratio + 0.5 * (1 + math.cos(math.pi * progress)) * (1 - min_ratio)
+
 
 SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}  # name: multiplier(step, total_steps, warmup_steps)
 
 # %% ../nbs/05_training.ipynb 21
 @dataclasses.dataclass
 class TrainConfig:
-    lr: float = 5e-5             # peak learning rate; > 0
-    num_epochs: int = 3          # passes over the training set; >= 1
-    batch_size: int = 32         # examples per optimizer step in each process (global batch: times the processes); >= 1
-    weight_decay: float = 0.01   # AdamW decay on matrices and embeddings (param_groups); >= 0
-    warmup_ratio: float = 0.1    # share of the steps spent warming up; in [0, 1)
-    schedule: str = "linear"     # a key of SCHEDULES
-    max_grad_norm: float = 1.0   # clip the global gradient norm to this; 0: no clipping
-    patience: int = 2            # validations without gain before stopping; 0: never stop early
-    bf16: bool = False           # autocast to bfloat16 (CPU or GPU)
-    max_length: int = 128        # tokens per text; longer texts are truncated, and counted
-    group_by_length: bool = True # length-grouped batches (False: random batches)
-    eval_batch_size: int = 128   # texts per batch when validating; >= 1
-    seed: int = 0                # seed of initialisation-time randomness, batch order and dropout; >= 0
-    min_steps: int = 0           # at least this many optimizer steps: a small training set gets more epochs, validated about num_epochs times
-    eval_every: int = 0          # validate every this many epochs; 0: chosen so that validations number about num_epochs
-    checkpoint: str|None = None  # safetensors file written after every validation (the best weights beside it, '.best')
-    resume: bool = False         # continue from `checkpoint` when it exists (same config required)
+    lr: float = 5e-5  # peak learning rate; > 0
+    num_epochs: int = 3  # passes over the training set; >= 1
+    batch_size: int = 32  # examples per optimizer step in each process (global batch: times the processes); >= 1
+    weight_decay: float = 0.01  # AdamW decay on matrices and embeddings (param_groups); >= 0
+    warmup_ratio: float = 0.1  # share of the steps spent warming up; in [0, 1)
+    schedule: str = "linear"  # a key of SCHEDULES
+    max_grad_norm: float = 1.0  # clip the global gradient norm to this; 0: no clipping
+    patience: int = 2  # validations without gain before stopping; 0: never stop early
+    bf16: bool = False  # autocast to bfloat16 (CPU or GPU)
+    max_length: int = 128  # tokens per text; longer texts are truncated, and counted
+    group_by_length: bool = True  # length-grouped batches (False: random batches)
+    eval_batch_size: int = 128  # texts per batch when validating; >= 1
+    seed: int = 0  # seed of initialisation-time randomness, batch order and dropout; >= 0
+    min_steps: int = (
+        0  # at least this many optimizer steps: a small training set gets more epochs, validated about num_epochs times
+    )
+    eval_every: int = 0  # validate every this many epochs; 0: chosen so that validations number about num_epochs
+    checkpoint: str | None = (
+        None  # safetensors file written after every validation (the best weights beside it, '.best')
+    )
+    resume: bool = False  # continue from `checkpoint` when it exists (same config required)
 
     def __post_init__(self):
-        validate_fields(self, lr=(lambda v: v > 0, "> 0"), num_epochs=(lambda v: v >= 1, ">= 1"), batch_size=(lambda v: v >= 1, ">= 1"),
-                        weight_decay=(lambda v: v >= 0, ">= 0"), warmup_ratio=(lambda v: 0 <= v < 1, "in [0, 1)"),
-                        max_grad_norm=(lambda v: v >= 0, ">= 0 (0: no clipping)"), patience=(lambda v: v >= 0, ">= 0 (0: never stop early)"),
-                        max_length=(lambda v: v >= 2, ">= 2"), eval_batch_size=(lambda v: v >= 1, ">= 1"), seed=(lambda v: v >= 0, ">= 0"),
-                        min_steps=(lambda v: v >= 0, ">= 0"), eval_every=(lambda v: v >= 0, ">= 0 (0: about num_epochs validations)"))
+        validate_fields(
+            self,
+            lr=(lambda v: v > 0, "> 0"),
+            num_epochs=(lambda v: v >= 1, ">= 1"),
+            batch_size=(lambda v: v >= 1, ">= 1"),
+            weight_decay=(lambda v: v >= 0, ">= 0"),
+            warmup_ratio=(lambda v: 0 <= v < 1, "in [0, 1)"),
+            max_grad_norm=(lambda v: v >= 0, ">= 0 (0: no clipping)"),
+            patience=(lambda v: v >= 0, ">= 0 (0: never stop early)"),
+            max_length=(lambda v: v >= 2, ">= 2"),
+            eval_batch_size=(lambda v: v >= 1, ">= 1"),
+            seed=(lambda v: v >= 0, ">= 0"),
+            min_steps=(lambda v: v >= 0, ">= 0"),
+            eval_every=(lambda v: v >= 0, ">= 0 (0: about num_epochs validations)"),
+        )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"TrainConfig.schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
         if self.resume and not self.checkpoint:
@@ -154,102 +200,138 @@ class TrainConfig:
 def classification_loss(labels) -> callable:
     "The loss of fine-tuning on hard labels: cross-entropy between the model's logits and `labels[rows]`."
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
     def loss_fn(model, input_ids, attention_mask, rows):
-        logits = logits_of(model, input_ids, attention_mask).float()        # (B, C)
+        logits = logits_of(model, input_ids, attention_mask).float()  # (B, C)
         return F.cross_entropy(logits, labels[rows].to(logits.device))
+
     return loss_fn
 
-def _global_batches(lengths, cfg:TrainConfig, epoch:int, world:int) -> list[list[int]]:
+
+def _global_batches(lengths, cfg: TrainConfig, epoch: int, world: int) -> list[list[int]]:
     "The epoch's global batches of batch_size x world examples; the same list in every process."
     size = cfg.batch_size * world
-    if cfg.group_by_length: batches = length_grouped_batches(lengths, size, cfg.seed + epoch)
+    if cfg.group_by_length:
+        batches = length_grouped_batches(lengths, size, cfg.seed + epoch)
     else:
         order = np.random.default_rng(cfg.seed + epoch).permutation(len(lengths))
-        batches = [[int(i) for i in order[s:s + size]] for s in range(0, len(order), size)]
+        batches = [[int(i) for i in order[s : s + size]] for s in range(0, len(order), size)]
     return [b for b in batches if len(b) >= world]
 
-def _shard(batch:list[int], rank:int, world:int) -> list[int]:
+
+def _shard(batch: list[int], rank: int, world: int) -> list[int]:
     "Process `rank`'s contiguous share of a global batch (shares differ in size by at most one)."
     bounds = np.linspace(0, len(batch), world + 1).round().astype(int)
-    return batch[bounds[rank]:bounds[rank + 1]]
+    return batch[bounds[rank] : bounds[rank + 1]]
 
 # %% ../nbs/05_training.ipynb 25
-def _best_path(checkpoint:str|Path) -> Path:
+def _best_path(checkpoint: str | Path) -> Path:
     path = Path(checkpoint)
     return path.with_name(path.stem + ".best" + path.suffix)
 
-def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
-        loss_fn, # loss_fn(model, input_ids, attention_mask, rows) -> scalar loss; rows: the batch's indices into `texts`
-        val_texts:list[str], val_labels, # validated by accuracy after every `eval_every` epochs
-        config:TrainConfig|None=None,
-        extra_modules:list[nn.Module]|None=None, # trained beside the model by the same optimizer (e.g. a projection inside the loss)
-        checkpoint_config=None, # the config dataclass saved with (and checked against) checkpoints; default `config`
-        log=print,
-        progress:bool=True, # a progress bar over the steps (loss, rate, time left), from the main process
-       ) -> dict:
+
+def fit(
+    model: nn.Module,
+    tokenizer,
+    texts: list[str],  # the training texts
+    loss_fn,  # loss_fn(model, input_ids, attention_mask, rows) -> scalar loss; rows: the batch's indices into `texts`
+    val_texts: list[str],
+    val_labels,  # validated by accuracy after every `eval_every` epochs
+    config: TrainConfig | None = None,
+    extra_modules: list[nn.Module]
+    | None = None,  # trained beside the model by the same optimizer (e.g. a projection inside the loss)
+    checkpoint_config=None,  # the config dataclass saved with (and checked against) checkpoints; default `config`
+    log=print,
+    progress: bool = True,  # a progress bar over the steps (loss, rate, time left), from the main process
+) -> dict:
     "Train `model` on `texts` with `loss_fn`; keep the weights of the best validation; return model, history and speed."
     from accelerate import Accelerator
+
     cfg = config or TrainConfig()
     seed_everything(cfg.seed)
     # cpu=True where there is no accelerator: else accelerate ignores torchrun's processes on a CPU machine
-    # bf16 by torch.autocast, not accelerate's mixed_precision: accelerate's state is once per process, and a notebook fits in fp32 and bf16 in turn
+    # # bf16 by torch.autocast, not accelerate's mixed_precision: accelerate's state is once per process, and a notebook
+    # fits in fp32 and bf16 in turn
     accelerator = Accelerator(cpu=get_device().type == "cpu")
     world, rank = accelerator.num_processes, accelerator.process_index
     encoded = encode_texts(tokenizer, texts, cfg.max_length, log if accelerator.is_main_process else None)
     lengths = [len(x) for x in encoded]
     steps_per_epoch = len(_global_batches(lengths, cfg, 0, world))
-    if steps_per_epoch == 0: raise ValueError(f"{len(texts)} training texts cannot give each of {world} processes one example")
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(texts)} training texts cannot give each of {world} processes one example")
     num_epochs = max(cfg.num_epochs, math.ceil(cfg.min_steps / steps_per_epoch))
     eval_every = cfg.eval_every or max(1, round(num_epochs / cfg.num_epochs))
     total_steps = steps_per_epoch * num_epochs
     warmup_steps = int(cfg.warmup_ratio * total_steps)
     schedule = SCHEDULES[cfg.schedule]
     extra = [p for m in (extra_modules or []) for p in m.parameters()]
-    for m in extra_modules or []: m.to(accelerator.device)
+    for m in extra_modules or []:
+        m.to(accelerator.device)
     groups = param_groups(model, cfg.weight_decay) + ([{"params": extra, "weight_decay": 0.0}] if extra else [])
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     model, optimizer = accelerator.prepare(model, optimizer)
     val_y = np.asarray(val_labels)
     history, best, waited, step, start_epoch = [], -1.0, 0, 0, 0
-    saved_cfg = dataclasses.replace(checkpoint_config or cfg, resume=False)  # a run started without resume may be resumed
+    saved_cfg = dataclasses.replace(
+        checkpoint_config or cfg, resume=False
+    )  # a run started without resume may be resumed
     if cfg.resume and Path(cfg.checkpoint).exists():
         state = load_checkpoint(cfg.checkpoint, accelerator.unwrap_model(model), optimizer, config=saved_cfg)
-        step, history, best, waited = state["step"], state["extra"]["history"], state["extra"]["best"], state["extra"]["waited"]
+        step, history, best, waited = (
+            state["step"],
+            state["extra"]["history"],
+            state["extra"]["best"],
+            state["extra"]["waited"],
+        )
         start_epoch = num_epochs if state["extra"]["stopped"] else state["extra"]["epoch"]
         log(f"resumed from {cfg.checkpoint} after epoch {start_epoch}, step {step}")
     name = type(accelerator.unwrap_model(model)).__name__
-    log(f"training {name} ({count_parameters(model) / 1e6:.2f}M parameters): "
+    log(
+        f"training {name} ({count_parameters(model) / 1e6:.2f}M parameters): "
         f"{len(encoded)} examples, {num_epochs} epochs, batch {cfg.batch_size} x {world} process(es) = "
-        f"{cfg.batch_size * world}, {total_steps} optimizer steps, on {accelerator.device}")
+        f"{cfg.batch_size * world}, {total_steps} optimizer steps, on {accelerator.device}"
+    )
     best_state = None  # the best weights of this session; a resumed run's earlier best is in the '.best' file
     seen, train_s, losses = 0, 0.0, []
-    bar = progress_bar(total_steps, f"training {name}", disable=not (progress and accelerator.is_main_process), initial=step)
+    bar = progress_bar(
+        total_steps, f"training {name}", disable=not (progress and accelerator.is_main_process), initial=step
+    )
     redraw_every = max(1, total_steps // 20)
     clock = time.perf_counter()
     for epoch in range(start_epoch, num_epochs):
         model.train()
         for batch in _global_batches(lengths, cfg, epoch, world):
             rows = _shard(batch, rank, world)
-            for g in optimizer.param_groups: g["lr"] = cfg.lr * schedule(step, total_steps, warmup_steps)
+            for g in optimizer.param_groups:
+                g["lr"] = cfg.lr * schedule(step, total_steps, warmup_steps)
             ids, mask = pad_batch([encoded[i] for i in rows], tokenizer.pad_token_id)
             with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 loss = loss_fn(model, ids.to(accelerator.device), mask.to(accelerator.device), torch.tensor(rows))
             accelerator.backward(loss)
             if world > 1:
                 for p in extra:
-                    if p.grad is not None: p.grad = accelerator.reduce(p.grad, reduction="mean")
-            if cfg.max_grad_norm: accelerator.clip_grad_norm_(list(model.parameters()) + extra, cfg.max_grad_norm)
+                    if p.grad is not None:
+                        p.grad = accelerator.reduce(p.grad, reduction="mean")
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(list(model.parameters()) + extra, cfg.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             seen += len(batch)
             step += 1
             bar.update(1)
-            if step % redraw_every == 0: bar.set_postfix(loss=f"{np.mean(losses[-redraw_every:]):.4f}", refresh=False)
-        if (epoch + 1) % eval_every and epoch + 1 < num_epochs: continue
+            if step % redraw_every == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-redraw_every:]):.4f}", refresh=False)
+        if (epoch + 1) % eval_every and epoch + 1 < num_epochs:
+            continue
         train_s += time.perf_counter() - clock
         unwrapped = accelerator.unwrap_model(model)
-        val_acc = float((predict_logits(unwrapped, tokenizer, list(val_texts), cfg.max_length, cfg.eval_batch_size).argmax(1) == val_y).mean())
+        val_acc = float(
+            (
+                predict_logits(unwrapped, tokenizer, list(val_texts), cfg.max_length, cfg.eval_batch_size).argmax(1)
+                == val_y
+            ).mean()
+        )
         history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)), "val_acc": val_acc})
         losses = []
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, validation accuracy {val_acc:.4f}")
@@ -257,34 +339,62 @@ def fit(model:nn.Module, tokenizer, texts:list[str], # the training texts
         if improved:
             best, waited = val_acc, 0
             best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
-        else: waited += 1
+        else:
+            waited += 1
         stopped = bool(cfg.patience and waited >= cfg.patience)
         if cfg.checkpoint and accelerator.is_main_process:
-            if improved: save_checkpoint(_best_path(cfg.checkpoint), unwrapped, step=step, config=saved_cfg, save_rng=False, extra={"val_acc": val_acc})
-            save_checkpoint(cfg.checkpoint, unwrapped, optimizer, step=step, config=saved_cfg,
-                            extra={"epoch": epoch + 1, "history": history, "best": best, "waited": waited, "stopped": stopped})
+            if improved:
+                save_checkpoint(
+                    _best_path(cfg.checkpoint),
+                    unwrapped,
+                    step=step,
+                    config=saved_cfg,
+                    save_rng=False,
+                    extra={"val_acc": val_acc},
+                )
+            save_checkpoint(
+                cfg.checkpoint,
+                unwrapped,
+                optimizer,
+                step=step,
+                config=saved_cfg,
+                extra={"epoch": epoch + 1, "history": history, "best": best, "waited": waited, "stopped": stopped},
+            )
         accelerator.wait_for_everyone()
         if stopped:
-            log(f"early stop: no gain for {waited} validations"); break
+            log(f"early stop: no gain for {waited} validations")
+            break
         clock = time.perf_counter()
     bar.close()
     model = accelerator.unwrap_model(model)
-    if best_state is not None: model.load_state_dict(best_state)
-    elif best >= 0: load_checkpoint(_best_path(cfg.checkpoint), model, restore_rng=False)  # resumed, no gain since
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    elif best >= 0:
+        load_checkpoint(_best_path(cfg.checkpoint), model, restore_rng=False)  # resumed, no gain since
     model.eval()
-    return {"model": model, "history": pd.DataFrame(history), "best_val_acc": best, "train_s": train_s,
-            "samples_per_s": seen / train_s if train_s else float("nan"), "steps": step}
+    return {
+        "model": model,
+        "history": pd.DataFrame(history),
+        "best_val_acc": best,
+        "train_s": train_s,
+        "samples_per_s": seen / train_s if train_s else float("nan"),
+        "steps": step,
+    }
 
 # %% ../nbs/05_training.ipynb 34
-def _fit_check_main(argv:list[str]|None=None):
-    "torchrun entry of the two-process check: fit a dropout-free 1-layer BERT on `n` reviews, save the weights from rank 0."
+def _fit_check_main(argv: list[str] | None = None):
+    """torchrun entry of the two-process check: fit a dropout-free 1-layer BERT on `n` reviews, save the weights from
+    rank 0."""
     import argparse
     import os
     import sys
+
     import torch.distributed as dist
     from safetensors.torch import save_file
     from transformers import BertConfig, BertForSequenceClassification
+
     from ppt_book.data import load_minilm_tokenizer, load_rotten_tomatoes
+
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--global-batch", type=int, default=16)
@@ -294,35 +404,67 @@ def _fit_check_main(argv:list[str]|None=None):
     dsd, tok = load_rotten_tomatoes(0), load_minilm_tokenizer()
     train = dsd["train"].select(range(args.n))
     seed_everything(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                                     intermediate_size=64, num_labels=2, hidden_dropout_prob=0.0,
-                                                     attention_probs_dropout_prob=0.0))
+    model = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_labels=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        )
+    )
     cfg = TrainConfig(lr=1e-3, num_epochs=2, batch_size=args.global_batch // world, max_length=48, patience=0)
-    out = fit(model, tok, train["text"], classification_loss(train["label"]), train["text"][:16], train["label"][:16], cfg,
-              log=lambda s: None, progress=False)
+    out = fit(
+        model,
+        tok,
+        train["text"],
+        classification_loss(train["label"]),
+        train["text"][:16],
+        train["label"][:16],
+        cfg,
+        log=lambda s: None,
+        progress=False,
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
-    if world > 1 and dist.is_initialized():  # every rank done, then leave without interpreter teardown (gloo's destructors can wait on a departed peer)
-        dist.barrier(); dist.destroy_process_group()
-        sys.stdout.flush(); sys.stderr.flush(); os._exit(0)
+    if (
+        world > 1 and dist.is_initialized()
+    ):  # every rank done, then leave without interpreter teardown (gloo's destructors can wait on a departed peer)
+        dist.barrier()
+        dist.destroy_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
 
 def torchrun_lock():
-    "A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so two launches at once can pick the same port and hang."
-    return file_lock(Path(tempfile.gettempdir())/"ppt_book-torchrun.lock")
+    """A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so
+    two launches at once can pick the same port and hang."""
+    return file_lock(Path(tempfile.gettempdir()) / "ppt_book-torchrun.lock")
 
 # %% ../nbs/05_training.ipynb 37
-def smoke_size_note(chapter:str, # the notebook stem, e.g. '30_finetuning'
-                    params:dict, # the run's parameter values, e.g. the notebook's globals()
-                    config:str|Path|None=None, # default: the project's configs/book.yaml
-                   ) -> str:
-    "Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the book's."
+def smoke_size_note(
+    chapter: str,  # the notebook stem, e.g. '30_finetuning'
+    params: dict,  # the run's parameter values, e.g. the notebook's globals()
+    config: str | Path | None = None,  # default: the project's configs/book.yaml
+) -> str:
+    """Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the
+    book's."""
     root = find_project_root()
-    path = Path(config) if config else (root/"configs"/"book.yaml" if root else None)
-    if path is None or not path.exists(): return ""
+    path = Path(config) if config else (root / "configs" / "book.yaml" if root else None)
+    if path is None or not path.exists():
+        return ""
     book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
     differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
-    if not differ: return "*This run has the book's sizes (`configs/book.yaml`).*"
-    return (f"**A smoke-sized run.** {len(differ)} of its parameters differ from the book's: {', '.join(differ[:6])}"
-            f"{', ...' if len(differ) > 6 else ''}. Its numbers show that the code runs end to end, not what the methods achieve: "
-            f"small models on few examples stay near the majority class, and their differences are mostly noise. "
-            f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`.")
+    if not differ:
+        return "*This run has the book's sizes (`configs/book.yaml`).*"
+    return (
+        f"**A smoke-sized run.** {len(differ)} of its parameters differ from the book's: {', '.join(differ[:6])}"
+        f"{', ...' if len(differ) > 6 else ''}. Its numbers show that the code runs end to end, not what the methods "
+        "achieve: "
+        f"small models on few examples stay near the majority class, and their differences are mostly noise. "
+        f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`."
+    )

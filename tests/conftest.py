@@ -1,4 +1,5 @@
 """Shared fixtures: offline environment, the project root, and tiny fixture notebooks."""
+
 import os
 import sys
 from pathlib import Path
@@ -26,25 +27,32 @@ def make_notebook(path: Path, cells: list, parameters: str | None = None, title:
     if parameters is not None:
         nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
     for c in cells:
-        if isinstance(c, tuple): nb.cells.append(nbformat.v4.new_markdown_cell(c[1]))
-        else: nb.cells.append(nbformat.v4.new_code_cell(c))
+        if isinstance(c, tuple):
+            nb.cells.append(nbformat.v4.new_markdown_cell(c[1]))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(c))
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
 
 
-TINY_PARAMS = 'lr = 0.1  # learning rate\nsteps = 3  # how many steps\nname = "tiny"  # a label\nfail = False  # raise on purpose'
+TINY_PARAMS = (
+    'lr = 0.1  # learning rate\nsteps = 3  # how many steps\nname = "tiny"  # a label\nfail = False  # raise on purpose'
+)
 TINY_CELLS = [
     "from ppt_book.core import record\nif fail: raise ValueError('asked to fail')",
-    "loss = 1.0\nfor _ in range(steps): loss *= (1 - lr)\nrecord('final_loss', loss)\nrecord('label', name)\nprint('loss', loss)",
+    "loss = 1.0\nfor _ in range(steps): loss *= (1 - lr)\nrecord('final_loss', loss)\nrecord('label', "
+    "name)\nprint('loss', loss)",
 ]
 
 
 @pytest.fixture
 def tiny_project(tmp_path):
     """A project folder with nbs/10_tiny.ipynb (parameters lr, steps, name, fail) and nbs/20_noparams.ipynb."""
-    nbs = tmp_path/"nbs"
-    make_notebook(nbs/"10_tiny.ipynb", TINY_CELLS, TINY_PARAMS, title="Tiny")
-    make_notebook(nbs/"20_noparams.ipynb", ["x = 1"], None, title="No parameters")
-    (tmp_path/"_quarto.yml").write_text("project: {type: book}\nbook:\n  title: Tiny\n  chapters: [nbs/10_tiny.ipynb]\n")
+    nbs = tmp_path / "nbs"
+    make_notebook(nbs / "10_tiny.ipynb", TINY_CELLS, TINY_PARAMS, title="Tiny")
+    make_notebook(nbs / "20_noparams.ipynb", ["x = 1"], None, title="No parameters")
+    (tmp_path / "_quarto.yml").write_text(
+        "project: {type: book}\nbook:\n  title: Tiny\n  chapters: [nbs/10_tiny.ipynb]\n"
+    )
     return tmp_path

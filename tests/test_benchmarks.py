@@ -1,4 +1,5 @@
 """Every benchmark script runs at its --quick size and ends with the benchmark JSON line (benchmarks/README.md)."""
+
 import json
 import subprocess
 import sys
@@ -12,8 +13,13 @@ def last_json(out: str) -> dict:
 
 def run_benchmark(root, script: str, *args, timeout: int = 600, **kw):
     "Run benchmarks/<script> with `args`; assert it succeeded and return the finished process."
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/script), *map(str, args)],
-                         capture_output=True, text=True, timeout=timeout, **kw)
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out
 
@@ -29,11 +35,16 @@ def test_embeddings_vs_gensim_quick(root):
 
 
 def test_gpu_check_dry_run(root, tmp_path):
-    out = subprocess.run(["bash", str(root/"benchmarks"/"gpu_check.sh"), "--dry-run", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        ["bash", str(root / "benchmarks" / "gpu_check.sh"), "--dry-run", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     line = last_json(out.stdout)
-    for key in ("gpu", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"): assert key in line
+    for key in ("gpu", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"):
+        assert key in line
     assert line["dry_run"] is True and line["gpt125m_bf16_tokens_per_s"] > 0
     (written,) = tmp_path.glob("gpu-*.json")
     saved = json.loads(written.read_text())
@@ -41,10 +52,19 @@ def test_gpu_check_dry_run(root, tmp_path):
 
 
 def test_committed_gpu_results_have_provenance(root):
-    files = sorted((root/"benchmarks"/"results").glob("gpu-*.json"))
-    if not files: pytest.skip("no GPU results committed yet")
+    files = sorted((root / "benchmarks" / "results").glob("gpu-*.json"))
+    if not files:
+        pytest.skip("no GPU results committed yet")
     data = json.loads(files[-1].read_text())
-    for key in ("gpu", "driver", "torch", "date", "gpt125m_bf16_tokens_per_s", "gpt125m_bf16_mfu", "gpt125m_compiled_mfu"):
+    for key in (
+        "gpu",
+        "driver",
+        "torch",
+        "date",
+        "gpt125m_bf16_tokens_per_s",
+        "gpt125m_bf16_mfu",
+        "gpt125m_compiled_mfu",
+    ):
         assert data.get(key) is not None, key
     assert data["dry_run"] is False
 
@@ -53,28 +73,39 @@ def test_finetune_vs_trainer_quick(root):
     out = run_benchmark(root, "finetune_vs_trainer.py", "--quick", timeout=900)
     line = last_json(out.stdout)
     for side in ("ours", "peer"):
-        for key in ("samples_per_s", "wall_s", "test_acc"): assert key in line[side], (side, key)
+        for key in ("samples_per_s", "wall_s", "test_acc"):
+            assert key in line[side], (side, key)
     assert line["benchmark"] == "finetune_vs_trainer" and line["ratio"]["samples_per_s"] > 0
     t = line["paired"]  # the two models on the same test reviews
-    assert line["same_process"] and t["diff_low"] <= t["diff"] <= t["diff_high"] and t["acc_a"] == line["ours"]["test_acc"]
-    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"finetune_vs_trainer.py"), "--from-run", str(root/"nbs")],
-                         capture_output=True, text=True, timeout=300)
+    assert (
+        line["same_process"] and t["diff_low"] <= t["diff"] <= t["diff_high"] and t["acc_a"] == line["ours"]["test_acc"]
+    )
+    bad = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "finetune_vs_trainer.py"), "--from-run", str(root / "nbs")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
 def test_distill_tradeoff_quick(root, tmp_path):
     out = run_benchmark(root, "distill_tradeoff.py", "--quick", "--runs-dir", str(tmp_path), timeout=900)
-    lines = [json.loads(l) for l in out.stdout.strip().splitlines() if l.startswith("{")]
-    assert {l.get("model") for l in lines[:-1]} >= {"teacher", "cnn_hard", "cnn_distilled"}
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith("{")]
+    assert {line.get("model") for line in lines[:-1]} >= {"teacher", "cnn_hard", "cnn_distilled"}
     last = lines[-1]
     for key in ("test_acc", "params", "latency_ms_b1", "latency_ms_b64"):
         assert key in last["ours"] and key in last["peer"]
     assert "hard_label_test_acc" in last["ours"] and last["ours"]["params"] < last["peer"]["params"]
-    (run_dir,) = [p for p in tmp_path.glob("*/*") if (p/"metrics.json").exists()]
+    (run_dir,) = [p for p in tmp_path.glob("*/*") if (p / "metrics.json").exists()]
     again = last_json(run_benchmark(root, "distill_tradeoff.py", "--from-run", run_dir, timeout=300).stdout)
     assert (again["ours"], again["peer"], again["best_student"]) == (last["ours"], last["peer"], last["best_student"])
-    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_tradeoff.py"), "--from-run", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "distill_tradeoff.py"), "--from-run", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
@@ -83,13 +114,37 @@ def test_distill_levers_quick(root):
     line = last_json(out.stdout)
     assert line["benchmark"] == "distill_levers" and line["quick"] and line["ours"]["params"] < line["peer"]["params"]
     rows = line["rows"]
-    assert [r["lever"] for r in rows] == ["hard labels", "distilled, 1 copies", "2 copies", "+ plot summaries", "+ 2 epochs"]
+    assert [r["lever"] for r in rows] == [
+        "hard labels",
+        "distilled, 1 copies",
+        "2 copies",
+        "+ plot summaries",
+        "+ 2 epochs",
+    ]
     n, plots = line["transfer_pool"]["reviews"], line["transfer_pool"]["plot_sentences"]
-    assert [r["transfer_examples"] for r in rows] == [n, 2 * n, 3 * n, 3 * n + plots, 3 * n + plots]  # reviews, + copies, + plots
-    assert rows[0]["vs_previous"] is None and all(r["vs_previous"]["diff_low"] <= r["vs_previous"]["diff"] <= r["vs_previous"]["diff_high"] for r in rows[1:])
+    assert [r["transfer_examples"] for r in rows] == [
+        n,
+        2 * n,
+        3 * n,
+        3 * n + plots,
+        3 * n + plots,
+    ]  # reviews, + copies, + plots
+    assert rows[0]["vs_previous"] is None and all(
+        r["vs_previous"]["diff_low"] <= r["vs_previous"]["diff"] <= r["vs_previous"]["diff_high"] for r in rows[1:]
+    )
     assert rows[1]["vs_chapter_set"] is None and rows[-1]["vs_chapter_set"]["acc_a"] == rows[-1]["test_acc"]
-    bad = subprocess.run([sys.executable, str(root/"benchmarks"/"distill_levers.py"), "--quick", "--vectors", str(root/"no-such.txt")],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "distill_levers.py"),
+            "--quick",
+            "--vectors",
+            str(root / "no-such.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "no-such.txt: no such file" in bad.stderr
 
 
@@ -97,7 +152,8 @@ def test_lm_vs_transformers_quick(root):
     out = run_benchmark(root, "lm_vs_transformers.py", "--quick", timeout=600)
     line = last_json(out.stdout)
     assert line["benchmark"] == "lm_vs_transformers"
-    for side in ("ours", "peer"): assert line[side]["tokens_per_s"] > 0
+    for side in ("ours", "peer"):
+        assert line[side]["tokens_per_s"] > 0
     # the same weights, batches and optimizer: the two models must have trained to the same loss
     assert abs(line["ours"]["final_train_loss"] - line["peer"]["final_train_loss"]) < 1e-3
     assert line["ratio"]["tokens_per_s"] > 0
@@ -112,20 +168,31 @@ def test_sweep_parallel_quick(root):
 
 
 def test_inference_vs_optimum_quick(root):
-    "Ours in every runtime; the Optimum peer too where its environment (.venv-optimum/, made by the script on first use) exists."
-    peer = (root/".venv-optimum"/"bin"/"python").exists()
+    """Ours in every runtime; the Optimum peer too where its environment (.venv-optimum/, made by the script on first
+    use) exists."""
+    peer = (root / ".venv-optimum" / "bin" / "python").exists()
     out = run_benchmark(root, "inference_vs_optimum.py", "--quick", *([] if peer else ["--no-peer"]), timeout=900)
     line = last_json(out.stdout)
-    assert line["benchmark"] == "inference_vs_optimum" and line["ours"]["runtime"] in ("torch", "torch-int8", "onnx", "onnx-int8")
-    for key in ("latency_ms_b1", "latency_ms_b64", "test_acc"): assert line["ours"][key] > 0, key
-    if peer: assert line["peer"]["latency_ms_b1"] > 0 and 0 < line["ratio"]["latency_ms_b1"]
-    else: assert line["peer"] == {} and line["peer_skipped"] is True
+    assert line["benchmark"] == "inference_vs_optimum" and line["ours"]["runtime"] in (
+        "torch",
+        "torch-int8",
+        "onnx",
+        "onnx-int8",
+    )
+    for key in ("latency_ms_b1", "latency_ms_b64", "test_acc"):
+        assert line["ours"][key] > 0, key
+    if peer:
+        assert line["peer"]["latency_ms_b1"] > 0 and 0 < line["ratio"]["latency_ms_b1"]
+    else:
+        assert line["peer"] == {} and line["peer_skipped"] is True
 
 
 def test_few_shot_vs_setfit_quick(root):
     out = run_benchmark(root, "few_shot_vs_setfit.py", "--quick", timeout=900)
-    lines = [json.loads(l) for l in out.stdout.strip().splitlines() if l.startswith('{"')]  # SetFit's Trainer logs Python dicts ({'loss': ...})
-    assert {l["method"] for l in lines[:-1]} == {"setfit", "minilm_finetune", "minilm_probe"}
+    lines = [
+        json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith('{"')
+    ]  # SetFit's Trainer logs Python dicts ({'loss': ...})
+    assert {line["method"] for line in lines[:-1]} == {"setfit", "minilm_finetune", "minilm_probe"}
     line = lines[-1]
     assert line["benchmark"] == "few_shot_vs_setfit" and line["label_counts"] == [16]
     for side in ("ours", "peer"):
@@ -134,39 +201,61 @@ def test_few_shot_vs_setfit_quick(root):
 
 
 def test_save_keeps_the_line_and_quick_never_writes(root, tmp_path, monkeypatch):
-    "`--save` writes the printed line (with date and commit) to results/<name>.json atomically; a --quick run never writes."
-    sys.path.insert(0, str(root/"benchmarks"))
+    """`--save` writes the printed line (with date and commit) to results/<name>.json atomically; a --quick run never
+    writes."""
+    sys.path.insert(0, str(root / "benchmarks"))
     import _common
+
     monkeypatch.setattr(_common, "RESULTS", tmp_path)
     _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, quick=True)
     assert not list(tmp_path.iterdir())
     line = _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, rounds=3)
-    saved = json.loads((tmp_path/"demo_bench.json").read_text())
+    saved = json.loads((tmp_path / "demo_bench.json").read_text())
     assert saved == line and saved["ratio"]["wall_s"] == 0.5 and saved["date"] and saved["quick"] is False
     assert [p.name for p in tmp_path.iterdir()] == ["demo_bench.json"]  # no temporary file left
 
 
 def test_headline_table_reads_saved_results(tmp_path):
-    "The front page's table has one row per saved result it knows, linked to the chapter, and says so when there are none."
+    """The front page's table has one row per saved result it knows, linked to the chapter, and says so when there are
+    none."""
     from ppt_book.book import headline_markdown
-    results = tmp_path/"benchmarks"/"results"
+
+    results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
     assert "No benchmark results are committed yet" in headline_markdown(tmp_path)
-    line = {"benchmark": "embeddings_vs_gensim", "ours": {"wall_s": 10.0, "wordsim353_spearman": 0.19},
-            "peer": {"wall_s": 20.0, "wordsim353_spearman": 0.2}, "ratio": {"wall_s": 0.5}, "date": "2026-11-30"}
-    (results/"embeddings_vs_gensim.json").write_text(json.dumps(line))
-    (results/"not_a_known_benchmark.json").write_text(json.dumps({"ours": {}, "peer": {}}))
+    line = {
+        "benchmark": "embeddings_vs_gensim",
+        "ours": {"wall_s": 10.0, "wordsim353_spearman": 0.19},
+        "peer": {"wall_s": 20.0, "wordsim353_spearman": 0.2},
+        "ratio": {"wall_s": 0.5},
+        "date": "2026-11-30",
+    }
+    (results / "embeddings_vs_gensim.json").write_text(json.dumps(line))
+    (results / "not_a_known_benchmark.json").write_text(json.dumps({"ours": {}, "peer": {}}))
     table = headline_markdown(tmp_path, link_prefix="")
-    rows = [l for l in table.splitlines() if l.startswith("| word2vec")]
+    rows = [line for line in table.splitlines() if line.startswith("| word2vec")]
     assert len(rows) == 1 and "0.50x gensim's wall time" in rows[0] and "[10_embeddings](10_embeddings.html)" in rows[0]
     assert "2026-11-30" in rows[0] and "not_a_known" not in table
     paired = {"diff": 0.012, "diff_low": -0.004, "diff_high": 0.028, "significant": False}
-    (results/"finetune_vs_trainer.json").write_text(json.dumps({"ours": {"test_acc": 0.829}, "peer": {"test_acc": 0.817}, "ratio": {},
-                                                                "paired": paired, "ours_from": "runs/book/30_finetuning"}))
-    (row,) = [l for l in headline_markdown(tmp_path).splitlines() if "Trainer" in l]
+    (results / "finetune_vs_trainer.json").write_text(
+        json.dumps(
+            {
+                "ours": {"test_acc": 0.829},
+                "peer": {"test_acc": 0.817},
+                "ratio": {},
+                "paired": paired,
+                "ours_from": "runs/book/30_finetuning",
+            }
+        )
+    )
+    (row,) = [line for line in headline_markdown(tmp_path).splitlines() if "Trainer" in line]
     assert "the book's MiniLM teacher" in row and "+1.2 points [-0.4, +2.8], within noise" in row
-    (results/"embeddings_vs_gensim.json").write_text(json.dumps(line | {"paired_wordsim353": {"diff": -0.015, "diff_low": -0.041, "diff_high": 0.012, "significant": False}}))
-    (row,) = [l for l in headline_markdown(tmp_path).splitlines() if l.startswith("| word2vec")]
+    (results / "embeddings_vs_gensim.json").write_text(
+        json.dumps(
+            line | {"paired_wordsim353": {"diff": -0.015, "diff_low": -0.041, "diff_high": 0.012, "significant": False}}
+        )
+    )
+    (row,) = [line for line in headline_markdown(tmp_path).splitlines() if line.startswith("| word2vec")]
     assert "0.50x gensim's wall time; WordSim353 -0.015 [-0.041, +0.012], within noise" in row
 
 
@@ -177,16 +266,37 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
     for side in ("ours", "peer"):
         assert line[side]["val_loss"] > 0 and line[side]["steps"] >= 1
     assert line["peer"]["steps"] == line["recipe_iters"]  # the recipe runs its iterations, ours stops at its clock
-    saved = tmp_path/"recipe.json"
+    saved = tmp_path / "recipe.json"
     saved.write_text(json.dumps(line | {"date": "2026-01-01", "commit": "abc1234"}))
-    again = last_json(run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", "--peer-from", saved, timeout=600).stdout)
-    assert again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]  # reused, not retrained
+    again = last_json(
+        run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", "--peer-from", saved, timeout=600).stdout
+    )
+    assert (
+        again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]
+    )  # reused, not retrained
     assert again["same_machine"] is True
     saved.write_text(json.dumps(line | {"machine": line["machine"] | {"cpu": "another processor"}}))
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved), "--save"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode != 0 and "was measured on 'another processor'" in out.stderr  # a cross-machine line is never saved
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "lm_vs_nanogpt_recipe.py"),
+            "--quick",
+            "--peer-from",
+            str(saved),
+            "--save",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (
+        out.returncode != 0 and "was measured on 'another processor'" in out.stderr
+    )  # a cross-machine line is never saved
     saved.write_text(json.dumps(line | {"recipe_iters": line["recipe_iters"] + 1}))
-    out = subprocess.run([sys.executable, str(root/"benchmarks"/"lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode != 0 and "differs in ['recipe_iters']" in out.stderr

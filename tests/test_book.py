@@ -1,67 +1,95 @@
 """The book build: chapters run into runs/book/, staged into _proc/, rendered by the fallback into _book/."""
+
 import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
-
 from conftest import make_notebook
 
 from ppt_book.book import build_book, markdown_math_to_mathml, write_readme
 
-PLOT = ("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
-        "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()")
+PLOT = (
+    "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
+    "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()"
+)
 
 
-EXPORTED = '''#| export
+EXPORTED = """#| export
 def double(x:int, # the number to double
           ) -> int:
     "Twice `x`."
     return 2 * x  # folded source
-'''
+"""
 
 
 @pytest.fixture
 def book_project(tmp_path):
-    nbs = tmp_path/"nbs"
-    make_notebook(nbs/"index.ipynb", [("md", "Read the chapters."), "#| echo: false\nprint('index ran')"],
-                  'runs_dir = "../runs"', title="Fixture Book")
-    make_notebook(nbs/"10_alpha.ipynb",
-                  [("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
-                   "from ppt_book.core import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
-                   "#| hide\nprint('hidden cell output')", PLOT, EXPORTED,
-                   "import sys\nprint('a warning', 'on stderr', file=sys.stderr)"],
-                  "steps = 1  # a knob", title="Alpha chapter")
-    make_notebook(nbs/"20_beta.ipynb", ["print('beta printed', word)"], 'word = "x"', title="Beta chapter")
-    (tmp_path/"_quarto.yml").write_text(yaml.safe_dump({
-        "project": {"type": "book", "output-dir": "_book"},
-        "book": {"title": "Fixture Book", "chapters": ["nbs/index.ipynb", "nbs/10_alpha.ipynb", "nbs/20_beta.ipynb"]}}))
-    (tmp_path/"configs").mkdir()
-    (tmp_path/"configs"/"book.yaml").write_text("10_alpha: {steps: 7}\n20_beta: {word: hello}\n")
+    nbs = tmp_path / "nbs"
+    make_notebook(
+        nbs / "index.ipynb",
+        [("md", "Read the chapters."), "#| echo: false\nprint('index ran')"],
+        'runs_dir = "../runs"',
+        title="Fixture Book",
+    )
+    make_notebook(
+        nbs / "10_alpha.ipynb",
+        [
+            ("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
+            "from ppt_book.core import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
+            "#| hide\nprint('hidden cell output')",
+            PLOT,
+            EXPORTED,
+            "import sys\nprint('a warning', 'on stderr', file=sys.stderr)",
+        ],
+        "steps = 1  # a knob",
+        title="Alpha chapter",
+    )
+    make_notebook(nbs / "20_beta.ipynb", ["print('beta printed', word)"], 'word = "x"', title="Beta chapter")
+    (tmp_path / "_quarto.yml").write_text(
+        yaml.safe_dump(
+            {
+                "project": {"type": "book", "output-dir": "_book"},
+                "book": {
+                    "title": "Fixture Book",
+                    "chapters": ["nbs/index.ipynb", "nbs/10_alpha.ipynb", "nbs/20_beta.ipynb"],
+                },
+            }
+        )
+    )
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "book.yaml").write_text("10_alpha: {steps: 7}\n20_beta: {word: hello}\n")
     return tmp_path
 
 
 def test_fallback_book_renders_every_chapter_linked(book_project):
     statuses = build_book(book_project, renderer="fallback", progress=False)
     assert statuses == {"10_alpha": "ok", "20_beta": "ok", "index": "ok"}
-    book = book_project/"_book"
-    pages = {p: (book/p).read_text() for p in ["index.html", "10_alpha.html", "20_beta.html"]}
+    book = book_project / "_book"
+    pages = {p: (book / p).read_text() for p in ["index.html", "10_alpha.html", "20_beta.html"]}
     for name, page in pages.items():
-        for other in pages: assert f'href="{other}"' in page, (name, other)  # table of contents
+        for other in pages:
+            assert f'href="{other}"' in page, (name, other)  # table of contents
         assert "<title>" in page and "Fixture Book" in page
     alpha = pages["10_alpha.html"]
     assert "alpha printed 7" in alpha  # the executed output with the book's parameters
     assert "hidden cell output" not in alpha and "#| hide" not in alpha
     figure = re.search(r'<img[^>]+src="(10_alpha_files/[^"]+\.png)"', alpha)  # figures as PNG files beside the page
-    assert figure and (book/figure.group(1)).stat().st_size > 1000 and not re.search(r"<img[^>]+src=\"data:", alpha)
+    assert figure and (book / figure.group(1)).stat().st_size > 1000 and not re.search(r"<img[^>]+src=\"data:", alpha)
     # the parameters as one table with this run's value; papermill's injected cell not shown
-    assert re.search(r"<td><code>steps</code></td>\s*<td><code>7</code> \(default <code>1</code>\)</td>\s*<td>a knob</td>", alpha)
+    assert re.search(
+        r"<td><code>steps</code></td>\s*<td><code>7</code> \(default <code>1</code>\)</td>\s*<td>a knob</td>", alpha
+    )
     assert "Parameters" not in alpha.split("Parameters of this run", 1)[1]
     # an exported function: signature, docstring and parameter table, its source folded
-    doc = alpha.split('<div class="api-doc">', 1)[1].split('<details', 1)[0]
-    assert '<span class="n">double</span>' in doc and "Twice <code>x</code>" in doc and "the number to double</td>" in doc
-    assert re.search(r'<details class="book-source"><summary>source</summary>.*?folded source.*?</details>', alpha, re.S)
+    doc = alpha.split('<div class="api-doc">', 1)[1].split("<details", 1)[0]
+    assert (
+        '<span class="n">double</span>' in doc and "Twice <code>x</code>" in doc and "the number to double</td>" in doc
+    )
+    assert re.search(
+        r'<details class="book-source"><summary>source</summary>.*?folded source.*?</details>', alpha, re.S
+    )
     assert "a warning on stderr" not in alpha and "#| code-fold" not in alpha  # no stderr blocks, no directives
     assert "<math" in alpha and "$L" not in alpha  # maths as MathML
     assert re.search(r'<a (?=[^>]*rel="prev")(?=[^>]*href="index.html")', alpha)
@@ -72,14 +100,17 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     for page in pages.values():  # nothing from a CDN: the book reads offline
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
     # staged and executed copies
-    assert (book_project/"_proc"/"nbs"/"10_alpha.ipynb").exists() and (book_project/"_proc"/"_quarto.yml").exists()
-    metrics = (book_project/"runs"/"book"/"10_alpha"/"metrics.json").read_text()
+    assert (book_project / "_proc" / "nbs" / "10_alpha.ipynb").exists() and (
+        book_project / "_proc" / "_quarto.yml"
+    ).exists()
+    metrics = (book_project / "runs" / "book" / "10_alpha" / "metrics.json").read_text()
     assert '"run_id": "book"' in metrics and '"alpha_value": 14' in metrics
 
 
 def test_book_rejects_unknown_chapter_in_config(book_project):
-    (book_project/"configs"/"book.yaml").write_text("99_nope: {x: 1}\n")
-    with pytest.raises(Exception, match=r"names chapter\(s\) \['99_nope'\]"): build_book(book_project, renderer="fallback")
+    (book_project / "configs" / "book.yaml").write_text("99_nope: {x: 1}\n")
+    with pytest.raises(Exception, match=r"names chapter\(s\) \['99_nope'\]"):
+        build_book(book_project, renderer="fallback")
 
 
 def test_maths_conversion_leaves_code_alone():
@@ -89,7 +120,7 @@ def test_maths_conversion_leaves_code_alone():
 
 def test_readme_is_generated_from_index(root):
     assert write_readme(root, check=True), "README.md is stale: run `ppt-book readme`"
-    text = (root/"README.md").read_text()
+    text = (root / "README.md").read_text()
     assert text.index("make book") < text.index("## What this is")
 
 
@@ -99,33 +130,58 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 def test_page_in_headless_chromium(book_project, tmp_path):
     build_book(book_project, renderer="fallback", progress=False)
-    page = book_project/"_book"/"10_alpha.html"
-    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path/'profile'}", "--enable-logging=stderr", "--v=0",
-                          "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
+    page = book_project / "_book" / "10_alpha.html"
+    out = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     dom = out.stdout
     assert "<title>Alpha chapter | Fixture Book</title>" in dom and "Alpha chapter</h1>" in dom
     assert re.search(r'<img[^>]+src="10_alpha_files/[^"]+\.png"', dom) and "<math" in dom
-    console = [l for l in out.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l or "Failed to load resource" in l]
+    console = [
+        line
+        for line in out.stderr.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
+    ]
     assert console == [], console
 
 
 def test_publish_copies_a_complete_build_and_refuses_a_partial_one(book_project):
     import json
+
     from ppt_book.book import publish_book
     from ppt_book.runs import ExperimentError
-    with pytest.raises(ExperimentError, match="10_alpha: no book run"): publish_book(book_project)  # nothing built yet
+
+    with pytest.raises(ExperimentError, match="10_alpha: no book run"):
+        publish_book(book_project)  # nothing built yet
     build_book(book_project, renderer="fallback", progress=False)
     results = publish_book(book_project)
-    docs = book_project/"docs"
+    docs = book_project / "docs"
     assert {p.name for p in docs.glob("*.html")} == {"index.html", "10_alpha.html", "20_beta.html"}
-    assert any(docs.glob("10_alpha_files/*.png")) and (docs/".nojekyll").exists()
-    saved = json.loads((docs/"results.json").read_text())
+    assert any(docs.glob("10_alpha_files/*.png")) and (docs / ".nojekyll").exists()
+    saved = json.loads((docs / "results.json").read_text())
     assert saved == json.loads(json.dumps(results, default=str)) and saved["10_alpha"]["metrics"]["alpha_value"] == 14
     assert saved["10_alpha"]["params"] == {"steps": 7}
-    (book_project/"_book"/"20_beta.html").unlink()
-    with pytest.raises(ExperimentError, match="20_beta: .*20_beta.html is missing"): publish_book(book_project)
-    assert (docs/"20_beta.html").exists()  # the last publication is kept whole
+    (book_project / "_book" / "20_beta.html").unlink()
+    with pytest.raises(ExperimentError, match="20_beta: .*20_beta.html is missing"):
+        publish_book(book_project)
+    assert (docs / "20_beta.html").exists()  # the last publication is kept whole

@@ -1,4 +1,5 @@
 """ppt_book.data: own files, bad input, bundled assets."""
+
 import importlib.util
 
 import pandas as pd
@@ -10,9 +11,11 @@ from ppt_book.data import AssetMissing, load_text_classification
 
 @pytest.fixture
 def latin1_csv(tmp_path):
-    rows = [(f"Crítica {i}: {word} à la française", label)
-            for i, (word, label) in enumerate([("magnifique", "good"), ("nul", "bad"), ("moyen", "meh")] * 30)]
-    path = tmp_path/"critiques.csv"
+    rows = [
+        (f"Crítica {i}: {word} à la française", label)
+        for i, (word, label) in enumerate([("magnifique", "good"), ("nul", "bad"), ("moyen", "meh")] * 30)
+    ]
+    path = tmp_path / "critiques.csv"
     pd.DataFrame(rows, columns=["avis", "note"]).to_csv(path, index=False, encoding="latin-1")
     return path
 
@@ -31,37 +34,74 @@ def test_latin1_three_class_csv_loads_and_splits(latin1_csv):
 
 
 def test_integer_labels_and_split_column(tmp_path):
-    df = pd.DataFrame({"text": [f"text number {i}" for i in range(12)], "label": [0, 1, 2] * 4,
-                       "split": ["train"] * 6 + ["dev"] * 3 + ["test"] * 3})
-    df.to_json(tmp_path/"d.json", orient="records")
-    dsd = load_text_classification(tmp_path/"d.json")
+    df = pd.DataFrame(
+        {
+            "text": [f"text number {i}" for i in range(12)],
+            "label": [0, 1, 2] * 4,
+            "split": ["train"] * 6 + ["dev"] * 3 + ["test"] * 3,
+        }
+    )
+    df.to_json(tmp_path / "d.json", orient="records")
+    dsd = load_text_classification(tmp_path / "d.json")
     assert [len(dsd[s]) for s in ("train", "validation", "test")] == [6, 3, 3]
     assert dsd["train"].features["label"].names == ["0", "1", "2"]
 
 
 def test_grouped_split_keeps_groups_together(tmp_path):
-    df = pd.DataFrame({"t": [f"review {i} of film {i % 20}" for i in range(200)], "y": ["a", "b"] * 100,
-                       "film": [f"f{i % 20}" for i in range(200)]})
-    df.to_parquet(tmp_path/"g.parquet")
-    dsd = load_text_classification(tmp_path/"g.parquet", "t", "y", group_column="film")
+    df = pd.DataFrame(
+        {
+            "t": [f"review {i} of film {i % 20}" for i in range(200)],
+            "y": ["a", "b"] * 100,
+            "film": [f"f{i % 20}" for i in range(200)],
+        }
+    )
+    df.to_parquet(tmp_path / "g.parquet")
+    dsd = load_text_classification(tmp_path / "g.parquet", "t", "y", group_column="film")
     films = [set(dsd[s]["film"]) for s in ("train", "validation", "test")]
     assert not (films[0] & films[1]) and not (films[0] & films[2]) and not (films[1] & films[2])
 
 
-@pytest.mark.parametrize("make, kwargs, message", [
-    (lambda p: p/"missing.csv", {}, "missing.csv does not exist"),
-    (lambda p: (p/"x.xlsx").write_text("x") and p/"x.xlsx", {}, "unknown format '.xlsx'"),
-    (lambda p: pd.DataFrame({"a": ["x"], "label": [1]}).to_csv(p/"c.csv", index=False) or p/"c.csv", {},
-     r"c.csv has no column 'text' \(text_column\); its columns are \['a', 'label'\]"),
-    (lambda p: pd.DataFrame({"text": ["x", "y"], "label": [1, 1]}).to_csv(p/"o.csv", index=False) or p/"o.csv", {},
-     "one class only"),
-    (lambda p: pd.DataFrame({"text": ["", None], "label": [0, 1]}).to_csv(p/"e.csv", index=False) or p/"e.csv", {},
-     "Nothing is left of .*e.csv after cleaning"),
-    (lambda p: pd.DataFrame({"text": ["x", "y", "z"], "label": [0, None, 1]}).to_csv(p/"m.tsv", sep="\t", index=False) or p/"m.tsv",
-     {}, r"m.tsv: label column 'label' has 1 missing value\(s\), first at row 1: fill them or drop those rows"),
-    (lambda p: (p/"b.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1")) and p/"b.csv", {},
-     r"b.csv is not valid utf-8: byte 0xe9 .* encoding='latin-1'"),
-])
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (lambda p: p / "missing.csv", {}, "missing.csv does not exist"),
+        (lambda p: (p / "x.xlsx").write_text("x") and p / "x.xlsx", {}, "unknown format '.xlsx'"),
+        (
+            lambda p: pd.DataFrame({"a": ["x"], "label": [1]}).to_csv(p / "c.csv", index=False) or p / "c.csv",
+            {},
+            r"c.csv has no column 'text' \(text_column\); its columns are \['a', 'label'\]",
+        ),
+        (
+            lambda p: (
+                pd.DataFrame({"text": ["x", "y"], "label": [1, 1]}).to_csv(p / "o.csv", index=False) or p / "o.csv"
+            ),
+            {},
+            "one class only",
+        ),
+        (
+            lambda p: (
+                pd.DataFrame({"text": ["", None], "label": [0, 1]}).to_csv(p / "e.csv", index=False) or p / "e.csv"
+            ),
+            {},
+            "Nothing is left of .*e.csv after cleaning",
+        ),
+        (
+            lambda p: (
+                pd.DataFrame({"text": ["x", "y", "z"], "label": [0, None, 1]}).to_csv(
+                    p / "m.tsv", sep="\t", index=False
+                )
+                or p / "m.tsv"
+            ),
+            {},
+            r"m.tsv: label column 'label' has 1 missing value\(s\), first at row 1: fill them or drop those rows",
+        ),
+        (
+            lambda p: (p / "b.csv").write_bytes("text,label\ncaf\xe9,1\n".encode("latin-1")) and p / "b.csv",
+            {},
+            r"b.csv is not valid utf-8: byte 0xe9 .* encoding='latin-1'",
+        ),
+    ],
+)
 def test_bad_input_names_file_column_and_fix(tmp_path, make, kwargs, message):
     path = make(tmp_path)
     with pytest.raises((ValueError, FileNotFoundError), match=message):

@@ -1,4 +1,6 @@
-"""The published book in docs/: every chapter's page from a successful run, every link and figure on disk, small, and clean in a browser."""
+"""The published book in docs/: every chapter's page from a successful run, every link and figure on disk, small, and
+clean in a browser."""
+
 import html
 import json
 import re
@@ -12,18 +14,25 @@ import pytest
 from ppt_book.book import DOCS_LIMIT_MB, book_chapters
 
 
-
 class _Refs(HTMLParser):
     "The src and href attributes of a page's real tags (code that shows a template's attributes is text, not tags)."
+
     def __init__(self):
-        super().__init__(); self.refs = []
+        super().__init__()
+        self.refs = []
+
     def handle_starttag(self, tag, attrs):
         self.refs += [v for k, v in attrs if k in ("src", "href") and v]
 
 
 def local_refs(text: str) -> list[str]:
-    parser = _Refs(); parser.feed(text)
-    return [r.split("#")[0].split("?")[0] for r in parser.refs if not re.match(r"^[a-z]+:", r) and not r.startswith(("//", "#"))]
+    parser = _Refs()
+    parser.feed(text)
+    return [
+        r.split("#")[0].split("?")[0]
+        for r in parser.refs
+        if not re.match(r"^[a-z]+:", r) and not r.startswith(("//", "#"))
+    ]
 
 
 def page_of(stem: str) -> str:
@@ -32,21 +41,27 @@ def page_of(stem: str) -> str:
 
 @pytest.fixture
 def docs(root):
-    docs = root/"docs"
-    assert (docs/"index.html").exists(), "docs/ holds no published book: run `make book` then `make publish` and commit docs/"
+    docs = root / "docs"
+    assert (docs / "index.html").exists(), (
+        "docs/ holds no published book: run `make book` then `make publish` and commit docs/"
+    )
     return docs
 
 
 def test_published_book_has_every_chapter_from_an_ok_run(root, docs):
     _, order = book_chapters(root)
-    results = json.loads((docs/"results.json").read_text(encoding="utf-8"))
+    results = json.loads((docs / "results.json").read_text(encoding="utf-8"))
     for c in order:
         stem = Path(c).stem
         assert results[stem]["status"] == "ok", (stem, results[stem]["status"])
-        text = (docs/page_of(stem)).read_text(encoding="utf-8")
+        text = (docs / page_of(stem)).read_text(encoding="utf-8")
         commit = (results[stem]["commit"] or "none")[:10]
-        assert f"commit {commit}" in html.unescape(text), f"{page_of(stem)}: the footer does not name the commit {commit} of its run"
-        assert not re.search(r"<img[^>]+src=\"data:", text), f"{page_of(stem)}: a figure is embedded; the fallback writes them beside the page"
+        assert f"commit {commit}" in html.unescape(text), (
+            f"{page_of(stem)}: the footer does not name the commit {commit} of its run"
+        )
+        assert not re.search(r"<img[^>]+src=\"data:", text), (
+            f"{page_of(stem)}: a figure is embedded; the fallback writes them beside the page"
+        )
     size = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file()) / 1e6
     assert size <= DOCS_LIMIT_MB, f"docs/ holds {size:.1f} MB"
 
@@ -55,9 +70,10 @@ def test_every_local_link_and_figure_resolves(root, docs):
     missing = []
     for page in docs.glob("*.html"):
         for ref in local_refs(page.read_text(encoding="utf-8")):  # http(s), mailto and data: are the outside world
-            if not (page.parent/ref).exists(): missing.append(f"{page.name} -> {ref}")
-    readme = (root/"README.md").read_text(encoding="utf-8")
-    missing += [f"README.md -> {ref}" for ref in re.findall(r"\]\((docs/[^)#]+)", readme) if not (root/ref).exists()]
+            if not (page.parent / ref).exists():
+                missing.append(f"{page.name} -> {ref}")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    missing += [f"README.md -> {ref}" for ref in re.findall(r"\]\((docs/[^)#]+)", readme) if not (root / ref).exists()]
     assert missing == [], missing[:20]
 
 
@@ -68,13 +84,34 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_every_published_page_in_headless_chromium(root, docs, tmp_path):
     _, order = book_chapters(root)
     for c in order:
-        page = docs/page_of(Path(c).stem)
-        out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                              f"--user-data-dir={tmp_path/'profile'}", "--enable-logging=stderr", "--v=0",
-                              "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
-                             capture_output=True, text=True, timeout=120)
+        page = docs / page_of(Path(c).stem)
+        out = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=3000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, (page.name, out.stderr[-2000:])
         assert re.search(r"<h1[^>]*>", out.stdout) and "Traceback (most recent call last)" not in out.stdout, page.name
-        console = [l for l in out.stderr.splitlines() if "CONSOLE" in l or "Uncaught" in l or "Failed to load resource" in l]
+        console = [
+            line
+            for line in out.stderr.splitlines()
+            if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
+        ]
         assert console == [], (page.name, console)

@@ -1,13 +1,14 @@
-"""ppt_book.inference and `ppt-book predict`: every runtime on every kind of saved model, files in and out, bad input."""
+"""ppt_book.inference and `ppt-book predict`: every runtime on every kind of saved model, files in and out, bad
+input."""
+
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import BIN
+
 from ppt_book.core import BadInput
 from ppt_book.distill import StudentConfig, StudentForSequenceClassification, word_tokenizer
 from ppt_book.finetune import save_classifier
@@ -25,15 +26,24 @@ def students(tmp_path_factory):
     folders = {}
     for arch in ("bilstm", "gru", "cnn"):
         torch.manual_seed(0)
-        model = StudentForSequenceClassification(StudentConfig(arch, vocab_size=len(tok), embed_dim=8, hidden_size=6, num_filters=4,
-                                                               num_labels=2, pad_token_id=tok.pad_token_id))
-        folders[arch] = save_classifier(model, tok, root/arch, ["rotten", "fresh"])
+        model = StudentForSequenceClassification(
+            StudentConfig(
+                arch,
+                vocab_size=len(tok),
+                embed_dim=8,
+                hidden_size=6,
+                num_filters=4,
+                num_labels=2,
+                pad_token_id=tok.pad_token_id,
+            )
+        )
+        folders[arch] = save_classifier(model, tok, root / arch, ["rotten", "fresh"])
     return folders
 
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PPT_BOOK_CACHE", str(tmp_path/"cache"))
+    monkeypatch.setenv("PPT_BOOK_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize("arch", ["bilstm", "gru", "cnn"])
@@ -45,65 +55,95 @@ def test_every_runtime_answers_like_pytorch(students, arch):
         assert np.allclose(out[["p_rotten", "p_fresh"]].sum(axis=1), 1)
         tol = 1e-5 if runtime == "onnx" else 0.05  # int8: close, not equal
         assert np.abs(out["p_fresh"] - ref["p_fresh"]).max() < tol, runtime
-    assert not any(p.suffix == ".onnx" for p in students[arch].iterdir())  # exports go to the cache, never the model's folder
+    assert not any(
+        p.suffix == ".onnx" for p in students[arch].iterdir()
+    )  # exports go to the cache, never the model's folder
 
 
 def test_export_rnn_equals_the_packed_student():
     torch.manual_seed(1)
     for arch in ("bilstm", "gru"):
-        model = StudentForSequenceClassification(StudentConfig(arch, vocab_size=30, embed_dim=5, hidden_size=4, num_labels=3)).eval()
-        ids = torch.randint(1, 30, (4, 7)); mask = torch.ones_like(ids)
-        mask[1, 2:], mask[3, 1:] = 0, 0; ids[mask == 0] = 0
-        with torch.no_grad(): assert torch.allclose(_ExportRNN(model)(ids, mask), logits_of(model, ids, mask), atol=1e-6)
+        model = StudentForSequenceClassification(
+            StudentConfig(arch, vocab_size=30, embed_dim=5, hidden_size=4, num_labels=3)
+        ).eval()
+        ids = torch.randint(1, 30, (4, 7))
+        mask = torch.ones_like(ids)
+        mask[1, 2:], mask[3, 1:] = 0, 0
+        ids[mask == 0] = 0
+        with torch.no_grad():
+            assert torch.allclose(_ExportRNN(model)(ids, mask), logits_of(model, ids, mask), atol=1e-6)
 
 
 @pytest.mark.parametrize("arch", ["bilstm", "gru"])
 def test_second_rnn_export_in_a_process_keeps_any_length(arch, tmp_path):
-    "torch's exporter restores the unrolled RNN after each export; a stale dispatch cache once made every later export fix the length."
+    """torch's exporter restores the unrolled RNN after each export; a stale dispatch cache once made every later export
+    fix the length."""
     torch.manual_seed(2)
-    model = StudentForSequenceClassification(StudentConfig(arch, vocab_size=30, embed_dim=5, hidden_size=4, num_labels=2)).eval()
-    ids = torch.randint(1, 30, (3, 29)); mask = torch.ones_like(ids)
-    mask[1, 11:] = 0; ids[mask == 0] = 0
-    with torch.no_grad(): ref = logits_of(model, ids, mask)
+    model = StudentForSequenceClassification(
+        StudentConfig(arch, vocab_size=30, embed_dim=5, hidden_size=4, num_labels=2)
+    ).eval()
+    ids = torch.randint(1, 30, (3, 29))
+    mask = torch.ones_like(ids)
+    mask[1, 11:] = 0
+    ids[mask == 0] = 0
+    with torch.no_grad():
+        ref = logits_of(model, ids, mask)
     for i in range(2):  # the trace uses 16 tokens; both files must take 29
-        ort = OrtClassifier(export_onnx(model, tmp_path/f"{i}.onnx"))
+        ort = OrtClassifier(export_onnx(model, tmp_path / f"{i}.onnx"))
         assert torch.allclose(ort(ids, mask), ref, atol=1e-5), i
 
 
 def test_onnx_file_in_the_folder_is_used(students, tmp_path):
-    folder = tmp_path/"with_onnx"
+    folder = tmp_path / "with_onnx"
     import shutil
+
     shutil.copytree(students["cnn"], folder)
     from ppt_book.finetune import load_classifier
-    export_onnx(load_classifier(folder)[0], folder/"model.onnx")
+
+    export_onnx(load_classifier(folder)[0], folder / "model.onnx")
     from ppt_book.inference import load_runtime
+
     loaded = load_runtime(folder, "onnx")
-    assert isinstance(loaded.model, OrtClassifier) and loaded.model.path == folder/"model.onnx"
-    assert not (tmp_path/"cache").exists()  # nothing exported
+    assert isinstance(loaded.model, OrtClassifier) and loaded.model.path == folder / "model.onnx"
+    assert not (tmp_path / "cache").exists()  # nothing exported
 
 
 def test_quantize_int8_keeps_the_original(students):
     from ppt_book.finetune import load_classifier
+
     model = load_classifier(students["bilstm"])[0]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     q = quantize_int8(model)
-    assert type(q.rnn).__module__.startswith("torch.ao.nn.quantized") and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert type(q.rnn).__module__.startswith("torch.ao.nn.quantized") and all(
+        torch.equal(before[k], v) for k, v in model.state_dict().items()
+    )
 
 
 def ppt_book(*args, stdin=None, cwd=None):
-    return subprocess.run([str(BIN/"ppt-book"), "predict", *args], input=stdin, capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [str(BIN / "ppt-book"), "predict", *args], input=stdin, capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def test_predict_command_keeps_rows_as_written(students, tmp_path):
-    src = tmp_path/"in.csv"
+    src = tmp_path / "in.csv"
     pd.DataFrame({"id": ["001", "002", "003"], "review": ["NA", "a fine film", ""]}).to_csv(src, index=False)
     for suffix in (".csv", ".jsonl", ".parquet", ".tsv"):
-        out = ppt_book(str(students["cnn"]), str(src), "--text-column", "review", "-o", str(tmp_path/f"out{suffix}"), "--runtime", "onnx")
+        out = ppt_book(
+            str(students["cnn"]),
+            str(src),
+            "--text-column",
+            "review",
+            "-o",
+            str(tmp_path / f"out{suffix}"),
+            "--runtime",
+            "onnx",
+        )
         assert out.returncode == 0, out.stderr
-    got = pd.read_csv(tmp_path/"out.csv", dtype=str, keep_default_na=False)
+    got = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert list(got.columns) == ["id", "review", "predicted_label", "score", "p_rotten", "p_fresh"]
     assert list(got["id"]) == ["001", "002", "003"] and list(got["review"]) == ["NA", "a fine film", ""]
-    assert len(pd.read_parquet(tmp_path/"out.parquet")) == len(pd.read_json(tmp_path/"out.jsonl", lines=True)) == 3
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == len(pd.read_json(tmp_path / "out.jsonl", lines=True)) == 3
     assert not list(tmp_path.glob(".out*"))  # no temporary file left
 
 
@@ -114,18 +154,33 @@ def test_predict_command_reads_stdin_and_writes_stdout(students):
     assert lines[0] == "text,predicted_label,score,p_rotten,p_fresh" and len(lines) == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["{model}", "{tmp}/missing.csv"], "missing.csv does not exist"),
-    (["{model}", "{tmp}/in.csv"], "in.csv has no column 'text'; its columns are ['review']: pass the text column's name"),
-    (["{tmp}", "{tmp}/in.csv", "--text-column", "review"], "holds no config.json: it is not a saved model folder"),
-    (["{model}", "{tmp}/in.xlsx"], "in.xlsx: unknown format '.xlsx'"),
-    (["{model}", "{tmp}/in.csv", "--text-column", "review", "-o", "{tmp}/out.xlsx"], "--output {tmp}/out.xlsx: unknown suffix '.xlsx'"),
-    (["{model}", "{tmp}/in.csv", "--text-column", "review", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{model}", "{tmp}/missing.csv"], "missing.csv does not exist"),
+        (
+            ["{model}", "{tmp}/in.csv"],
+            "in.csv has no column 'text'; its columns are ['review']: pass the text column's name",
+        ),
+        (["{tmp}", "{tmp}/in.csv", "--text-column", "review"], "holds no config.json: it is not a saved model folder"),
+        (["{model}", "{tmp}/in.xlsx"], "in.xlsx: unknown format '.xlsx'"),
+        (
+            ["{model}", "{tmp}/in.csv", "--text-column", "review", "-o", "{tmp}/out.xlsx"],
+            "--output {tmp}/out.xlsx: unknown suffix '.xlsx'",
+        ),
+        (
+            ["{model}", "{tmp}/in.csv", "--text-column", "review", "--batch-size", "0"],
+            "--batch-size must be at least 1, got 0",
+        ),
+    ],
+)
 def test_predict_command_bad_input_exits_2(students, tmp_path, args, message):
-    pd.DataFrame({"review": ["a fine film"]}).to_csv(tmp_path/"in.csv", index=False)
-    (tmp_path/"in.xlsx").write_text("x")
-    fill = lambda s: s.format(model=students["cnn"], tmp=tmp_path)
+    pd.DataFrame({"review": ["a fine film"]}).to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "in.xlsx").write_text("x")
+
+    def fill(s):
+        return s.format(model=students["cnn"], tmp=tmp_path)
+
     before = sorted(p.name for p in tmp_path.iterdir())
     out = ppt_book(*map(fill, args))
     assert out.returncode == 2 and fill(message) in out.stderr, out.stderr
@@ -133,5 +188,7 @@ def test_predict_command_bad_input_exits_2(students, tmp_path, args, message):
 
 
 def test_unknown_runtime_and_device(students):
-    with pytest.raises(BadInput, match="unknown runtime 'tensorrt'"): predict(["x"], students["cnn"], runtime="tensorrt")
-    with pytest.raises(BadInput, match="runs on the CPU"): predict(["x"], students["cnn"], runtime="onnx", device="cuda")
+    with pytest.raises(BadInput, match="unknown runtime 'tensorrt'"):
+        predict(["x"], students["cnn"], runtime="tensorrt")
+    with pytest.raises(BadInput, match="runs on the CPU"):
+        predict(["x"], students["cnn"], runtime="onnx", device="cuda")

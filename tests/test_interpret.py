@@ -1,12 +1,23 @@
 """ppt_book.interpret: deletion curves on a model whose right explanation is known, label issues on planted flips,
 near-duplicates, behavioural tests and bad input."""
+
 import numpy as np
 import pytest
-import torch
 import torch.nn as nn
 
-from ppt_book.interpret import (area_between, behavioural_suite, cross_val_probs, deletion_curve, embedding_layer,
-                                find_label_issues, near_duplicates, occlusion, random_deletion_curve, run_behavioural, typo)
+from ppt_book.interpret import (
+    area_between,
+    behavioural_suite,
+    cross_val_probs,
+    deletion_curve,
+    embedding_layer,
+    find_label_issues,
+    near_duplicates,
+    occlusion,
+    random_deletion_curve,
+    run_behavioural,
+    typo,
+)
 
 WEIGHTS = {"superb": 4.0, "fine": 1.0, "awful": -4.0, "dull": -1.0}
 
@@ -22,13 +33,22 @@ def test_deletion_curve_of_the_true_attribution_falls_fastest():
     words = "a superb cast a fine plot and some dull scenes".split()
     true = np.array([WEIGHTS.get(w, 0.0) for w in words])  # the exact contribution of each word to the logit
     curve = deletion_curve(linear_words, words, true, target=1)
-    sig = lambda z: 1 / (1 + np.exp(-z))
-    assert np.allclose(curve, [sig(4), sig(0), sig(-1), sig(-1), sig(-1), sig(-1)])  # delete superb, then fine, then zeros
+
+    def sig(z):
+        return 1 / (1 + np.exp(-z))
+
+    assert np.allclose(
+        curve, [sig(4), sig(0), sig(-1), sig(-1), sig(-1), sig(-1)]
+    )  # delete superb, then fine, then zeros
     rand = random_deletion_curve(linear_words, words, 1, n_orders=200, seed=0)
     assert area_between(rand, curve) > 0.2
-    reversed_curve = deletion_curve(linear_words, words, -true, target=1)  # the worst ranking deletes 'dull' first: p rises
+    reversed_curve = deletion_curve(
+        linear_words, words, -true, target=1
+    )  # the worst ranking deletes 'dull' first: p rises
     assert area_between(rand, reversed_curve) < 0 < area_between(rand, curve)
-    assert np.allclose(occlusion(linear_words, words, 1)[[1, 4, 8]], [sig(4) - sig(0), sig(4) - sig(3), sig(4) - sig(5)])
+    assert np.allclose(
+        occlusion(linear_words, words, 1)[[1, 4, 8]], [sig(4) - sig(0), sig(4) - sig(3), sig(4) - sig(5)]
+    )
 
 
 def test_deletion_curve_edge_cases():
@@ -43,7 +63,8 @@ def test_label_issues_find_planted_flips_on_text_like_data():
     y = rng.integers(0, 2, 600)
     X = centers[y] + rng.normal(0, 1, (600, 20))
     flips = rng.choice(600, 30, replace=False)
-    noisy = y.copy(); noisy[flips] = 1 - noisy[flips]
+    noisy = y.copy()
+    noisy[flips] = 1 - noisy[flips]
     found = find_label_issues(noisy, cross_val_probs(X, noisy, 5, 0))
     assert len(set(found) & set(flips)) >= 0.8 * len(flips)
     assert len(set(found) - set(flips)) <= 0.2 * len(flips)
@@ -59,7 +80,12 @@ def test_near_duplicates_across_splits():
 
 def test_behavioural_suite_and_runner():
     suite = behavioural_suite(["The acting is wonderful and the story moving", "ok"], seed=0)
-    assert {k: v[0] for k, v in suite.items()} == {"negation": "MFT", "typos": "INV", "names": "INV", "intensity": "DIR"}
+    assert {k: v[0] for k, v in suite.items()} == {
+        "negation": "MFT",
+        "typos": "INV",
+        "names": "INV",
+        "intensity": "DIR",
+    }
     assert len(suite["typos"][1]) == 1  # 'ok' has no word of 4+ letters to misspell
     orig, changed = suite["typos"][1][0]
     assert orig != changed and sorted(orig) == sorted(changed)
@@ -71,8 +97,13 @@ def test_behavioural_suite_and_runner():
 
 def test_model_without_embeddings_is_a_clear_error():
     class NoEmbed(nn.Module):
-        def get_input_embeddings(self): raise NotImplementedError
-    with pytest.raises(ValueError, match="exposes no input embedding layer"): embedding_layer(NoEmbed())
-    with_embed = nn.Module(); with_embed.embed = nn.Embedding(5, 3)
+        def get_input_embeddings(self):
+            raise NotImplementedError
+
+    with pytest.raises(ValueError, match="exposes no input embedding layer"):
+        embedding_layer(NoEmbed())
+    with_embed = nn.Module()
+    with_embed.embed = nn.Embedding(5, 3)
     assert embedding_layer(with_embed) is with_embed.embed
-    with pytest.raises(ValueError, match="at least 5 examples"): cross_val_probs(np.zeros((6, 2)), np.array([0, 0, 0, 0, 1, 1]), 5)
+    with pytest.raises(ValueError, match="at least 5 examples"):
+        cross_val_probs(np.zeros((6, 2)), np.array([0, 0, 0, 0, 1, 1]), 5)

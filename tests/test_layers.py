@@ -1,13 +1,30 @@
 """The library's shape: modules stay small, import only what they use, and import downwards only (core at the bottom,
 the training layer above it, chapters above that, the runner and the command line on top)."""
+
 import ast
 import subprocess
 import sys
 
 import pytest
 
-ORDER = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "decoders", "distill", "inference", "scaling", "interpret",  # chapters, in book order
-         "runs", "sweeps", "book", "cli"]                                                              # the runner and the CLI
+ORDER = [
+    "core",
+    "checkpoint",
+    "data",
+    "train",
+    "embeddings",
+    "lm",
+    "finetune",
+    "decoders",
+    "distill",
+    "inference",
+    "scaling",
+    "interpret",  # chapters, in book order
+    "runs",
+    "sweeps",
+    "book",
+    "cli",
+]  # the runner and the CLI
 RUNNER = {"runs", "sweeps", "book", "cli"}
 
 
@@ -16,44 +33,50 @@ def imported_modules(path):
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module: found.add(node.module.split(".")[0])
-            elif node.level == 0 and node.module and node.module.startswith("ppt_book."): found.add(node.module.split(".")[1])
+            if node.level == 1 and node.module:
+                found.add(node.module.split(".")[0])
+            elif node.level == 0 and node.module and node.module.startswith("ppt_book."):
+                found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("ppt_book.")}
     return found
 
 
 def test_every_module_is_in_the_staircase(root):
-    modules = {p.stem for p in (root/"ppt_book").glob("*.py") if not p.stem.startswith("_")}
+    modules = {p.stem for p in (root / "ppt_book").glob("*.py") if not p.stem.startswith("_")}
     assert modules == set(ORDER), f"a module was added or removed: update ORDER in this test ({modules ^ set(ORDER)})"
 
 
 @pytest.mark.parametrize("module", ORDER)
 def test_imports_go_down_the_staircase(root, module):
-    below = set(ORDER[:ORDER.index(module)])
-    imported = imported_modules(root/"ppt_book"/f"{module}.py")
+    below = set(ORDER[: ORDER.index(module)])
+    imported = imported_modules(root / "ppt_book" / f"{module}.py")
     assert imported <= below, f"ppt_book.{module} imports {sorted(imported - below)}, which are not below it"
-    if module not in RUNNER: assert not imported & RUNNER, f"chapter module {module} imports the runner"
+    if module not in RUNNER:
+        assert not imported & RUNNER, f"chapter module {module} imports the runner"
 
 
 @pytest.mark.parametrize("module", ORDER)
 def test_modules_stay_under_500_lines(root, module):
-    assert len((root/"ppt_book"/f"{module}.py").read_text().splitlines()) < 500
+    assert len((root / "ppt_book" / f"{module}.py").read_text().splitlines()) < 500
 
 
 def test_no_unused_imports_or_undefined_names(root):
-    files = [str(p) for p in sorted((root/"ppt_book").glob("*.py")) if p.name != "_modidx.py"]
+    files = [str(p) for p in sorted((root / "ppt_book").glob("*.py")) if p.name != "_modidx.py"]
     out = subprocess.run([sys.executable, "-m", "pyflakes", *files], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_late_chapter_functions_work_from_a_fresh_interpreter():
     "interpret.proba_fn once called a name it never imported: call it in a process that imports only that module."
-    code = ("import torch\nfrom transformers import BertConfig, BertForSequenceClassification\n"
-            "from ppt_book.distill import word_tokenizer\nfrom ppt_book.interpret import proba_fn\n"
-            "tok = word_tokenizer(['a fine film', 'a dull film'])\ntorch.manual_seed(0)\n"
-            "m = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8, num_hidden_layers=1, "
-            "num_attention_heads=2, intermediate_size=16, num_labels=2))\nprint(*proba_fn(m, tok)(['a fine film', 'a dull film']).sum(1))")
+    code = (
+        "import torch\nfrom transformers import BertConfig, BertForSequenceClassification\n"
+        "from ppt_book.distill import word_tokenizer\nfrom ppt_book.interpret import proba_fn\n"
+        "tok = word_tokenizer(['a fine film', 'a dull film'])\ntorch.manual_seed(0)\n"
+        "m = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8, num_hidden_layers=1, "
+        "num_attention_heads=2, intermediate_size=16, num_labels=2))\nprint(*proba_fn(m, tok)(['a fine film', 'a dull "
+        "film']).sum(1))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert [round(float(x), 5) for x in out.stdout.split()] == [1.0, 1.0]

@@ -1,9 +1,10 @@
-"""The book's prose: numbers come from runs, never typed into Markdown; every chapter closes with a Summary and exercises."""
+"""The book's prose: numbers come from runs, never typed into Markdown; every chapter closes with a Summary and
+exercises."""
+
 import re
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from ppt_book.book import book_chapters
 from ppt_book.runs import notebook_parameters
@@ -15,7 +16,8 @@ _LINK = re.compile(r"\]\([^)]*\)|https?://\S+|<[^>]+>")
 _CITATION = re.compile(r"[A-Z][\w'-]+(?: et al\.?| (?:and|&) [A-Z][\w'-]+)?,? \(?(?:19|20)\d\d[a-z]?\)?")
 _CHAPTER = re.compile(r"\b[Cc]hapters? \d+(?:(?:, | and | or |-|–)\d+)*")
 _LIST_MARK = re.compile(r"^(\s*)\d+\.\s", re.M)
-# a digit run that is not part of a name: not after a letter, digit, '_', '.', '/' or a letter and hyphen (GPT-2, L6-v2, fp32, word2vec),
+# a digit run that is not part of a name: not after a letter, digit, '_', '.', '/' or a letter and hyphen (GPT-2, L6-v2,
+# fp32, word2vec),
 # not before '_' (30_finetuning); a unit after it does not make it a name (22.7M, 12.8k, 3x are typed results)
 _NUMBER = re.compile(r"(?<![\w./-])(?<![A-Za-z]-)\d+(?:[.,]\d+)*(?![\d_]|[.,]\d)")
 ALLOWED = {  # names that contain a standalone digit run
@@ -25,20 +27,25 @@ ALLOWED = {  # names that contain a standalone digit run
 
 
 def prose_numbers(markdown: str, allow=()) -> list[str]:
-    "Standalone numbers in Markdown outside headings, code, maths, links, citations, chapter references and list markers."
-    text = "\n".join(l for l in _FENCE.sub(" ", markdown).splitlines() if not l.lstrip().startswith("#"))
-    for rx in (_SPAN, _MATH, _LINK, _CITATION, _CHAPTER): text = rx.sub(" ", text)
+    """Standalone numbers in Markdown outside headings, code, maths, links, citations, chapter references and list
+    markers."""
+    text = "\n".join(line for line in _FENCE.sub(" ", markdown).splitlines() if not line.lstrip().startswith("#"))
+    for rx in (_SPAN, _MATH, _LINK, _CITATION, _CHAPTER):
+        text = rx.sub(" ", text)
     text = _LIST_MARK.sub(r"\1", text)
-    for a in allow: text = text.replace(a, " ")
-    return [(m.group(0) + text[m.end():m.end() + 15]).split("\n")[0] for m in _NUMBER.finditer(text)]
+    for a in allow:
+        text = text.replace(a, " ")
+    return [(m.group(0) + text[m.end() : m.end() + 15]).split("\n")[0] for m in _NUMBER.finditer(text)]
 
 
 def test_the_scanner_finds_typed_numbers_and_spares_names():
     typed = "The teacher reaches 81.6% after 2 epochs, 22.7M parameters, 12.8k reviews and a 3x speed-up."
     assert [n.split()[0] for n in prose_numbers(typed)] == ["81.6%", "2", "22.7M", "12.8k", "3x"]
-    names = ("word2vec, SmolLM2-135M, GPT-2, all-MiniLM-L6-v2, fp32 and int8 as in chapter 30 and chapters 40 and 45; "
-             "`lr 1e-3` in code, $p = 0.15$ in maths, (Mikolov et al., 2013), Kaplan et al. (2020), "
-             "[a link](https://example.com/2013), 30_finetuning.\n\n# A heading with 3 numbers\n\n1. a numbered item")
+    names = (
+        "word2vec, SmolLM2-135M, GPT-2, all-MiniLM-L6-v2, fp32 and int8 as in chapter 30 and chapters 40 and 45; "
+        "`lr 1e-3` in code, $p = 0.15$ in maths, (Mikolov et al., 2013), Kaplan et al. (2020), "
+        "[a link](https://example.com/2013), 30_finetuning.\n\n# A heading with 3 numbers\n\n1. a numbered item"
+    )
     assert prose_numbers(names) == []
 
 
@@ -47,13 +54,16 @@ def _markdown_cells(path):
 
 
 def test_no_typed_numbers_in_the_notebooks(root):
-    "A number a reader sees in prose is printed by a code cell from the run, or is maths, code or a name: never typed into Markdown."
+    """A number a reader sees in prose is printed by a code cell from the run, or is maths, code or a name: never typed
+    into Markdown."""
     found = []
-    for path in sorted((root/"nbs").glob("*.ipynb")):
+    for path in sorted((root / "nbs").glob("*.ipynb")):
         allow = ALLOWED["*"] + ALLOWED.get(path.stem, [])
         for i, source in enumerate(_markdown_cells(path)):
             found += [f"{path.stem}, Markdown cell {i}: {n!r}" for n in prose_numbers(source, allow)]
-    assert not found, "typed numbers (print them from the run, or write them as maths, code or words):\n" + "\n".join(found)
+    assert not found, "typed numbers (print them from the run, or write them as maths, code or words):\n" + "\n".join(
+        found
+    )
 
 
 _RUN = re.compile(r"ppt-book run (\S+)((?: -[pf] (?:'[^']*'|\S+)(?: (?:'[^']*'|[^\s`-][^\s`]*))?)*)")
@@ -63,33 +73,40 @@ _P = re.compile(r"(?:^|\s)-p (\w+)")
 def test_every_chapter_closes_with_a_summary_and_exercises(root):
     "A Summary section, then 3-5 numbered exercises; every `-p NAME` in them is a parameter of the chapter it runs."
     from ppt_book.runs import resolve_chapter
+
     _, chapters = book_chapters(root)
     problems = []
     for c in chapters:
         stem = Path(c).stem
-        if stem == "index": continue
-        cells = _markdown_cells(root/c)
+        if stem == "index":
+            continue
+        cells = _markdown_cells(root / c)
         summary = [i for i, s in enumerate(cells) if re.search(r"^## Summary\s*$", s, re.M)]
         exercises = [i for i, s in enumerate(cells) if re.search(r"^## Exercises\s*$", s, re.M)]
         if not summary or not exercises or exercises[-1] < summary[-1]:
-            problems.append(f"{stem}: needs '## Summary' then '## Exercises' in Markdown"); continue
+            problems.append(f"{stem}: needs '## Summary' then '## Exercises' in Markdown")
+            continue
         text = cells[exercises[-1]].split("## Exercises", 1)[1]
         items = re.findall(r"^\d+\. ", text, re.M)
-        if not 3 <= len(items) <= 5: problems.append(f"{stem}: {len(items)} exercises, want 3 to 5")
-        own = set(notebook_parameters(root/c))
+        if not 3 <= len(items) <= 5:
+            problems.append(f"{stem}: {len(items)} exercises, want 3 to 5")
+        own = set(notebook_parameters(root / c))
         for span in re.findall(r"`([^`]+)`", text):
             m = _RUN.search(span)
             names = set(_P.findall(span))
             if m:
-                target = set(notebook_parameters(resolve_chapter(m.group(1), root/"nbs")))
-            elif span.startswith("-p "): target = own
-            else: continue
+                target = set(notebook_parameters(resolve_chapter(m.group(1), root / "nbs")))
+            elif span.startswith("-p "):
+                target = own
+            else:
+                continue
             problems += [f"{stem}: `{span}` names `{n}`, not a parameter of that chapter" for n in names - target]
     assert not problems, "\n".join(problems)
 
 
 def markdown_words(path) -> int:
-    "Words of prose in a notebook's Markdown cells: fenced code and maths left out (generated result sentences are code output, never counted)."
+    """Words of prose in a notebook's Markdown cells: fenced code and maths left out (generated result sentences are
+    code output, never counted)."""
     text = "\n".join(_markdown_cells(path))
     text = _MATH.sub(" ", _FENCE.sub(" ", text))
     return len(re.findall(r"[A-Za-z][\w'-]*", text))
@@ -97,5 +114,7 @@ def markdown_words(path) -> int:
 
 def test_subject_chapters_read_like_a_textbook(root):
     "Each subject chapter (10 to 60) explains at textbook length: at least 2,000 words of its own prose."
-    short = {p.stem: markdown_words(p) for p in sorted((root/"nbs").glob("[1-6][0-9]_*.ipynb")) if markdown_words(p) < 2000}
+    short = {
+        p.stem: markdown_words(p) for p in sorted((root / "nbs").glob("[1-6][0-9]_*.ipynb")) if markdown_words(p) < 2000
+    }
     assert not short, f"chapters under 2,000 words of prose: {short}"

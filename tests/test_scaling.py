@@ -1,4 +1,5 @@
 """ppt_book.scaling beyond the chapter: the GPU check's GPT is our Transformer, the script entry point, bad input."""
+
 import importlib.util
 import json
 import subprocess
@@ -9,8 +10,16 @@ import torch
 
 from ppt_book.core import seed_everything
 from ppt_book.lm import LMConfig, TransformerLM
-from ppt_book.scaling import (autocast, batch_gradients, fit_scaling_law, flops_per_token, memory_model,
-                              saved_activation_bytes, set_activation_checkpointing, train_steps)
+from ppt_book.scaling import (
+    autocast,
+    batch_gradients,
+    fit_scaling_law,
+    flops_per_token,
+    memory_model,
+    saved_activation_bytes,
+    set_activation_checkpointing,
+    train_steps,
+)
 
 CFG = LMConfig("transformer", vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32)
 
@@ -22,7 +31,7 @@ def batch(B=4, seed=0):
 
 
 def test_gpu_check_gpt_is_our_transformer(root):
-    spec = importlib.util.spec_from_file_location("gpu_check", root/"benchmarks"/"gpu_check.py")
+    spec = importlib.util.spec_from_file_location("gpu_check", root / "benchmarks" / "gpu_check.py")
     gc = importlib.util.module_from_spec(spec)
     sys.modules["gpu_check"] = gc  # dataclasses look their module up there
     spec.loader.exec_module(gc)
@@ -32,7 +41,8 @@ def test_gpu_check_gpt_is_our_transformer(root):
     rename = {"h.": "blocks.", "mlp.c_fc.": "mlp.0.", "mlp.c_proj.": "mlp.2."}
     state = {}
     for k, v in ours.state_dict().items():
-        for a, b in rename.items(): k = k.replace(a, b)
+        for a, b in rename.items():
+            k = k.replace(a, b)
         state[k] = v
     theirs.load_state_dict(state, strict=True)
     x, y = batch()
@@ -61,10 +71,12 @@ def test_checkpointed_training_gives_the_same_gradients():
 
 
 def test_bad_input_errors():
-    with pytest.raises(ValueError, match="unknown precision 'fp8'"): autocast("cpu", "fp8")
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        autocast("cpu", "fp8")
     with pytest.raises(ValueError, match="does not split into 3 equal micro-batches"):
         train_steps(TransformerLM(CFG), [batch(4)], accum_steps=3)
-    with pytest.raises(ValueError, match="at least 4 sizes"): fit_scaling_law([1e5, 1e6, 1e7], [3.0, 2.5, 2.2])
+    with pytest.raises(ValueError, match="at least 4 sizes"):
+        fit_scaling_law([1e5, 1e6, 1e7], [3.0, 2.5, 2.2])
 
 
 def test_bf16_training_lowers_the_loss_like_fp32():
@@ -78,12 +90,38 @@ def test_bf16_training_lowers_the_loss_like_fp32():
 
 
 def test_script_entry_point_single_process_and_errors(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "ppt_book.scaling", "--steps", "2", "--global-batch", "4", "--n-layer", "1",
-                          "--n-embd", "16", "--n-head", "2", "--block-size", "8", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ppt_book.scaling",
+            "--steps",
+            "2",
+            "--global-batch",
+            "4",
+            "--n-layer",
+            "1",
+            "--n-embd",
+            "16",
+            "--n-head",
+            "2",
+            "--block-size",
+            "8",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    timings = json.loads((tmp_path/"timings.json").read_text())
+    timings = json.loads((tmp_path / "timings.json").read_text())
     assert timings["world_size"] == 1 and timings["steps"] == 2 and timings["tokens_per_s"] > 0
-    assert (tmp_path/"weights.safetensors").exists()
-    bad = subprocess.run([sys.executable, "-m", "ppt_book.scaling", "--fsdp", "--steps", "1"], capture_output=True, text=True, timeout=300)
+    assert (tmp_path / "weights.safetensors").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "ppt_book.scaling", "--fsdp", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "--fsdp needs at least 2 processes" in bad.stderr

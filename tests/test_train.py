@@ -1,5 +1,7 @@
-"""ppt_book.train and core's comparisons and folder writes: the shared loop resumes exactly, validates its config, shards
+"""ppt_book.train and core's comparisons and folder writes: the shared loop resumes exactly, validates its config,
+shards
 evenly, and refuses bad input; the paired tests agree with hand computations."""
+
 import math
 
 import numpy as np
@@ -10,25 +12,66 @@ from transformers import BertConfig, BertForSequenceClassification
 from ppt_book import core
 from ppt_book.checkpoint import CheckpointError, load_checkpoint
 from ppt_book.core import atomic_dir, bootstrap_ci, paired_test, seed_everything
-from ppt_book.distill import DistillConfig, StudentConfig, StudentForSequenceClassification, train_student, word_tokenizer
-from ppt_book.train import (TrainConfig, _global_batches, _shard, classification_loss, cosine_schedule, fit, param_groups,
-                            predict_logits)
+from ppt_book.distill import (
+    DistillConfig,
+    StudentConfig,
+    StudentForSequenceClassification,
+    train_student,
+    word_tokenizer,
+)
+from ppt_book.train import (
+    TrainConfig,
+    _global_batches,
+    _shard,
+    classification_loss,
+    cosine_schedule,
+    fit,
+    param_groups,
+    predict_logits,
+)
 
-TEXTS = ["a fine warm film", "a dull cold film", "fine and warm", "dull and cold", "warm fine story", "cold dull story"] * 8
+TEXTS = [
+    "a fine warm film",
+    "a dull cold film",
+    "fine and warm",
+    "dull and cold",
+    "warm fine story",
+    "cold dull story",
+] * 8
 LABELS = [1, 0] * 24
 TOK = word_tokenizer(TEXTS)
-quiet = lambda *a: None
+
+
+def quiet(*a):
+    return None
 
 
 def tiny_bert(seed=0):
     seed_everything(seed)
-    return BertForSequenceClassification(BertConfig(vocab_size=len(TOK), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                                    intermediate_size=32, num_labels=2, max_position_embeddings=32))
+    return BertForSequenceClassification(
+        BertConfig(
+            vocab_size=len(TOK),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            num_labels=2,
+            max_position_embeddings=32,
+        )
+    )
 
 
 def test_fit_learns_and_keeps_the_best_epoch():
-    out = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12],
-              TrainConfig(lr=1e-2, num_epochs=6, batch_size=8, max_length=16, patience=0), log=quiet)
+    out = fit(
+        tiny_bert(),
+        TOK,
+        TEXTS,
+        classification_loss(LABELS),
+        TEXTS[:12],
+        LABELS[:12],
+        TrainConfig(lr=1e-2, num_epochs=6, batch_size=8, max_length=16, patience=0),
+        log=quiet,
+    )
     assert out["best_val_acc"] == out["history"]["val_acc"].max() == 1.0
     assert out["history"]["train_loss"].iloc[-1] < 0.5 * out["history"]["train_loss"].iloc[0]
     assert out["steps"] == 6 * 6 and not out["model"].training
@@ -36,68 +79,142 @@ def test_fit_learns_and_keeps_the_best_epoch():
 
 
 def test_fit_in_fp32_then_bf16_in_one_process():
-    "A notebook fits small models in fp32 and MiniLM in bf16 in turn: the second fit must neither fail on accelerate's once-per-process state nor skip the autocast."
+    """A notebook fits small models in fp32 and MiniLM in bf16 in turn: the second fit must neither fail on accelerate's
+    once-per-process state nor skip the autocast."""
     cfg = TrainConfig(lr=1e-2, num_epochs=3, batch_size=8, max_length=16, patience=0)
-    fp32 = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], cfg, log=quiet, progress=False)
+    fp32 = fit(
+        tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], cfg, log=quiet, progress=False
+    )
     seen = []
+
     def loss_fn(model, ids, mask, rows):
         logits = model(input_ids=ids, attention_mask=mask).logits
         seen.append(logits.dtype)
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(LABELS)[rows])
-    bf16 = fit(tiny_bert(), TOK, TEXTS, loss_fn, TEXTS[:12], LABELS[:12], TrainConfig(**{**cfg.__dict__, "bf16": True}), log=quiet, progress=False)
+
+    bf16 = fit(
+        tiny_bert(),
+        TOK,
+        TEXTS,
+        loss_fn,
+        TEXTS[:12],
+        LABELS[:12],
+        TrainConfig(**{**cfg.__dict__, "bf16": True}),
+        log=quiet,
+        progress=False,
+    )
     assert set(seen) == {torch.bfloat16} and bf16["best_val_acc"] == fp32["best_val_acc"] == 1.0
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     kw = dict(lr=3e-3, num_epochs=3, batch_size=8, max_length=16, patience=0, seed=1)
-    straight = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], TrainConfig(**kw), log=quiet)
-    ckpt = TrainConfig(**kw, checkpoint=str(tmp_path/"run.safetensors"))
+    straight = fit(
+        tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], TrainConfig(**kw), log=quiet
+    )
+    ckpt = TrainConfig(**kw, checkpoint=str(tmp_path / "run.safetensors"))
     calls = {"n": 0}
+
     def dies_in_epoch_3(model, ids, mask, rows):
         calls["n"] += 1
-        if calls["n"] == 14: raise KeyboardInterrupt  # 6 steps per epoch: the third epoch's second step
+        if calls["n"] == 14:
+            raise KeyboardInterrupt  # 6 steps per epoch: the third epoch's second step
         return classification_loss(LABELS)(model, ids, mask, rows)
+
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_bert(), TOK, TEXTS, dies_in_epoch_3, TEXTS[:12], LABELS[:12], ckpt, log=quiet)
     assert load_checkpoint(ckpt.checkpoint, restore_rng=False)["extra"]["epoch"] == 2
-    resumed = fit(tiny_bert(seed=5), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12],
-                  TrainConfig(**kw, checkpoint=ckpt.checkpoint, resume=True), log=quiet)  # started without resume: still resumable
-    for a, b in zip(straight["model"].state_dict().values(), resumed["model"].state_dict().values()): assert torch.equal(a, b)
+    resumed = fit(
+        tiny_bert(seed=5),
+        TOK,
+        TEXTS,
+        classification_loss(LABELS),
+        TEXTS[:12],
+        LABELS[:12],
+        TrainConfig(**kw, checkpoint=ckpt.checkpoint, resume=True),
+        log=quiet,
+    )  # started without resume: still resumable
+    for a, b in zip(straight["model"].state_dict().values(), resumed["model"].state_dict().values()):
+        assert torch.equal(a, b)
     assert resumed["history"].equals(straight["history"])
     with pytest.raises(CheckpointError, match=r"batch_size: saved 8, given 4"):
-        fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12],
-            TrainConfig(**{**kw, "batch_size": 4}, checkpoint=ckpt.checkpoint, resume=True), log=quiet)
+        fit(
+            tiny_bert(),
+            TOK,
+            TEXTS,
+            classification_loss(LABELS),
+            TEXTS[:12],
+            LABELS[:12],
+            TrainConfig(**{**kw, "batch_size": 4}, checkpoint=ckpt.checkpoint, resume=True),
+            log=quiet,
+        )
 
 
 def test_early_stopped_run_stays_stopped_when_resumed(tmp_path):
-    cfg = TrainConfig(lr=1e-9, num_epochs=6, batch_size=8, max_length=16, patience=1, checkpoint=str(tmp_path/"c.safetensors"))
+    cfg = TrainConfig(
+        lr=1e-9, num_epochs=6, batch_size=8, max_length=16, patience=1, checkpoint=str(tmp_path / "c.safetensors")
+    )
     first = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12], cfg, log=quiet)
     assert len(first["history"]) == 2  # no gain after the first validation: stopped at the second
-    again = fit(tiny_bert(), TOK, TEXTS, classification_loss(LABELS), TEXTS[:12], LABELS[:12],
-                TrainConfig(**{**cfg.__dict__, "resume": True}), log=quiet)
+    again = fit(
+        tiny_bert(),
+        TOK,
+        TEXTS,
+        classification_loss(LABELS),
+        TEXTS[:12],
+        LABELS[:12],
+        TrainConfig(**{**cfg.__dict__, "resume": True}),
+        log=quiet,
+    )
     assert again["steps"] == first["steps"] and len(again["history"]) == 2
-    for a, b in zip(first["model"].state_dict().values(), again["model"].state_dict().values()): assert torch.equal(a, b)
+    for a, b in zip(first["model"].state_dict().values(), again["model"].state_dict().values()):
+        assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("lr", 0, r"TrainConfig.lr must be > 0, got 0"), ("num_epochs", 0, r"TrainConfig.num_epochs must be >= 1"),
-    ("warmup_ratio", 1.0, r"TrainConfig.warmup_ratio must be in \[0, 1\)"), ("max_grad_norm", -1, r"max_grad_norm must be >= 0"),
-    ("schedule", "step", r"TrainConfig.schedule must be one of \['linear', 'cosine'\]"), ("resume", True, "needs TrainConfig.checkpoint")])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("lr", 0, r"TrainConfig.lr must be > 0, got 0"),
+        ("num_epochs", 0, r"TrainConfig.num_epochs must be >= 1"),
+        ("warmup_ratio", 1.0, r"TrainConfig.warmup_ratio must be in \[0, 1\)"),
+        ("max_grad_norm", -1, r"max_grad_norm must be >= 0"),
+        ("schedule", "step", r"TrainConfig.schedule must be one of \['linear', 'cosine'\]"),
+        ("resume", True, "needs TrainConfig.checkpoint"),
+    ],
+)
 def test_train_config_names_the_field_and_range(field, value, message):
-    with pytest.raises(ValueError, match=message): TrainConfig(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("temperature", 0, r"DistillConfig.temperature must be > 0"), ("alpha", 1.5, r"DistillConfig.alpha must be in \[0, 1\]"),
-    ("loss", "l1", r"DistillConfig.loss must be one of \['kl', 'mse'\]"), ("lr", -1, r"TrainConfig.lr must be > 0")])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("temperature", 0, r"DistillConfig.temperature must be > 0"),
+        ("alpha", 1.5, r"DistillConfig.alpha must be in \[0, 1\]"),
+        ("loss", "l1", r"DistillConfig.loss must be one of \['kl', 'mse'\]"),
+        ("lr", -1, r"TrainConfig.lr must be > 0"),
+    ],
+)
 def test_distill_config_names_the_field_and_range(field, value, message):
-    with pytest.raises(ValueError, match=message): DistillConfig(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        DistillConfig(**{field: value})
 
 
 def test_hard_label_students_need_every_label():
-    student = StudentForSequenceClassification(StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2))
+    student = StudentForSequenceClassification(
+        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
+    )
     val = {"text": TEXTS[:6], "label": LABELS[:6]}
-    out = train_student(student, TOK, TEXTS, None, LABELS, val, DistillConfig(lr=1e-2, num_epochs=2, batch_size=8, max_length=16), log=quiet)
+    out = train_student(
+        student,
+        TOK,
+        TEXTS,
+        None,
+        LABELS,
+        val,
+        DistillConfig(lr=1e-2, num_epochs=2, batch_size=8, max_length=16),
+        log=quiet,
+    )
     assert out["best_val_acc"] >= 0.5
     with pytest.raises(ValueError, match=r"needs one label per text .* 1 missing"):
         train_student(student, TOK, TEXTS, None, [-100] + LABELS[1:], val, DistillConfig(num_epochs=1), log=quiet)
@@ -107,7 +224,9 @@ def test_global_batches_shard_evenly_and_agree_across_processes():
     lengths = list(np.random.default_rng(0).integers(3, 30, 101))
     cfg = TrainConfig(batch_size=8)
     batches = _global_batches(lengths, cfg, epoch=0, world=4)
-    assert all(len(b) >= 4 for b in batches) and sum(map(len, batches)) == 101  # 101 = 3 x 32 + 5: the last still splits
+    assert (
+        all(len(b) >= 4 for b in batches) and sum(map(len, batches)) == 101
+    )  # 101 = 3 x 32 + 5: the last still splits
     shards = [_shard(batches[0], r, 4) for r in range(4)]
     assert sorted(i for s in shards for i in s) == sorted(batches[0]) and {len(s) for s in shards} == {8}
     assert _global_batches(lengths, cfg, 0, 4) == batches and _global_batches(lengths, cfg, 1, 4) != batches
@@ -124,34 +243,47 @@ def test_one_weight_decay_rule():
 def test_bootstrap_and_paired_test_against_hand_computations():
     y = np.array([1] * 20)
     a = np.array([1] * 20)
-    b = a.copy(); b[:6] = 0; a[6] = 0                                      # only A right: 6, only B right: 1
+    b = a.copy()
+    b[:6] = 0
+    a[6] = 0  # only A right: 6, only B right: 1
     t = paired_test(y, a, b)
     assert (t["only_a_right"], t["only_b_right"]) == (6, 1)
-    assert t["mcnemar_p"] == pytest.approx(2 * (1 + 7) / 2 ** 7)           # 2 P(X <= 1), X ~ Bin(7, 1/2)
+    assert t["mcnemar_p"] == pytest.approx(2 * (1 + 7) / 2**7)  # 2 P(X <= 1), X ~ Bin(7, 1/2)
     assert t["diff"] == pytest.approx(0.25) and t["diff_low"] <= 0.25 <= t["diff_high"]
     acc, low, high = bootstrap_ci([0, 1, 1, 0], [0, 1, 0, 0])
     assert acc == 0.75 and 0 <= low <= acc <= high <= 1
-    with pytest.raises(ValueError, match="unknown metric 'auc'"): bootstrap_ci(y, a, "auc")
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        bootstrap_ci(y, a, "auc")
 
 
 def test_atomic_dir_without_an_atomic_exchange(tmp_path, monkeypatch):
     "Where renameat2 is missing, the old folder is renamed aside first, so one copy exists at every moment."
     monkeypatch.setattr(core, "_exchange", lambda a, b: False)
-    target = tmp_path/"site"
-    with atomic_dir(target) as d: (d/"page").write_text("old")
+    target = tmp_path / "site"
+    with atomic_dir(target) as d:
+        (d / "page").write_text("old")
     seen = []
     real_rename = core.os.rename
+
     def rename(src, dst):
         seen.append(any(p.exists() for p in [target, *tmp_path.glob(".site.old-*")]))
         real_rename(src, dst)
+
     monkeypatch.setattr(core.os, "rename", rename)
-    with atomic_dir(target) as d: (d/"page").write_text("new")
-    assert all(seen) and (target/"page").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    with atomic_dir(target) as d:
+        (d / "page").write_text("new")
+    assert (
+        all(seen) and (target / "page").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+    )
 
 
 def test_student_checkpoints_carry_the_distill_config(tmp_path):
-    student = StudentForSequenceClassification(StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2))
-    cfg = DistillConfig(temperature=2.0, lr=1e-2, num_epochs=1, batch_size=8, max_length=16, checkpoint=str(tmp_path/"s.safetensors"))
+    student = StudentForSequenceClassification(
+        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
+    )
+    cfg = DistillConfig(
+        temperature=2.0, lr=1e-2, num_epochs=1, batch_size=8, max_length=16, checkpoint=str(tmp_path / "s.safetensors")
+    )
     logits = np.where(np.eye(2)[LABELS] > 0, 2.0, -2.0)
     train_student(student, TOK, TEXTS, logits, LABELS, {"text": TEXTS[:6], "label": LABELS[:6]}, cfg, log=quiet)
     saved = load_checkpoint(cfg.checkpoint, restore_rng=False)["config"]

@@ -1,4 +1,5 @@
 """The library installs on its own: a wheel into a fresh venv with only the runtime requirements."""
+
 import subprocess
 import sys
 
@@ -9,39 +10,66 @@ def run(*args, **kw):
     return out
 
 
-MODULES = ["core", "checkpoint", "data", "train", "embeddings", "lm", "finetune", "distill", "inference", "scaling", "interpret", "runs", "sweeps", "book", "cli"]
+MODULES = [
+    "core",
+    "checkpoint",
+    "data",
+    "train",
+    "embeddings",
+    "lm",
+    "finetune",
+    "distill",
+    "inference",
+    "scaling",
+    "interpret",
+    "runs",
+    "sweeps",
+    "book",
+    "cli",
+]
 PROBA_CHECK = """
-import torch
-from transformers import BertConfig, BertForSequenceClassification
-from ppt_book.distill import word_tokenizer
-from ppt_book.interpret import proba_fn
-tok = word_tokenizer(["a fine film", "a dull film"])
-torch.manual_seed(0)
-model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+import torch from transformers import BertConfig, BertForSequenceClassification from ppt_book.distill import
+word_tokenizer from ppt_book.interpret import proba_fn tok = word_tokenizer(["a fine film", "a dull film"])
+torch.manual_seed(0) model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8,
+num_hidden_layers=1, num_attention_heads=2,
                                                  intermediate_size=16, num_labels=2))
 print(*proba_fn(model, tok)(["a fine film"])[0])
 """
 
 
 def test_wheel_installs_into_fresh_venv(tmp_path, root):
-    dist, env = tmp_path/"dist", tmp_path/"env"
+    dist, env = tmp_path / "dist", tmp_path / "env"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, root)
     (wheel,) = dist.glob("ppt_book-*.whl")
     run(sys.executable, "-m", "venv", env)
     # torch named on the same line so pip takes the local CPU wheel; constraints pin the rest as tested.
     # --no-compile: Python compiles what the checks below import on first use; byte-compiling every file of torch and
     # the rest up front made this test 75 s instead of 55 s on a 2-core Xeon
-    run(env/"bin"/"python", "-m", "pip", "install", "-q", "--no-compile", "--disable-pip-version-check", "-c", root/"constraints.txt",
-        "torch==2.13.0", wheel)
+    run(
+        env / "bin" / "python",
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-compile",
+        "--disable-pip-version-check",
+        "-c",
+        root / "constraints.txt",
+        "torch==2.13.0",
+        wheel,
+    )
     modules = ", ".join(f"ppt_book.{m}" for m in MODULES)
-    out = run(env/"bin"/"python", "-c",
-              f"import importlib.util as u, ppt_book, {modules};"
-              "print(ppt_book.__version__, [m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
-              cwd=tmp_path)
+    out = run(
+        env / "bin" / "python",
+        "-c",
+        f"import importlib.util as u, ppt_book, {modules};"
+        "print(ppt_book.__version__, [m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
+        cwd=tmp_path,
+    )
     version, missing_dev = out.stdout.strip().split(" ", 1)
     assert version and missing_dev == "[]"  # no dev tools came with the runtime requirements
-    help_text = run(env/"bin"/"ppt-book", "--help", cwd=tmp_path).stdout
+    help_text = run(env / "bin" / "ppt-book", "--help", cwd=tmp_path).stdout
     assert "run" in help_text and "book" in help_text
     # a function of a late chapter that stands on the training layer works from the installed package alone
-    probs = run(env/"bin"/"python", "-c", PROBA_CHECK, cwd=tmp_path).stdout.split()
+    probs = run(env / "bin" / "python", "-c", PROBA_CHECK, cwd=tmp_path).stdout.split()
     assert len(probs) == 2 and abs(sum(map(float, probs)) - 1) < 1e-5
