@@ -44,7 +44,7 @@ def cell_directives(source: str) -> dict:
         out[key.strip()] = value.strip()
     return out
 
-
+# %% ../nbs/92_book.ipynb 7
 def strip_directives(source: str) -> str:
     "`source` without its leading `#|` directive lines."
     lines = source.splitlines()
@@ -52,12 +52,12 @@ def strip_directives(source: str) -> str:
         lines.pop(0)
     return "\n".join(lines)
 
-
+# %% ../nbs/92_book.ipynb 8
 def _shown(cell) -> bool:
     d = cell_directives(cell.source)
     return not ("hide" in d or d.get("echo") == "false" or "export" in d and not cell.source.strip())
 
-
+# %% ../nbs/92_book.ipynb 9
 def readme_markdown(index_nb: str | Path) -> str:
     """README text made from the index notebook; a cell marked `#| readme: headline` becomes the headline table of the
     committed results."""
@@ -79,7 +79,7 @@ def readme_markdown(index_nb: str | Path) -> str:
                 parts.append(f"```python\n{code}\n```")
     return "\n\n".join(p for p in parts if p) + "\n"
 
-
+# %% ../nbs/92_book.ipynb 10
 def write_readme(root: str | Path | None = None, check: bool = False) -> bool:
     "Write README.md from nbs/index.ipynb; with `check`, only report whether it is up to date."
     root = Path(root or find_project_root() or ".")
@@ -91,11 +91,11 @@ def write_readme(root: str | Path | None = None, check: bool = False) -> bool:
         write_text_atomic(readme, text)
     return True
 
-# %% ../nbs/92_book.ipynb 8
+# %% ../nbs/92_book.ipynb 12
 def _pct(x):
     return f"{100 * x:.1f}%"
 
-
+# %% ../nbs/92_book.ipynb 13
 def _noise(t: dict | None) -> str:
     "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
     return (
@@ -105,7 +105,7 @@ def _noise(t: dict | None) -> str:
         + ("" if t["significant"] else ", within noise")
     )
 
-
+# %% ../nbs/92_book.ipynb 14
 def _rho_noise(t: dict | None) -> str:
     """A paired Spearman test (core.paired_spearman) as the difference with its 95% interval, and 'within noise' when
     the interval holds zero."""
@@ -116,7 +116,7 @@ def _rho_noise(t: dict | None) -> str:
         + ("" if t["significant"] else ", within noise")
     )
 
-
+# %% ../nbs/92_book.ipynb 15
 def _headline_row(name: str, line: dict) -> dict | None:
     """One row of the front page's table from a saved benchmark line (`benchmarks/<name>.py --save`), or None for an
     unknown one."""
@@ -192,7 +192,7 @@ def _headline_row(name: str, line: dict) -> dict | None:
         }
     return None
 
-
+# %% ../nbs/92_book.ipynb 16
 def headline_markdown(
     root: str | Path | None = None,  # project root (default: found from cwd)
     link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
@@ -242,7 +242,7 @@ def headline_markdown(
         for r in rows
     )
 
-# %% ../nbs/92_book.ipynb 11
+# %% ../nbs/92_book.ipynb 19
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
     "(book metadata, notebook paths in order) from `_quarto.yml`."
     path = Path(root) / "_quarto.yml"
@@ -260,7 +260,7 @@ def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
         raise ExperimentError(f"{path} lists no book.chapters")
     return book, chapters
 
-
+# %% ../nbs/92_book.ipynb 20
 def book_params(root: str | Path, config: str | Path | None = None) -> dict:
     "{chapter stem: {param: value}} from configs/book.yaml (or `config`)."
     path = Path(config) if config else Path(root) / "configs" / "book.yaml"
@@ -271,7 +271,7 @@ def book_params(root: str | Path, config: str | Path | None = None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/92_book.ipynb 14
+# %% ../nbs/92_book.ipynb 23
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
@@ -286,7 +286,7 @@ def _mathml(latex: str, display: bool) -> str:
         return html.escape(f"$${latex}$$" if display else f"${latex}$")
     return f"\n\n{out}\n\n" if display else out
 
-
+# %% ../nbs/92_book.ipynb 24
 def markdown_math_to_mathml(text: str) -> str:
     "Replace LaTeX maths in Markdown `text` by MathML, outside code."
     pieces = _CODE.split(text)
@@ -295,7 +295,7 @@ def markdown_math_to_mathml(text: str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/92_book.ipynb 16
+# %% ../nbs/92_book.ipynb 26
 BOOK_TEMPLATE = r"""
 {%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
@@ -340,7 +340,7 @@ def notebook_title(nb) -> str:
                 return m.group(1).strip()
     return "Untitled"
 
-
+# %% ../nbs/92_book.ipynb 27
 def _prepare_for_book(nb):
     """Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert
     maths."""
@@ -365,7 +365,7 @@ def _prepare_for_book(nb):
     nb.cells = keep
     return nb
 
-
+# %% ../nbs/92_book.ipynb 28
 def _shared_css(page: str, out_dir: Path) -> str:
     """Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by
     its content, and link it."""
@@ -382,7 +382,7 @@ def _shared_css(page: str, out_dir: Path) -> str:
     head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
     return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
 
-
+# %% ../nbs/92_book.ipynb 29
 def render_fallback(
     proc_dir: str | Path,  # staged project: _quarto.yml and nbs/<chapter>.ipynb
     out_dir: str | Path,  # the site folder to write
@@ -439,7 +439,7 @@ def render_fallback(
             pages.append(out_dir / entry["href"])
     return pages
 
-# %% ../nbs/92_book.ipynb 18
+# %% ../nbs/92_book.ipynb 31
 def _comments(source: str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
     import io
@@ -454,7 +454,7 @@ def _comments(source: str) -> dict:
         pass
     return out
 
-
+# %% ../nbs/92_book.ipynb 32
 def _cell_table(rows: list[tuple], header: tuple) -> str:
     def cell(s):
         return str(s).replace("|", "\\|").replace("\n", " ")
@@ -462,7 +462,7 @@ def _cell_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-
+# %% ../nbs/92_book.ipynb 33
 def parameters_markdown(
     defaults: str,  # the source of the cell tagged `parameters`
     injected: str | None = None,  # papermill's injected cell of the run, if any
@@ -482,7 +482,7 @@ def parameters_markdown(
         rows, ("parameter", "value", "meaning")
     )
 
-
+# %% ../nbs/92_book.ipynb 34
 def _signature(node) -> str:
     import ast
 
@@ -490,7 +490,7 @@ def _signature(node) -> str:
     ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
     return f"{node.name}({args}){ret}"
 
-
+# %% ../nbs/92_book.ipynb 35
 def api_markdown(source: str) -> str | None:
     """nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring,
     and a table of the parameters (or fields) that carry a comment."""
@@ -569,7 +569,7 @@ def api_markdown(source: str) -> str | None:
         parts.append(f'<div class="api-doc">\n\n{text}\n\n</div>')
     return "\n\n".join(parts) or None
 
-
+# %% ../nbs/92_book.ipynb 36
 def stage_notebook(nb):
     """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected
     one) as one table, each exported definition as its signature and docstring with its source folded under it (`#|
@@ -602,7 +602,7 @@ def stage_notebook(nb):
     nb.cells = cells
     return nb
 
-# %% ../nbs/92_book.ipynb 21
+# %% ../nbs/92_book.ipynb 39
 def build_book(
     root: str | Path | None = None,  # project root (default: found from cwd)
     config: str | Path | None = None,  # parameters per chapter (default: configs/book.yaml)
@@ -668,7 +668,7 @@ def build_book(
     print(f"book written to {out_dir / 'index.html'}")
     return statuses
 
-# %% ../nbs/92_book.ipynb 23
+# %% ../nbs/92_book.ipynb 41
 DOCS_LIMIT_MB = 25
 
 

@@ -29,7 +29,7 @@ CHECKPOINT_FORMAT = "ppt_book.checkpoint/2"  # /2 adds the tensors' SHA-256; /1 
 class CheckpointError(BadInput):
     "A checkpoint file that cannot be used: truncated, foreign, or from another model or config."
 
-
+# %% ../nbs/02_checkpoints.ipynb 7
 def _flatten(obj, path: str, tensors: dict):
     "Move tensors of nested `obj` into `tensors`, returning a JSON-able tree with markers."
     if isinstance(obj, torch.Tensor):
@@ -58,7 +58,7 @@ def _flatten(obj, path: str, tensors: dict):
         "numbers, strings, lists, tuples and dicts"
     )
 
-
+# %% ../nbs/02_checkpoints.ipynb 8
 def _unflatten(tree, tensors: dict):
     "Inverse of `_flatten`."
     if isinstance(tree, dict):
@@ -75,7 +75,7 @@ def _unflatten(tree, tensors: dict):
         return [_unflatten(v, tensors) for v in tree]
     return tree
 
-
+# %% ../nbs/02_checkpoints.ipynb 9
 def _tensor_refs(tree) -> list[str]:
     "Every tensor name the JSON tree of a checkpoint refers to."
     if isinstance(tree, dict):
@@ -84,7 +84,7 @@ def _tensor_refs(tree) -> list[str]:
         return [r for v in tree.values() for r in _tensor_refs(v)]
     return [r for v in tree for r in _tensor_refs(v)] if isinstance(tree, list) else []
 
-
+# %% ../nbs/02_checkpoints.ipynb 10
 def tensors_sha256(tensors: dict) -> str:
     "SHA-256 over every tensor's name, dtype, shape and bytes, in name order."
     h = hashlib.sha256()
@@ -94,7 +94,7 @@ def tensors_sha256(tensors: dict) -> str:
         h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # raw bytes: bf16 has no NumPy dtype
     return h.hexdigest()
 
-
+# %% ../nbs/02_checkpoints.ipynb 11
 def get_rng_state() -> dict:
     "The state of Python's, NumPy's and torch's (CPU and CUDA) generators."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -107,7 +107,7 @@ def get_rng_state() -> dict:
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
-
+# %% ../nbs/02_checkpoints.ipynb 12
 def set_rng_state(state: dict):
     "Restore generators from `get_rng_state()` output."
     version, internal, gauss = state["python"]
@@ -118,7 +118,7 @@ def set_rng_state(state: dict):
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in state["cuda"]])
 
-
+# %% ../nbs/02_checkpoints.ipynb 13
 def save_checkpoint(
     path: str | Path,  # the .safetensors file to write
     model: torch.nn.Module,
@@ -159,7 +159,7 @@ def save_checkpoint(
         save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
     return path
 
-
+# %% ../nbs/02_checkpoints.ipynb 14
 def _config_diff(saved: dict, given: dict) -> list[str]:
     keys = sorted(set(saved) | set(given))
     return [
@@ -168,7 +168,7 @@ def _config_diff(saved: dict, given: dict) -> list[str]:
         if saved.get(k) != given.get(k)
     ]
 
-
+# %% ../nbs/02_checkpoints.ipynb 15
 def load_checkpoint(
     path: str | Path,  # a file written by save_checkpoint
     model: torch.nn.Module | None = None,  # receives the weights (strict)

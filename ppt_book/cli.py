@@ -66,7 +66,7 @@ def _parse_overrides(pairs, files, chapter: str | None = None) -> dict:
         params[name] = os.path.abspath(value) if relative else value
     return params
 
-
+# %% ../nbs/93_cli.ipynb 7
 def _runs_dir(given: str | None) -> Path:
     "--runs-dir as given, else the project's runs/ (also from inside nbs/), else ./runs; a file there is bad input."
     root = find_project_root()
@@ -75,7 +75,7 @@ def _runs_dir(given: str | None) -> Path:
         raise ExperimentError(f"--runs-dir {path} is a file, not a folder: pass a folder (it is created if missing)")
     return path
 
-
+# %% ../nbs/93_cli.ipynb 8
 def build_parser() -> argparse.ArgumentParser:
     "The `ppt-book` argument parser."
     p = argparse.ArgumentParser(
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")
     return p
 
-
+# %% ../nbs/93_cli.ipynb 9
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ppt-book` command; returns the exit code."
     parser = build_parser()
@@ -323,6 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + e.args[0]
     return 0
 
-
+# %% ../nbs/93_cli.ipynb 10
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.cli`, not the notebook
     sys.exit(main())

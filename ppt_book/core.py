@@ -57,7 +57,7 @@ _DEVICE_TYPES = ("cuda", "mps", "cpu")
 def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
-
+# %% ../nbs/00_core.ipynb 11
 def get_device(
     prefer: str | torch.device | None = None,  # 'cuda', 'cuda:1', 'mps', 'cpu', or None for the best available
 ) -> torch.device:
@@ -82,13 +82,13 @@ def get_device(
         raise RuntimeError(f"Device {prefer!r} requested but MPS is not available: pass 'cpu' or None")
     return device
 
-# %% ../nbs/00_core.ipynb 14
+# %% ../nbs/00_core.ipynb 15
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask  # reading the umask means setting it
 
-
+# %% ../nbs/00_core.ipynb 16
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[str]:
     """A temporary name beside `path`, readable as the umask allows; it replaces `path` when the block ends without
@@ -104,7 +104,7 @@ def _atomic_file(path: Path) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-
+# %% ../nbs/00_core.ipynb 17
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` through a temporary file and an atomic rename."
     with _atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
@@ -113,12 +113,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.fsync(f.fileno())
     return Path(path)
 
-
+# %% ../nbs/00_core.ipynb 18
 def write_text_atomic(path: str | Path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return write_bytes_atomic(path, text.encode("utf-8"))
 
-
+# %% ../nbs/00_core.ipynb 19
 def _to_builtin(value, name="value"):
     "Turn NumPy/torch scalars and arrays into plain Python so that JSON and YAML can hold them."
     if isinstance(value, torch.Tensor):
@@ -140,12 +140,12 @@ def _to_builtin(value, name="value"):
         "record numbers, strings, lists or dicts of them"
     )
 
-
+# %% ../nbs/00_core.ipynb 20
 def write_json_atomic(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     return write_text_atomic(path, json.dumps(_to_builtin(obj), indent=2, sort_keys=False) + "\n")
 
-
+# %% ../nbs/00_core.ipynb 21
 def _exchange(a: Path, b: Path) -> bool:
     "Swap two existing paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."
     import ctypes
@@ -163,7 +163,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     raise OSError(err, os.strerror(err), str(b))
 
-
+# %% ../nbs/00_core.ipynb 22
 def replace_dir(
     new: str | Path,  # a complete folder, on the same file system as `dest`
     dest: str | Path,
@@ -181,7 +181,7 @@ def replace_dir(
         shutil.rmtree(old)
     return dest
 
-
+# %% ../nbs/00_core.ipynb 23
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of `dest`; when the block ends without error it replaces `dest`, else it is
@@ -197,7 +197,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-
+# %% ../nbs/00_core.ipynb 24
 class LockHeld(RuntimeError):
     "Another process holds the lock a non-blocking `file_lock` asked for; `holder` is what that process wrote into it."
 
@@ -205,7 +205,7 @@ class LockHeld(RuntimeError):
         super().__init__(f"{path} is held by {holder or 'another process'}")
         self.holder = holder
 
-
+# %% ../nbs/00_core.ipynb 25
 @contextlib.contextmanager
 def file_lock(
     path: str | Path,  # the lock file, created if missing; its content names the holder
@@ -232,12 +232,12 @@ def file_lock(
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 31
 class BadInput(ValueError):
     """An input a user gave (a data file, a model folder, a checkpoint) is wrong; the message names it and the fix. A
     chapter that raises it makes `ppt-book run` exit 2."""
 
-
+# %% ../nbs/00_core.ipynb 32
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.yaml"
 
@@ -247,13 +247,13 @@ def params_hash(params: dict | None) -> str:
     text = json.dumps(_to_builtin(params or {}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:6]
 
-
+# %% ../nbs/00_core.ipynb 33
 def make_run_id(params: dict | None = None, now: dt.datetime | None = None) -> str:
     "A run id `YYYYmmdd-HHMMSS-<params hash>`."
     now = now or dt.datetime.now()
     return f"{now:%Y%m%d-%H%M%S}-{params_hash(params)}"
 
-
+# %% ../nbs/00_core.ipynb 34
 def git_commit(path: str | Path | None = None) -> str | None:
     "The git commit of the repository holding `path` (default: this package), or None outside git."
     if path is None:
@@ -267,17 +267,17 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
-
+# %% ../nbs/00_core.ipynb 35
 def _version() -> str:
     import ppt_book
 
     return getattr(ppt_book, "__version__", "unknown")
 
-
+# %% ../nbs/00_core.ipynb 36
 def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
-
+# %% ../nbs/00_core.ipynb 37
 def cpu_name() -> str:
     """The processor's model name ('AMD EPYC 9R14', 'Intel(R) Xeon(R) Processor'): timings from two CPUs are not one
     comparison."""
@@ -291,7 +291,7 @@ def cpu_name() -> str:
 
     return platform.processor() or platform.machine()
 
-
+# %% ../nbs/00_core.ipynb 38
 def new_metrics(chapter: str, run_id: str, params: dict | None = None, status: str = "running") -> dict:
     "A fresh metrics.json record for a run that this process starts now."
     return {
@@ -310,7 +310,7 @@ def new_metrics(chapter: str, run_id: str, params: dict | None = None, status: s
         "metrics": {},
     }
 
-
+# %% ../nbs/00_core.ipynb 39
 def create_run_dir(
     chapter: str,  # the notebook stem, e.g. '40_distillation'
     params: dict | None = None,  # the resolved parameters, written to params.yaml
@@ -339,7 +339,7 @@ def create_run_dir(
     write_json_atomic(run_dir / METRICS_FILE, new_metrics(chapter, run_id, params))
     return run_dir
 
-
+# %% ../nbs/00_core.ipynb 40
 def read_metrics(run_dir: str | Path) -> dict:
     "The metrics.json of `run_dir`, with a clear error when it is missing or broken."
     path = Path(run_dir) / METRICS_FILE
@@ -355,12 +355,12 @@ def read_metrics(run_dir: str | Path) -> dict:
         raise ValueError(f"{path} has no 'metrics' field: it is not a ppt_book metrics file")
     return data
 
-
+# %% ../nbs/00_core.ipynb 41
 def metrics_lock(run_dir: str | Path):
     "The lock every read-modify-write of `run_dir`'s metrics.json holds (runner, kernel, heartbeat)."
     return file_lock(Path(run_dir) / f".{METRICS_FILE}.lock")
 
-
+# %% ../nbs/00_core.ipynb 42
 def update_metrics(run_dir: str | Path, **fields) -> dict:
     "Set top-level `fields` of `run_dir`'s metrics.json atomically, under its lock; return the new record."
     with metrics_lock(run_dir):
@@ -369,7 +369,7 @@ def update_metrics(run_dir: str | Path, **fields) -> dict:
         write_json_atomic(Path(run_dir) / METRICS_FILE, data)
     return data
 
-# %% ../nbs/00_core.ipynb 29
+# %% ../nbs/00_core.ipynb 51
 RUN_DIR_ENV = "PPT_RUN_DIR"
 _scratch_run_dir: Path | None = None
 
@@ -390,7 +390,7 @@ def current_run_dir() -> Path:
         print(f"record(): not started by `ppt-book run` ({RUN_DIR_ENV} unset); metrics go to {_scratch_run_dir}")
     return _scratch_run_dir
 
-
+# %% ../nbs/00_core.ipynb 52
 def record(
     name: str,  # metric name, snake_case with its unit, e.g. 'test_acc', 'wall_s'
     value,  # a number, string, or list/dict of them (NumPy and torch scalars are converted)
@@ -408,13 +408,13 @@ def record(
         write_json_atomic(run_dir / METRICS_FILE, data)
     return value
 
-# %% ../nbs/00_core.ipynb 32
+# %% ../nbs/00_core.ipynb 55
 def _metrics_files(runs_dir: Path):
     for path in sorted(runs_dir.rglob(METRICS_FILE)):
         if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts):
             yield path
 
-
+# %% ../nbs/00_core.ipynb 56
 HEARTBEAT_STALE_S = 120  # a running run whose heartbeat is older than this is stale (the runner beats every 30 s)
 
 
@@ -427,7 +427,7 @@ def _pid_alive(pid: int) -> bool:
         return True  # alive, owned by someone else
     return True
 
-
+# %% ../nbs/00_core.ipynb 57
 def run_status(data: dict) -> str | None:
     "The status of a metrics.json record as read now: a 'running' run whose process is gone is 'stale' (never stored)."
     if data.get("status") != "running":
@@ -439,7 +439,7 @@ def run_status(data: dict) -> str | None:
         return "stale"
     return "running"
 
-
+# %% ../nbs/00_core.ipynb 58
 def runs_table(
     runs_dir: str | Path = "runs",  # root of all run folders
     chapter: str
@@ -476,7 +476,7 @@ def runs_table(
         df = df[(df["chapter"] == chapter) | df["chapter"].map(lambda c: str(c).split("_", 1)[-1] == chapter)]
     return df.sort_values("started", kind="stable").reset_index(drop=True) if len(df) else df
 
-
+# %% ../nbs/00_core.ipynb 59
 def find_project_root(start: str | Path | None = None) -> Path | None:
     "The nearest folder at or above `start` (default: the working directory) holding `_quarto.yml` and `nbs/`, or None."
     here = Path(start or Path.cwd()).resolve()
@@ -485,7 +485,7 @@ def find_project_root(start: str | Path | None = None) -> Path | None:
             return folder
     return None
 
-# %% ../nbs/00_core.ipynb 41
+# %% ../nbs/00_core.ipynb 68
 def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no
     support)."""
@@ -496,7 +496,7 @@ def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
     return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
 
-
+# %% ../nbs/00_core.ipynb 69
 COMPARISON_METRICS = {
     "acc": lambda y, p: (y == p).mean(-1),
     "macro_f1": _macro_f1,
@@ -512,7 +512,7 @@ def _paired(y_true, *preds, n_boot: int = 0, seed: int = 0) -> list[np.ndarray]:
         )
     return arrays + [np.random.default_rng(seed).integers(0, len(arrays[0]), (n_boot, len(arrays[0])))]
 
-
+# %% ../nbs/00_core.ipynb 70
 def bootstrap_ci(
     y_true,
     y_pred,
@@ -529,7 +529,7 @@ def bootstrap_ci(
     low, high = np.quantile(fn(y[idx], p[idx]), [(1 - level) / 2, (1 + level) / 2])
     return float(fn(y[None], p[None])[0]), float(low), float(high)
 
-
+# %% ../nbs/00_core.ipynb 71
 def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Accuracy of A against B on the same examples: the difference with its paired bootstrap interval and p-value, and
     McNemar's exact test."""
@@ -553,7 +553,7 @@ def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95,
         "significant": bool(mcnemar_p < 1 - level),
     }
 
-# %% ../nbs/00_core.ipynb 46
+# %% ../nbs/00_core.ipynb 76
 def block_bootstrap_ci(
     values,  # per-position values, e.g. nats per character, or two models' difference on the same text
     n_blocks: int = 100,
@@ -574,7 +574,7 @@ def block_bootstrap_ci(
     low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(low), float(high)
 
-
+# %% ../nbs/00_core.ipynb 77
 def paired_spearman(
     human,
     scores_a,
@@ -607,7 +607,7 @@ def paired_spearman(
         "significant": bool(low > 0 or high < 0),
     }
 
-
+# %% ../nbs/00_core.ipynb 78
 def paired_similarity(
     vectors_a,
     vectors_b,  # word vectors: anything with `word in vectors` and `vectors[word]`
@@ -632,14 +632,14 @@ def paired_similarity(
 
     return paired_spearman([s for *_, s in both], cos(vectors_a), cos(vectors_b)) if len(both) >= min_pairs else None
 
-# %% ../nbs/00_core.ipynb 49
+# %% ../nbs/00_core.ipynb 81
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
     return _to_builtin(dataclasses.asdict(config))
 
-
+# %% ../nbs/00_core.ipynb 82
 def config_from_dict(cls, data: dict, source: str = "the config"):
     "Build dataclass `cls` from `data`; unknown keys are an error naming them and the valid ones."
     names = [f.name for f in dataclasses.fields(cls)]
@@ -648,7 +648,7 @@ def config_from_dict(cls, data: dict, source: str = "the config"):
         raise ValueError(f"{source} has unknown field(s) {unknown} for {cls.__name__}; valid fields: {names}")
     return cls(**data)
 
-
+# %% ../nbs/00_core.ipynb 83
 def validate_fields(config, **rules):
     """Raise ValueError naming the first field of `config` outside its range; rules: field=(test, 'allowed range in
     words')."""
@@ -657,12 +657,12 @@ def validate_fields(config, **rules):
         if not ok(value):
             raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
 
-
+# %% ../nbs/00_core.ipynb 84
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters of `model` (shared ones counted once)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-
+# %% ../nbs/00_core.ipynb 85
 class Timer:
     "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds (so far, inside the block)."
 

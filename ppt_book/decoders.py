@@ -34,7 +34,7 @@ def stream_ids(tokenizer, texts: list[str], max_length: int = 64) -> list[int]:
         out.extend(ids)
     return out
 
-
+# %% ../nbs/35_decoders.ipynb 10
 def matched_steps(
     reference_tokens: int,
     reference_params: int,  # the reference run: tokens it processed, its parameters
@@ -48,7 +48,7 @@ def matched_steps(
         raise ValueError("matched_steps needs positive token and parameter counts")
     return max(1, round(reference_tokens * reference_params / (params * batch_size * block_size)))
 
-
+# %% ../nbs/35_decoders.ipynb 11
 def gpt_hidden_states(lm, input_ids: torch.Tensor) -> list[torch.Tensor]:
     """Hidden states of a GPT-style `TransformerLM` (chapter 20): the embeddings, then each block's output, the last
     after the final LayerNorm."""
@@ -63,7 +63,7 @@ def gpt_hidden_states(lm, input_ids: torch.Tensor) -> list[torch.Tensor]:
     states[-1] = lm.ln_f(x)
     return states
 
-
+# %% ../nbs/35_decoders.ipynb 12
 POOLINGS = ("last", "mean")
 
 
@@ -81,7 +81,7 @@ def pool(
         return (hidden * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
     return hidden[torch.arange(len(hidden), device=hidden.device), attention_mask.sum(1).long() - 1]
 
-
+# %% ../nbs/35_decoders.ipynb 13
 class GPTClassifier(nn.Module):
     "A GPT-style `TransformerLM` with a linear classification head on its last-token or mean-pooled final states."
 
@@ -96,7 +96,7 @@ class GPTClassifier(nn.Module):
         h = gpt_hidden_states(self.lm, input_ids)[-1]
         return self.head(self.dropout(pool(h, attention_mask, self.pooling)))
 
-# %% ../nbs/35_decoders.ipynb 22
+# %% ../nbs/35_decoders.ipynb 26
 DEFAULT_TEMPLATE = "Is the following movie review positive or negative? Answer with one word.\n\n{review}"
 
 
@@ -107,7 +107,7 @@ def check_template(template: str) -> str:
         )
     return template
 
-
+# %% ../nbs/35_decoders.ipynb 27
 def label_token_ids(tokenizer, label_words: list[str]) -> list[int]:
     "The first token of each label word: the one next-token score that stands for the class."
     ids = []
@@ -126,7 +126,7 @@ def label_token_ids(tokenizer, label_words: list[str]) -> list[int]:
                 )
     return ids
 
-
+# %% ../nbs/35_decoders.ipynb 28
 def balanced_shots(texts: list[str], labels, k: int, seed: int = 0) -> list[tuple[str, int]]:
     """k labelled examples for the prompt, classes taking turns (as balanced as k allows), drawn with `seed`; their
     order is shuffled."""
@@ -147,7 +147,7 @@ def balanced_shots(texts: list[str], labels, k: int, seed: int = 0) -> list[tupl
         picked.append(int(pools[c].pop()))
     return [(texts[i], int(labels[i])) for i in rng.permutation(picked)]
 
-
+# %% ../nbs/35_decoders.ipynb 29
 MARK = "\u2063"  # an invisible separator: finds where the review goes in a rendered prompt
 
 
@@ -204,14 +204,14 @@ def build_prompts(
         raise RuntimeError("the prompts' tokens do not start with the shared prefix's tokens")
     return prefix_ids, [ids[len(prefix_ids) :] for ids in fulls]
 
-
+# %% ../nbs/35_decoders.ipynb 30
 def _cache_of(model, prefix_ids: list[int]):
     "The key/value tensors of the shared prefix, per layer: computed once."
     out = model(input_ids=torch.tensor([prefix_ids]), use_cache=True)
     cache = out.get("cache") if hasattr(out, "get") and out.get("cache") is not None else out.past_key_values
     return [(layer.keys, layer.values) for layer in cache.layers]
 
-
+# %% ../nbs/35_decoders.ipynb 31
 @torch.no_grad()
 def score_label_words(
     model,
@@ -260,7 +260,7 @@ def score_label_words(
     bar.close()
     return out
 
-# %% ../nbs/35_decoders.ipynb 31
+# %% ../nbs/35_decoders.ipynb 40
 @torch.no_grad()
 def hidden_features(
     model, tokenizer, texts: list[str], max_length: int = 64, batch_size: int = 16, progress: bool = False
@@ -293,7 +293,7 @@ def hidden_features(
     bar.close()
     return feats
 
-
+# %% ../nbs/35_decoders.ipynb 41
 def layer_features(
     feats: np.ndarray,  # (layers + 1, N, d) from hidden_features
     layer: int,
@@ -306,7 +306,7 @@ def layer_features(
         )
     return feats[layer]
 
-
+# %% ../nbs/35_decoders.ipynb 42
 def fit_probe(X: np.ndarray, y, C: float = 1.0, seed: int = 0):
     "A linear probe: standardised features, then L2-regularised logistic regression."
     from sklearn.linear_model import LogisticRegression
@@ -317,7 +317,7 @@ def fit_probe(X: np.ndarray, y, C: float = 1.0, seed: int = 0):
         X, np.asarray(y)
     )
 
-
+# %% ../nbs/35_decoders.ipynb 43
 def probe_layers(
     train: dict,
     y_train,
@@ -340,7 +340,7 @@ def probe_layers(
             )
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/35_decoders.ipynb 44
 @dataclass
 class ChosenProbe:
     "A probe fitted at the layer and pooling that validation chose, with the table it chose from."
@@ -354,7 +354,7 @@ class ChosenProbe:
         "Predicted classes of texts given their hidden_features."
         return self.probe.predict(layer_features(feats[self.pooling], self.layer))
 
-
+# %% ../nbs/35_decoders.ipynb 45
 def best_probe(
     train: dict,
     y_train,
@@ -372,12 +372,12 @@ def best_probe(
         table,
     )
 
-# %% ../nbs/35_decoders.ipynb 35
+# %% ../nbs/35_decoders.ipynb 49
 def linear_module_names(model) -> list[str]:
     "The names LoRA can target: the last part of the name of every Linear layer."
     return sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
 
-
+# %% ../nbs/35_decoders.ipynb 50
 def sequence_classifier(causal_lm, num_labels: int, pad_token_id: int, label_names: list[str] | None = None):
     """transformers' sequence classifier of the causal LM's architecture (last-token pooling), its body copied from
     `causal_lm`, a fresh head."""
@@ -392,7 +392,7 @@ def sequence_classifier(causal_lm, num_labels: int, pad_token_id: int, label_nam
     getattr(model, prefix).load_state_dict(getattr(causal_lm, prefix).state_dict())
     return model
 
-
+# %% ../nbs/35_decoders.ipynb 51
 def lora_classifier(
     causal_lm,
     num_labels: int,
@@ -423,7 +423,7 @@ def lora_classifier(
     )
     return get_peft_model(model, cfg)
 
-
+# %% ../nbs/35_decoders.ipynb 52
 def save_adapter(model, out_dir: str | Path) -> Path:
     "The adapter and head (peft's safetensors file), with the classifier's config, written via a temporary folder."
     out_dir = Path(out_dir)
@@ -432,7 +432,7 @@ def save_adapter(model, out_dir: str | Path) -> Path:
         model.base_model.model.config.save_pretrained(tmp)
     return out_dir
 
-
+# %% ../nbs/35_decoders.ipynb 53
 def load_adapter(causal_lm, adapter_dir: str | Path):
     """A saved adapter back on `causal_lm`'s weights, through peft's own loader (safetensors; no code from the folder
     runs)."""

@@ -36,7 +36,7 @@ def _check_t_alpha(T, alpha):
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 
-
+# %% ../nbs/40_distillation.ipynb 8
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
     "T² · KL(softmax(teacher/T) ‖ softmax(student/T)), mean over the batch. Logits: (B, C)."
     _check_t_alpha(T, 0)
@@ -44,13 +44,13 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     log_q = F.log_softmax(teacher_logits / T, dim=-1)
     return T * T * (log_q.exp() * (log_q - log_p)).sum(-1).mean()
 
-
+# %% ../nbs/40_distillation.ipynb 9
 def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
     """Mean squared error between logits (Tang et al., 2019). (B, C) each. `T` keeps the shared signature: MSE(s/T,
     t/T)·T² is the plain MSE."""
     return F.mse_loss(student_logits, teacher_logits)
 
-
+# %% ../nbs/40_distillation.ipynb 10
 KD_LOSSES = {
     "kl": soft_target_loss,
     "mse": logit_mse_loss,
@@ -74,7 +74,7 @@ def distillation_loss(
         return alpha * soft + (1 - alpha) * hard
     return soft
 
-
+# %% ../nbs/40_distillation.ipynb 11
 def hidden_mse_loss(
     student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, projection: nn.Module, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -86,7 +86,7 @@ def hidden_mse_loss(
     m = mask.unsqueeze(-1).to(diff.dtype)
     return (diff * m).sum() / (m.sum() * diff.size(-1)).clamp(min=1)
 
-
+# %% ../nbs/40_distillation.ipynb 12
 def attention_map_loss(
     student_att: torch.Tensor, teacher_att: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -97,7 +97,7 @@ def attention_map_loss(
     m = (mask[:, None, :, None] * mask[:, None, None, :]).to(diff.dtype).expand_as(diff)
     return (diff * m).sum() / m.sum().clamp(min=1)
 
-
+# %% ../nbs/40_distillation.ipynb 13
 def intermediate_loss(
     student_out, teacher_out, layer_map: list[int], projection: nn.Module, mask: torch.Tensor
 ) -> torch.Tensor:
@@ -125,7 +125,7 @@ def intermediate_loss(
         )
     return loss
 
-# %% ../nbs/40_distillation.ipynb 13
+# %% ../nbs/40_distillation.ipynb 19
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -214,7 +214,7 @@ def register_students():
     except ValueError:
         pass
 
-# %% ../nbs/40_distillation.ipynb 15
+# %% ../nbs/40_distillation.ipynb 21
 def word_tokenizer(texts: list[str], max_vocab: int = 20000, min_count: int = 1):
     "A word-level PreTrainedTokenizerFast ([PAD]=0, [UNK]=1, [MASK]=2) over the most frequent words of `texts`."
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
@@ -229,7 +229,7 @@ def word_tokenizer(texts: list[str], max_vocab: int = 20000, min_count: int = 1)
     tok.normalizer, tok.pre_tokenizer = norm, pre
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", mask_token="[MASK]")
 
-
+# %% ../nbs/40_distillation.ipynb 22
 def glove_init(embedding: nn.Embedding, tokenizer, glove) -> float:
     "Copy GloVe vectors into the rows of words GloVe knows; return the share of the vocabulary covered."
     hits = 0
@@ -240,7 +240,7 @@ def glove_init(embedding: nn.Embedding, tokenizer, glove) -> float:
                 hits += 1
     return hits / len(tokenizer)
 
-
+# %% ../nbs/40_distillation.ipynb 23
 def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
     "A BertForSequenceClassification keeping the teacher's embeddings, pooler, classifier and the listed layers."
     import copy
@@ -261,7 +261,7 @@ def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
     student.load_state_dict(new, strict=True)
     return student
 
-# %% ../nbs/40_distillation.ipynb 19
+# %% ../nbs/40_distillation.ipynb 27
 def glove_neighbours(
     words: list[str], glove, k: int = 5, search: int = 50000, batch: int = 2048
 ) -> dict[str, list[str]]:
@@ -280,7 +280,7 @@ def glove_neighbours(
             out[w] = [glove.words[i] for i in cand if glove.words[i] != w][:k]
     return out
 
-
+# %% ../nbs/40_distillation.ipynb 28
 def augment(
     text: str,
     rng: np.random.Generator,
@@ -308,7 +308,7 @@ def augment(
         out = out[start : start + n]
     return " ".join(out)
 
-
+# %% ../nbs/40_distillation.ipynb 29
 def plot_sentences(
     held_out_movies,  # names of the validation and test movies: their plots are never taken
     min_words: int = 4,
@@ -325,7 +325,7 @@ def plot_sentences(
     sentences = (s for p in plots for s in re.split(r"(?<=[.!?])\s+", normalize_text(p)))
     return [s for s in sentences if min_words <= len(s.split()) <= max_words]
 
-
+# %% ../nbs/40_distillation.ipynb 30
 def teacher_fingerprint(model_dir: str | Path) -> str:
     "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."
     d = Path(model_dir)
@@ -340,7 +340,7 @@ def teacher_fingerprint(model_dir: str | Path) -> str:
         h.update(f.read_bytes())
     return h.hexdigest()
 
-
+# %% ../nbs/40_distillation.ipynb 31
 def cached_teacher_logits(
     teacher,
     tokenizer,
@@ -378,7 +378,7 @@ def cached_teacher_logits(
     os.replace(tmp, path)
     return logits, False
 
-# %% ../nbs/40_distillation.ipynb 22
+# %% ../nbs/40_distillation.ipynb 34
 @dataclasses.dataclass
 class DistillConfig:
     loss: str = "kl"  # the soft-target loss, a key of KD_LOSSES
@@ -430,7 +430,7 @@ class DistillConfig:
             resume=self.resume,
         )
 
-
+# %% ../nbs/40_distillation.ipynb 35
 def _intermediate_setup(student, teacher, cfg):
     """(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders
     that fit."""
@@ -459,7 +459,7 @@ def _intermediate_setup(student, teacher, cfg):
         model.set_attn_implementation("eager")  # sdpa returns no attention maps
     return layer_map, projection, restore
 
-
+# %% ../nbs/40_distillation.ipynb 36
 def train_student(
     student,
     tokenizer,
@@ -547,12 +547,12 @@ def train_student(
         for m, impl in restore:
             m.set_attn_implementation(impl)
 
-# %% ../nbs/40_distillation.ipynb 26
+# %% ../nbs/40_distillation.ipynb 40
 def disk_size_mb(folder: str | Path) -> float:
     "Size of a saved model folder in MB (weights, config and tokenizer)."
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
 
-
+# %% ../nbs/40_distillation.ipynb 41
 @torch.inference_mode()
 def latency_stats(
     model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
@@ -573,7 +573,7 @@ def latency_stats(
                 times.append(1e3 * (time.perf_counter() - t0))
     return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
 
-
+# %% ../nbs/40_distillation.ipynb 42
 def latency_ms(
     model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
 ) -> float:

@@ -34,7 +34,7 @@ def tokenize(text: str) -> list[str]:
     "Lower-cased word tokens: runs of letters (inner apostrophes kept) or digits."
     return _TOKEN.findall(text.lower())
 
-
+# %% ../nbs/10_embeddings.ipynb 8
 @dataclasses.dataclass
 class Vocab:
     "Words by descending count, with their counts."
@@ -48,7 +48,7 @@ class Vocab:
     def __len__(self):
         return len(self.words)
 
-
+# %% ../nbs/10_embeddings.ipynb 9
 def build_vocab(sentences: list[list[str]], min_count: int = 5, max_size: int | None = None) -> Vocab:
     "Vocabulary of words seen at least `min_count` times, most frequent first (ties alphabetical)."
     counts = Counter(w for s in sentences for w in s)
@@ -62,7 +62,7 @@ def build_vocab(sentences: list[list[str]], min_count: int = 5, max_size: int | 
         )
     return Vocab([w for w, _ in kept], np.array([c for _, c in kept], dtype=np.int64))
 
-
+# %% ../nbs/10_embeddings.ipynb 10
 def encode(sentences: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
     "(ids, sentence ids) of in-vocabulary tokens, concatenated: windows never cross a sentence boundary."
     ids, sids = [], []
@@ -72,13 +72,13 @@ def encode(sentences: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.nda
         sids.extend([j] * len(row))
     return np.array(ids, dtype=np.int64), np.array(sids, dtype=np.int64)
 
-# %% ../nbs/10_embeddings.ipynb 11
+# %% ../nbs/10_embeddings.ipynb 14
 def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
     "Negative-sampling distribution: counts^power, normalised."
     p = np.asarray(counts, dtype=np.float64) ** power
     return p / p.sum()
 
-
+# %% ../nbs/10_embeddings.ipynb 15
 def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
     "word2vec's subsampling: probability of keeping each token of each word."
     f = np.asarray(counts, dtype=np.float64) / np.sum(counts)
@@ -86,7 +86,7 @@ def keep_probability(counts: np.ndarray, sample: float = 1e-3) -> np.ndarray:
         return np.ones_like(f)
     return np.minimum(1.0, (np.sqrt(f / sample) + 1) * sample / f)
 
-
+# %% ../nbs/10_embeddings.ipynb 16
 def skipgram_pairs(
     ids: np.ndarray, sids: np.ndarray, window: int, rng: np.random.Generator, keep_prob: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +106,7 @@ def skipgram_pairs(
     perm = rng.permutation(len(c))
     return c[perm], o[perm]
 
-# %% ../nbs/10_embeddings.ipynb 15
+# %% ../nbs/10_embeddings.ipynb 20
 @dataclasses.dataclass
 class Word2VecConfig:
     dim: int = 100  # vector size
@@ -138,13 +138,13 @@ class Word2VecConfig:
             workers=(lambda v: v >= 0, ">= 0 (0: as many as torch uses)"),
         )
 
-
+# %% ../nbs/10_embeddings.ipynb 21
 def _noise_table(counts, size=10_000_000) -> torch.Tensor:
     "word2vec's unigram table: sampling an index uniformly draws a word with P_n."
     cdf = np.cumsum(noise_distribution(counts))
     return torch.from_numpy(np.searchsorted(cdf, (np.arange(size) + 0.5) / size).astype(np.int64))
 
-
+# %% ../nbs/10_embeddings.ipynb 22
 def _sgns_step(W_in, W_out, centres, targets, negatives, lr, d):
     "One batched SGNS update. centres, targets: (B,); negatives: (B, k)."
     B, k = negatives.shape
@@ -158,7 +158,7 @@ def _sgns_step(W_in, W_out, centres, targets, negatives, lr, d):
     W_out.index_add_(0, negatives.view(-1), (gn * v.unsqueeze(1)).view(-1, d))
     return dv
 
-
+# %% ../nbs/10_embeddings.ipynb 23
 def train_word2vec(
     sentences: list[list[str]],  # tokenized texts
     config: Word2VecConfig | None = None,
@@ -210,7 +210,7 @@ def train_word2vec(
     }
     return WordVectors(vocab.words, W_in.numpy()), stats
 
-# %% ../nbs/10_embeddings.ipynb 17
+# %% ../nbs/10_embeddings.ipynb 25
 def cbow_windows(ids, sids, window, rng, keep_prob=None) -> tuple[np.ndarray, np.ndarray]:
     "(centres (N,), contexts (N, 2·window) padded with -1) of one epoch, dynamic window, shuffled."
     if keep_prob is not None:
@@ -229,7 +229,7 @@ def cbow_windows(ids, sids, window, rng, keep_prob=None) -> tuple[np.ndarray, np
     perm = rng.permutation(int(has.sum()))
     return ids[has][perm], ctx[has][perm]
 
-
+# %% ../nbs/10_embeddings.ipynb 26
 def _cbow_step(W_in, W_out, contexts, centres, negatives, lr, d):
     "One batched CBOW update. contexts: (B, 2w) padded with -1; centres: (B,); negatives: (B, k)."
     B, k = negatives.shape
@@ -245,7 +245,7 @@ def _cbow_step(W_in, W_out, contexts, centres, negatives, lr, d):
     W_out.index_add_(0, negatives.view(-1), (gn * h.unsqueeze(1)).view(-1, d))
     W_in.index_add_(0, rows.view(-1), (dh.unsqueeze(1) * mask).view(-1, d))
 
-# %% ../nbs/10_embeddings.ipynb 20
+# %% ../nbs/10_embeddings.ipynb 29
 @numba.njit(inline="always")
 def _next_random(state):
     "xorshift64*: (the next state, a random non-negative integer below 2^31)."
@@ -254,7 +254,7 @@ def _next_random(state):
     state ^= state >> np.uint64(27)
     return state, np.int64((state * np.uint64(2685821657736338717)) >> np.uint64(33))
 
-
+# %% ../nbs/10_embeddings.ipynb 30
 @numba.njit(fastmath=True)
 def sgns_update(W_out, h, targets, lr, neu):
     """One example: score `h` against targets[0] (the true word) and targets[1:] (noise); each output row moves at once,
@@ -271,7 +271,7 @@ def sgns_update(W_out, h, targets, lr, neu):
             neu[x] += g * u[x]
             u[x] += g * h[x]
 
-
+# %% ../nbs/10_embeddings.ipynb 31
 @numba.njit(inline="always")
 def _draw_targets(targets, true_word, table, state):
     """targets[0] = the true word, targets[1:] = noise words from the unigram table, never the true word; returns the
@@ -285,7 +285,7 @@ def _draw_targets(targets, true_word, table, state):
             targets[k] = table[r % table.shape[0]]
     return state
 
-
+# %% ../nbs/10_embeddings.ipynb 32
 @numba.njit(nogil=True, fastmath=True)
 def _w2v_chunk(W_in, W_out, ids, sids, table, window, negative, cbow, lr0, lr_min, done, total, seed, chunks, ch):
     """Chunk `ch` of `chunks` of one pass over the (subsampled) corpus `ids` with sentence ids `sids`; returns the
@@ -335,7 +335,7 @@ def _w2v_chunk(W_in, W_out, ids, sids, table, window, negative, cbow, lr0, lr_mi
                 examples += 1
     return examples
 
-
+# %% ../nbs/10_embeddings.ipynb 33
 def _compile_word2vec() -> float:
     "Compile the loop on a tiny corpus (numba keeps the machine code for the process); returns the seconds it took."
     start = time.perf_counter()
@@ -358,7 +358,7 @@ def _compile_word2vec() -> float:
     )  # one signature serves both objectives
     return time.perf_counter() - start
 
-
+# %% ../nbs/10_embeddings.ipynb 34
 def _fit_compiled(W_in: np.ndarray, W_out: np.ndarray, ids, sids, table, keep, cfg: Word2VecConfig, rng) -> int:
     "Every epoch of `cfg` through the compiled loop, updating W_in and W_out in place; returns the examples trained."
     from concurrent.futures import ThreadPoolExecutor
@@ -391,7 +391,7 @@ def _fit_compiled(W_in: np.ndarray, W_out: np.ndarray, ids, sids, table, keep, c
             done += len(k_ids)
     return examples
 
-# %% ../nbs/10_embeddings.ipynb 24
+# %% ../nbs/10_embeddings.ipynb 38
 def cooccurrence(ids: np.ndarray, sids: np.ndarray, vocab_size: int, window: int = 10):
     "Symmetric co-occurrence counts weighted by 1/distance, as a SciPy CSR matrix (V, V)."
     from scipy.sparse import coo_matrix
@@ -406,17 +406,17 @@ def cooccurrence(ids: np.ndarray, sids: np.ndarray, vocab_size: int, window: int
     X = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(vocab_size, vocab_size))
     return X.tocsr()
 
-
+# %% ../nbs/10_embeddings.ipynb 39
 def glove_weight(x: torch.Tensor, x_max: float = 100.0, alpha: float = 0.75) -> torch.Tensor:
     "GloVe's weighting f(x) = min(1, (x / x_max)^alpha)."
     return torch.clamp(x / x_max, max=1.0) ** alpha
 
-
+# %% ../nbs/10_embeddings.ipynb 40
 def glove_loss(w_i, w_j, b_i, b_j, x, x_max=100.0, alpha=0.75) -> torch.Tensor:
     "Sum over the batch of f(x)(w_i·w_j + b_i + b_j - log x)^2. w_*: (B, d); b_*, x: (B,)."
     return (glove_weight(x, x_max, alpha) * ((w_i * w_j).sum(1) + b_i + b_j - torch.log(x)) ** 2).sum()
 
-# %% ../nbs/10_embeddings.ipynb 27
+# %% ../nbs/10_embeddings.ipynb 43
 @dataclasses.dataclass
 class GloveConfig:
     dim: int = 100  # vector size
@@ -443,7 +443,7 @@ class GloveConfig:
             seed=(lambda v: v >= 0, ">= 0"),
         )
 
-
+# %% ../nbs/10_embeddings.ipynb 44
 def train_glove(
     sentences: list[list[str]], config: GloveConfig | None = None, vocab: Vocab | None = None, verbose: bool = True
 ) -> tuple[WordVectors, dict]:
@@ -496,11 +496,11 @@ def train_glove(
         "loss_per_epoch": losses,
     }
 
-# %% ../nbs/10_embeddings.ipynb 29
+# %% ../nbs/10_embeddings.ipynb 46
 def _unit(M: np.ndarray) -> np.ndarray:
     return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
 
-
+# %% ../nbs/10_embeddings.ipynb 47
 def similarity_eval(wv: WordVectors, pairs: pd.DataFrame) -> dict:
     "Spearman rho of cosine vs human score over covered pairs; coverage; rho is None when nothing is covered."
     from scipy.stats import spearmanr
@@ -520,7 +520,7 @@ def similarity_eval(wv: WordVectors, pairs: pd.DataFrame) -> dict:
         out["spearman"] = None if np.isnan(rho) else float(rho)
     return out
 
-
+# %% ../nbs/10_embeddings.ipynb 48
 def analogy_eval(wv: WordVectors, questions: pd.DataFrame, restrict_vocab: int = 30_000, batch: int = 512) -> dict:
     "3CosAdd accuracy over answerable questions, restricted to the `restrict_vocab` most frequent words; coverage."
     words = wv.words[:restrict_vocab]
@@ -542,7 +542,7 @@ def analogy_eval(wv: WordVectors, questions: pd.DataFrame, restrict_vocab: int =
     out["accuracy"] = correct / len(abcd)
     return out
 
-
+# %% ../nbs/10_embeddings.ipynb 49
 def nearest(wv: WordVectors, word: str, k: int = 8) -> list[tuple[str, float]]:
     "The `k` nearest words to `word` by cosine."
     E = _unit(np.asarray(wv.vectors, dtype=np.float32))
@@ -550,7 +550,7 @@ def nearest(wv: WordVectors, word: str, k: int = 8) -> list[tuple[str, float]]:
     best = np.argsort(-sims)[1 : k + 1]
     return [(wv.words[i], float(sims[i])) for i in best]
 
-
+# %% ../nbs/10_embeddings.ipynb 50
 def evaluate_vectors(wv: WordVectors, benchmarks: dict) -> dict:
     "WordSim353, SimLex-999 and analogy figures of `wv` in one flat dict."
     ws, sl = similarity_eval(wv, benchmarks["wordsim353"]), similarity_eval(wv, benchmarks["simlex"])
@@ -565,7 +565,7 @@ def evaluate_vectors(wv: WordVectors, benchmarks: dict) -> dict:
         "vocab": len(wv),
     }
 
-# %% ../nbs/10_embeddings.ipynb 41
+# %% ../nbs/10_embeddings.ipynb 62
 def save_word2vec_format(wv: WordVectors, path: str | Path) -> Path:
     "Write vectors in word2vec's text format (gensim's `KeyedVectors.load_word2vec_format` reads it), atomically."
     for w in wv.words:
@@ -576,7 +576,7 @@ def save_word2vec_format(wv: WordVectors, path: str | Path) -> Path:
     ]
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
-
+# %% ../nbs/10_embeddings.ipynb 63
 def load_word2vec_format(path: str | Path) -> WordVectors:
     "Read word2vec's text format (as written by gensim or save_word2vec_format)."
     path = Path(path)
@@ -596,7 +596,7 @@ def load_word2vec_format(path: str | Path) -> WordVectors:
         raise ValueError(f"{path}: header says {n} words, file has {len(words)}")
     return WordVectors(words, np.stack(rows))
 
-# %% ../nbs/10_embeddings.ipynb 44
+# %% ../nbs/10_embeddings.ipynb 66
 class SentenceEmbedder:
     "Weighted averages of word vectors: method 'mean', 'tfidf' or 'sif' (SIF removes the first principal component)."
 
@@ -648,7 +648,7 @@ class SentenceEmbedder:
             X = X - np.outer(X @ self.pc, self.pc)
         return X
 
-
+# %% ../nbs/10_embeddings.ipynb 67
 def sentence_classifier_eval(wv: WordVectors, dsd, methods=("mean", "tfidf", "sif"), C: float = 1.0) -> dict:
     "{method: {'val_acc', 'test_acc', 'test_pred'}} of logistic regression on sentence embeddings of a DatasetDict."
     from sklearn.linear_model import LogisticRegression

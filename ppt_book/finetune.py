@@ -55,14 +55,14 @@ def mask_tokens(
     inputs[random_pos] = torch.randint(vocab_size, (int(random_pos.sum()),), generator=generator)
     return inputs, labels
 
-
+# %% ../nbs/30_finetuning.ipynb 10
 def wordpiece_word_ids(input_ids: torch.Tensor, continuation: torch.Tensor, special_mask: torch.Tensor) -> torch.Tensor:
     "(B, T) word index per token: a token starting with '##' continues the previous word; -1 at specials."
     starts = (~continuation[input_ids]) & ~special_mask
     ids = torch.cumsum(starts.long(), dim=1) - 1
     return torch.where(special_mask, torch.full_like(ids, -1), ids.clamp(min=0))
 
-# %% ../nbs/30_finetuning.ipynb 14
+# %% ../nbs/30_finetuning.ipynb 15
 @dataclasses.dataclass
 class SmallBertConfig:
     vocab_size: int = 16000  # rows of the token embedding; set from the tokenizer
@@ -100,7 +100,7 @@ class SmallBertConfig:
             **extra,
         )
 
-
+# %% ../nbs/30_finetuning.ipynb 16
 def mlm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """A BertForMaskedLM's loss, the vocabulary projection run only at the chosen positions (labels != -100), not at
     every token."""
@@ -108,7 +108,7 @@ def mlm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, label
     chosen = labels != -100  # (B, T), ~15% True
     return F.cross_entropy(model.cls(hidden[chosen]), labels[chosen])
 
-
+# %% ../nbs/30_finetuning.ipynb 17
 def pretrain_mlm(
     model,
     tokenizer,
@@ -195,7 +195,7 @@ def pretrain_mlm(
     log(f"MLM pretraining took {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/30_finetuning.ipynb 18
 def unigram_perplexity(tokenizer, train_texts: list[str], eval_texts: list[str], max_length: int = 64) -> float:
     """Perplexity of `eval_texts`' tokens under the add-one-smoothed token frequencies of `train_texts`, specials left
     out: where a masked LM sits before it uses the context."""
@@ -214,7 +214,7 @@ def unigram_perplexity(tokenizer, train_texts: list[str], eval_texts: list[str],
     counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
-# %% ../nbs/30_finetuning.ipynb 23
+# %% ../nbs/30_finetuning.ipynb 27
 def in_domain_texts(
     dsd,  # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
 ) -> list[str]:
@@ -227,7 +227,7 @@ def in_domain_texts(
     plots = raw[(raw["category"] == "plot") & raw["movie_name"].isin(train_movies)]["text"].dropna().tolist()
     return list(dsd["train"]["text"]) + plots
 
-
+# %% ../nbs/30_finetuning.ipynb 28
 def adapt_encoder(
     texts: list[str],
     steps: int,
@@ -268,7 +268,7 @@ def adapt_encoder(
     )
     return mlm, history
 
-
+# %% ../nbs/30_finetuning.ipynb 29
 def minilm_classifier(num_labels: int, adapted=None):
     """MiniLM with a new classification head; its encoder copied from `adapted` (a BertForMaskedLM from `adapt_encoder`)
     when given."""
@@ -280,7 +280,7 @@ def minilm_classifier(num_labels: int, adapted=None):
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 27
+# %% ../nbs/30_finetuning.ipynb 33
 def train_classifier(
     model,
     tokenizer,
@@ -302,13 +302,13 @@ def train_classifier(
         log=log,
     )
 
-# %% ../nbs/30_finetuning.ipynb 29
+# %% ../nbs/30_finetuning.ipynb 35
 def softmax_np(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
-
+# %% ../nbs/30_finetuning.ipynb 36
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     "ECE with equal-width confidence bins."
     conf, pred = probs.max(1), probs.argmax(1)
@@ -320,7 +320,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
             ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
     return float(ece)
 
-
+# %% ../nbs/30_finetuning.ipynb 37
 def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
     "Accuracy, macro-F1, ECE and the confusion matrix."
     from sklearn.metrics import confusion_matrix, f1_score
@@ -334,7 +334,7 @@ def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
         "confusion": confusion_matrix(labels, pred, labels=list(range(len(names)))).tolist(),
     }
 
-
+# %% ../nbs/30_finetuning.ipynb 38
 def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -346,7 +346,7 @@ def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
-
+# %% ../nbs/30_finetuning.ipynb 39
 def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title="reliability"):
     import matplotlib.pyplot as plt
 
@@ -364,7 +364,7 @@ def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 32
+# %% ../nbs/30_finetuning.ipynb 42
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 
@@ -404,7 +404,7 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 36
+# %% ../nbs/30_finetuning.ipynb 46
 def small_bert_classifier(num_labels: int, config: SmallBertConfig, pad_token_id: int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
 
@@ -414,7 +414,7 @@ def small_bert_classifier(num_labels: int, config: SmallBertConfig, pad_token_id
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 39
+# %% ../nbs/30_finetuning.ipynb 49
 def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)
@@ -425,7 +425,7 @@ def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str
         tokenizer.save_pretrained(tmp)
     return out_dir
 
-
+# %% ../nbs/30_finetuning.ipynb 50
 def check_model_folder(model_dir: str | Path) -> Path:
     """Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights
     are not safetensors."""
@@ -453,7 +453,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
         )
     return model_dir
 
-
+# %% ../nbs/30_finetuning.ipynb 51
 def load_classifier(model_dir: str | Path):
     """(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear
     errors."""
@@ -476,7 +476,7 @@ def load_classifier(model_dir: str | Path):
         ) from None
     return model, tok
 
-
+# %% ../nbs/30_finetuning.ipynb 52
 def check_labels(model, label_names: list[str], source: str = "the data"):
     "Raise unless the model's id2label equals `label_names` (same names, same order)."
     theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]

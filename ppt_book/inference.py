@@ -37,7 +37,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         warnings.simplefilter("ignore")  # torch 2.13 points eager-mode users at torchao; the eager API still works
         return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
 
-
+# %% ../nbs/45_inference.ipynb 10
 def torch_size_mb(model: nn.Module) -> float:
     """Megabytes of `model`'s state_dict as torch.save writes it (int8 layers' packed weights included), measured in
     memory."""
@@ -45,7 +45,7 @@ def torch_size_mb(model: nn.Module) -> float:
     torch.save(model.state_dict(), buf)
     return buf.tell() / 1e6
 
-# %% ../nbs/45_inference.ipynb 12
+# %% ../nbs/45_inference.ipynb 13
 class _Logits(nn.Module):
     "A transformers classifier as a plain (input_ids, attention_mask) -> logits module, for export."
 
@@ -56,7 +56,7 @@ class _Logits(nn.Module):
     def forward(self, input_ids, attention_mask):
         return logits_of(self.model, input_ids, attention_mask)
 
-
+# %% ../nbs/45_inference.ipynb 14
 class _ExportRNN(nn.Module):
     """A BiLSTM/GRU student without packed sequences, which export cannot trace: each direction is its own RNN with the
     student's weights, the backward one reading each review reversed within its length."""
@@ -80,7 +80,7 @@ class _ExportRNN(nn.Module):
         h_b = self.bwd(x_rev)[0].gather(1, last).squeeze(1)  # after the first, read backwards
         return self.student.mlp(torch.cat([h_f, h_b], 1))
 
-
+# %% ../nbs/45_inference.ipynb 15
 def export_onnx(model: nn.Module, path: str | Path) -> Path:
     """Export a classifier's logits to ONNX with dynamic batch and sequence axes (a recurrent student through
     `_ExportRNN`), atomically."""
@@ -111,7 +111,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
         )  # weights inside the file: one file to move
     return Path(path)
 
-
+# %% ../nbs/45_inference.ipynb 16
 def quantize_onnx_int8(
     src: str | Path,
     dst: str | Path,
@@ -125,7 +125,7 @@ def quantize_onnx_int8(
         quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
     return Path(dst)
 
-
+# %% ../nbs/45_inference.ipynb 17
 @contextlib.contextmanager
 def _quiet_logging():
     "Silence the root logger for a block: ONNX Runtime's quantizer advises pre-processing there on every call."
@@ -138,7 +138,7 @@ def _quiet_logging():
     finally:
         logging.root.setLevel(before)
 
-
+# %% ../nbs/45_inference.ipynb 18
 class OrtClassifier:
     """An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=,
     attention_mask=)` gives logits."""
@@ -173,7 +173,7 @@ class OrtClassifier:
     def train(self, mode: bool = True):
         return self
 
-# %% ../nbs/45_inference.ipynb 24
+# %% ../nbs/45_inference.ipynb 30
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 Loaded = namedtuple("Loaded", "model tokenizer labels max_length")
 
@@ -185,7 +185,7 @@ def cache_root() -> Path:
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ppt_book"
     )
 
-
+# %% ../nbs/45_inference.ipynb 31
 def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Path:
     """MODEL_DIR/model.onnx (model.int8.onnx) when the folder has it, else an export made once into the cache, by
     fingerprint."""
@@ -199,7 +199,7 @@ def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Pa
         quantize_onnx_int8(cache / "model.onnx", cache / name)
     return cache / name
 
-
+# %% ../nbs/45_inference.ipynb 32
 @functools.lru_cache(maxsize=8)
 def _load(model_dir: str, runtime: str, device: str, stamp: tuple) -> Loaded:
     model, tok = load_classifier(model_dir)
@@ -213,7 +213,7 @@ def _load(model_dir: str, runtime: str, device: str, stamp: tuple) -> Loaded:
         model = model.to(device)
     return Loaded(model, tok, labels, limit)
 
-
+# %% ../nbs/45_inference.ipynb 33
 def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | None = None) -> Loaded:
     """(model, tokenizer, labels, max_length) of a saved classifier in `runtime`, kept per folder and refreshed when its
     files change."""
@@ -230,7 +230,7 @@ def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | No
     )
     return _load(str(folder), runtime, device, stamp)
 
-
+# %% ../nbs/45_inference.ipynb 34
 def predict(
     texts: list[str],  # the texts to classify
     model_dir: str | Path,  # a folder saved by save_classifier: the teacher or any student
@@ -258,7 +258,7 @@ def predict(
         }
     )
 
-
+# %% ../nbs/45_inference.ipynb 35
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     "Write `df` to `path` as CSV, TSV, JSONL or Parquet (by its suffix), through a temporary file and a rename."
     path = Path(path)

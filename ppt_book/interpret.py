@@ -37,7 +37,7 @@ def embedding_layer(model: nn.Module) -> nn.Embedding:
         "(returning its nn.Embedding) to explain it with Integrated Gradients"
     )
 
-
+# %% ../nbs/60_interpretability.ipynb 10
 def encode(tokenizer, text: str, max_length: int = 128) -> dict:
     "Token ids (1, T), the word index of every token (None for special tokens), and whether the text was truncated."
     if not text or not text.strip():
@@ -46,14 +46,14 @@ def encode(tokenizer, text: str, max_length: int = 128) -> dict:
     enc = tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt")
     return {"input_ids": enc["input_ids"], "word_ids": enc.word_ids(0), "truncated": len(full) > max_length}
 
-
+# %% ../nbs/60_interpretability.ipynb 11
 def words_of(tokenizer, text: str) -> list[str]:
     "The words a tokenizer's pre-tokenizer splits `text` into (what word_ids index)."
     norm = tokenizer.backend_tokenizer.normalizer
     t = norm.normalize_str(text) if norm else text
     return [w for w, _ in tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(t)]
 
-
+# %% ../nbs/60_interpretability.ipynb 12
 def to_words(token_scores: np.ndarray, word_ids: list, n_words: int) -> np.ndarray:
     "Sum token scores into the words they belong to (special tokens dropped)."
     out = np.zeros(n_words)
@@ -62,19 +62,19 @@ def to_words(token_scores: np.ndarray, word_ids: list, n_words: int) -> np.ndarr
             out[w] += s
     return out
 
-
+# %% ../nbs/60_interpretability.ipynb 13
 def _mask(model, input_ids: torch.Tensor) -> torch.Tensor:
     "Attention mask of unpadded single texts: every position for BERT-style models, non-pad tokens for the students."
     return (
         torch.ones_like(input_ids) if hasattr(model, "bert") else (input_ids != (model.config.pad_token_id or 0)).long()
     )
 
-
+# %% ../nbs/60_interpretability.ipynb 14
 def _probs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
     mask = _mask(model, input_ids) if attention_mask is None else attention_mask.expand(input_ids.shape[0], -1)
     return model(input_ids=input_ids, attention_mask=mask).logits.softmax(-1)
 
-
+# %% ../nbs/60_interpretability.ipynb 15
 def integrated_gradients(
     model, tokenizer, text: str, target: int | None = None, n_steps: int = 32, max_length: int = 128
 ) -> dict:
@@ -112,14 +112,14 @@ def integrated_gradients(
         "truncated": enc["truncated"],
     }
 
-
+# %% ../nbs/60_interpretability.ipynb 16
 def occlusion(predict_proba, words: list[str], target: int) -> np.ndarray:
     "Leave-one-word-out: the drop in P(target) when each word is deleted. predict_proba: list of texts -> (n, classes)."
     texts = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
     p = predict_proba(texts)[:, target]
     return p[0] - p[1:]
 
-
+# %% ../nbs/60_interpretability.ipynb 17
 def attention_rollout(model, tokenizer, text: str, max_length: int = 128) -> dict:
     "Attention rollout from [CLS] for BERT-style classifiers, summed per word."
     if not hasattr(model, "bert"):
@@ -146,12 +146,12 @@ def attention_rollout(model, tokenizer, text: str, max_length: int = 128) -> dic
         "truncated": enc["truncated"],
     }
 
-
+# %% ../nbs/60_interpretability.ipynb 18
 def proba_fn(model, tokenizer, max_length: int = 128):
     "texts -> class probabilities (n, classes) for a saved-style classifier."
     return lambda texts: torch.tensor(predict_logits(model, tokenizer, list(texts), max_length)).softmax(-1).numpy()
 
-# %% ../nbs/60_interpretability.ipynb 12
+# %% ../nbs/60_interpretability.ipynb 21
 def deletion_curve(predict_proba, words: list[str], scores, target: int, max_k: int | None = None) -> np.ndarray:
     "P(target) after deleting the k highest-scoring words, k = 0..max_k (default: half the words)."
     order = np.argsort(-np.asarray(scores, float), kind="stable")
@@ -159,7 +159,7 @@ def deletion_curve(predict_proba, words: list[str], scores, target: int, max_k: 
     texts = [" ".join(w for j, w in enumerate(words) if j not in set(order[:k].tolist())) for k in range(max_k + 1)]
     return predict_proba(texts)[:, target]
 
-
+# %% ../nbs/60_interpretability.ipynb 22
 def random_deletion_curve(
     predict_proba, words: list[str], target: int, n_orders: int = 10, max_k: int | None = None, seed: int = 0
 ) -> np.ndarray:
@@ -169,12 +169,12 @@ def random_deletion_curve(
         [deletion_curve(predict_proba, words, rng.permutation(len(words)), target, max_k) for _ in range(n_orders)], 0
     )
 
-
+# %% ../nbs/60_interpretability.ipynb 23
 def area_between(random_curve: np.ndarray, curve: np.ndarray) -> float:
     "Mean of (random - method) over the deletion steps after the first: positive when the method beats chance."
     return float(np.mean(random_curve[1:] - curve[1:])) if len(curve) > 1 else 0.0
 
-# %% ../nbs/60_interpretability.ipynb 22
+# %% ../nbs/60_interpretability.ipynb 33
 @torch.no_grad()
 def mean_pooled_embeddings(
     encoder, tokenizer, texts: list[str], max_length: int = 128, batch_size: int = 64
@@ -191,7 +191,7 @@ def mean_pooled_embeddings(
         out.append(((h * m).sum(1) / m.sum(1)).numpy())
     return np.concatenate(out) if out else np.zeros((0, encoder.config.hidden_size))
 
-
+# %% ../nbs/60_interpretability.ipynb 34
 def cross_val_probs(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, C: float = 1.0) -> np.ndarray:
     "Out-of-fold predicted probabilities of a logistic-regression probe."
     from sklearn.linear_model import LogisticRegression
@@ -207,14 +207,14 @@ def cross_val_probs(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0,
         method="predict_proba",
     )
 
-
+# %% ../nbs/60_interpretability.ipynb 35
 def find_label_issues(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     "Indices of likely label errors, most likely first (cleanlab's confident learning, ranked by self-confidence)."
     from cleanlab.filter import find_label_issues as cl_find
 
     return cl_find(labels=np.asarray(labels), pred_probs=pred_probs, return_indices_ranked_by="self_confidence")
 
-
+# %% ../nbs/60_interpretability.ipynb 36
 def near_duplicates(a: list[str], b: list[str], threshold: float = 0.9) -> pd.DataFrame:
     "Pairs (a_index, b_index, similarity) with TF-IDF character 3-5-gram cosine similarity >= threshold."
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -230,7 +230,7 @@ def near_duplicates(a: list[str], b: list[str], threshold: float = 0.9) -> pd.Da
         "similarity", ascending=False, ignore_index=True
     )
 
-# %% ../nbs/60_interpretability.ipynb 30
+# %% ../nbs/60_interpretability.ipynb 44
 POSITIVE_ADJ = [
     "good",
     "great",
@@ -268,7 +268,7 @@ def typo(text: str, rng) -> str:
     words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
     return " ".join(words)
 
-
+# %% ../nbs/60_interpretability.ipynb 45
 def behavioural_suite(texts: list[str], seed: int = 0) -> dict:
     "Test cases {test: (kind, inputs, expectation)} for negation (MFT), typos and names (INV), intensity (DIR)."
     rng = np.random.default_rng(seed)
@@ -288,7 +288,7 @@ def behavioural_suite(texts: list[str], seed: int = 0) -> dict:
     ]
     return {"negation": ("MFT", neg), "typos": ("INV", typos), "names": ("INV", names), "intensity": ("DIR", intens)}
 
-
+# %% ../nbs/60_interpretability.ipynb 46
 def run_behavioural(predict_proba, suite: dict, pos: int = 1, tolerance: float = 0.0) -> pd.DataFrame:
     "Pass rate of every test of `suite` for a model given as texts -> probabilities."
     rows = []

@@ -69,7 +69,7 @@ def _ngram_codes(ids: np.ndarray, m: int, V: int) -> np.ndarray:
         codes = codes * V + ids[i : i + n]
     return codes
 
-
+# %% ../nbs/20_language_models.ipynb 13
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     "values[k] where keys[k] == query, else 0 (keys sorted)."
     if len(keys) == 0:
@@ -77,7 +77,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
     pos = np.clip(np.searchsorted(keys, query), 0, len(keys) - 1)
     return np.where(keys[pos] == query, values[pos], 0)
 
-
+# %% ../nbs/20_language_models.ipynb 14
 class NGramLM:
     "Character (or any integer-token) n-gram model with add-k or interpolated Kneser-Ney smoothing."
 
@@ -178,12 +178,12 @@ class NGramLM:
             out.append(int(rng.choice(self.V, p=p / p.sum())))
         return out[len(context) :]
 
-
+# %% ../nbs/20_language_models.ipynb 15
 def bits_per_char(nats: float, n_chars: int) -> float:
     "Total negative log-likelihood in nats over the characters it covers, as bits per character."
     return nats / n_chars / math.log(2)
 
-# %% ../nbs/20_language_models.ipynb 19
+# %% ../nbs/20_language_models.ipynb 22
 @dataclasses.dataclass
 class LMConfig:
     "Shape of a neural language model: a GPT-2-style Transformer, a GRU or an LSTM."
@@ -212,7 +212,7 @@ class LMConfig:
             dropout=(lambda v: 0 <= v < 1, "in [0, 1)"),
         )
 
-
+# %% ../nbs/20_language_models.ipynb 23
 LMOutput = namedtuple("LMOutput", ["logits", "loss", "past"])
 
 
@@ -240,7 +240,7 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C))), (k, v)
 
-
+# %% ../nbs/20_language_models.ipynb 24
 class MLP(nn.Module):
     def __init__(self, cfg: LMConfig):
         super().__init__()
@@ -251,7 +251,7 @@ class MLP(nn.Module):
     def forward(self, x):
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
 
-
+# %% ../nbs/20_language_models.ipynb 25
 class Block(nn.Module):
     checkpoint_activations = (
         False  # recompute this block's activations in backward instead of storing them (scaling chapter)
@@ -274,11 +274,11 @@ class Block(nn.Module):
             return checkpoint(self._forward, x, use_reentrant=False)
         return self._forward(x, past)
 
-
+# %% ../nbs/20_language_models.ipynb 26
 def _lm_loss(logits, targets):
     return None if targets is None else F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
-
+# %% ../nbs/20_language_models.ipynb 27
 class TransformerLM(nn.Module):
     "GPT-2-style decoder: token + position embeddings, pre-LayerNorm blocks, causal SDPA, tied output layer."
 
@@ -327,7 +327,7 @@ class TransformerLM(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         return LMOutput(logits, _lm_loss(logits, targets), presents)
 
-
+# %% ../nbs/20_language_models.ipynb 28
 class RNNLM(nn.Module):
     "Embedding, a multi-layer GRU or LSTM, and a (tied) output layer."
 
@@ -351,12 +351,12 @@ class RNNLM(nn.Module):
         logits = self.lm_head(self.drop(out))
         return LMOutput(logits, _lm_loss(logits, targets), state)
 
-
+# %% ../nbs/20_language_models.ipynb 29
 def build_lm(cfg: LMConfig) -> nn.Module:
     "The model `cfg` describes."
     return TransformerLM(cfg) if cfg.kind == "transformer" else RNNLM(cfg)
 
-# %% ../nbs/20_language_models.ipynb 22
+# %% ../nbs/20_language_models.ipynb 32
 @dataclasses.dataclass
 class LMTrainConfig:
     "How to train a language model with `train_lm`."
@@ -398,7 +398,7 @@ class LMTrainConfig:
             seed=at_least(0),
         )
 
-
+# %% ../nbs/20_language_models.ipynb 33
 def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: torch.Generator | None = None):
     "Random windows: x (B, block) and the next tokens y (B, block)."
     if len(data) < block_size + 2:
@@ -408,7 +408,7 @@ def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: t
         [data[i + 1 : i + 1 + block_size] for i in ix]
     )  # (B, T) each
 
-
+# %% ../nbs/20_language_models.ipynb 34
 @torch.no_grad()
 def estimate_loss(model: nn.Module, batches: list) -> float:
     "Mean cross-entropy (nats per token) over fixed (x, y) batches, in eval mode; the model's mode is restored."
@@ -416,7 +416,7 @@ def estimate_loss(model: nn.Module, batches: list) -> float:
     loss = float(np.mean([model(x, y).loss.item() for x, y in batches]))
     return model.train(was) and loss
 
-
+# %% ../nbs/20_language_models.ipynb 35
 def train_lm(model: nn.Module, train_ids, val_ids, cfg: LMTrainConfig | None = None, log=print) -> pd.DataFrame:
     "Train a language model on token ids; returns the history (step, lr, train_loss, val_loss, elapsed_s)."
     cfg = cfg or LMTrainConfig()
@@ -491,7 +491,7 @@ def train_lm(model: nn.Module, train_ids, val_ids, cfg: LMTrainConfig | None = N
     model.eval()
     return pd.DataFrame(history)
 
-# %% ../nbs/20_language_models.ipynb 25
+# %% ../nbs/20_language_models.ipynb 38
 def _window_nll(model: nn.Module, x: torch.Tensor, skips: list[int]) -> torch.Tensor:
     "Cross-entropy of each target of windows x (B, T+1), row by row, leaving out each row's first `skips[i]` targets."
     logits = model(x[:, :-1]).logits
@@ -500,7 +500,7 @@ def _window_nll(model: nn.Module, x: torch.Tensor, skips: list[int]) -> torch.Te
     )
     return nll[torch.arange(nll.size(1))[None] >= torch.tensor(skips)[:, None]]
 
-
+# %% ../nbs/20_language_models.ipynb 39
 @torch.no_grad()
 def token_nll(
     model: nn.Module, ids, window: int | None = None, batch_size: int = 32, stride: int | None = None
@@ -533,7 +533,7 @@ def token_nll(
     parts += [_window_nll(model, ids[s:][None], [k]) for s, k in spans if s + window + 1 > n]  # the shorter last window
     return torch.cat(parts).double().numpy()
 
-
+# %% ../nbs/20_language_models.ipynb 40
 def evaluate_nll(
     model: nn.Module, ids, window: int | None = None, batch_size: int = 32, stride: int | None = None
 ) -> tuple[float, int]:
@@ -541,7 +541,7 @@ def evaluate_nll(
     nll = token_nll(model, ids, window, batch_size, stride)
     return float(nll.sum()), len(nll)
 
-# %% ../nbs/20_language_models.ipynb 31
+# %% ../nbs/20_language_models.ipynb 46
 def filter_logits(
     logits: torch.Tensor,  # (..., V)
     top_k: int | None = None,  # keep the k largest
@@ -562,7 +562,7 @@ def filter_logits(
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     return logits
 
-
+# %% ../nbs/20_language_models.ipynb 47
 @torch.no_grad()
 def generate(
     model: nn.Module,
@@ -608,7 +608,7 @@ def generate(
         x = nxt
     return idx
 
-
+# %% ../nbs/20_language_models.ipynb 48
 def sample_text(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 200, seed: int = 0, **kwargs) -> str:
     "Encode `prompt`, generate, and decode the new tokens (any tokenizer with encode/decode)."
     if not prompt:
@@ -617,7 +617,7 @@ def sample_text(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 
     out = generate(model, ids, max_new_tokens, generator=torch.Generator().manual_seed(seed), **kwargs)
     return tokenizer.decode(out[0, len(ids) :].tolist())
 
-# %% ../nbs/20_language_models.ipynb 35
+# %% ../nbs/20_language_models.ipynb 52
 def to_gpt2(model: TransformerLM):
     "A transformers `GPT2LMHeadModel` with the same config and weights as our `TransformerLM`."
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -659,7 +659,7 @@ def to_gpt2(model: TransformerLM):
     hf.tie_weights()
     return hf.eval()
 
-# %% ../nbs/20_language_models.ipynb 40
+# %% ../nbs/20_language_models.ipynb 57
 @torch.no_grad()
 def causal_lm_bpc(
     model,
@@ -684,7 +684,7 @@ def causal_lm_bpc(
         "bpc": bits_per_char(nats, covered),
     }
 
-
+# %% ../nbs/20_language_models.ipynb 58
 class _HFAdapter(nn.Module):
     "Lets `evaluate_nll` call a transformers causal LM."
 

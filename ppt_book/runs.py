@@ -41,20 +41,20 @@ __all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH
 class ExperimentError(Exception):
     "Bad input to the runner: a missing notebook, unknown parameter, wrong type, bad sweep file."
 
-
+# %% ../nbs/90_runs.ipynb 7
 def _nbs_dir(nbs_dir=None) -> Path:
     if nbs_dir is not None:
         return Path(nbs_dir)
     root = find_project_root()
     return root / "nbs" if root else Path("nbs")
 
-
+# %% ../nbs/90_runs.ipynb 8
 def list_chapters(nbs_dir: str | Path | None = None) -> list[str]:
     "Stems of the notebooks in `nbs_dir`, sorted."
     folder = _nbs_dir(nbs_dir)
     return sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
 
-
+# %% ../nbs/90_runs.ipynb 9
 def resolve_chapter(
     chapter: str | Path,  # '40_distillation', 'distillation', or a path to a notebook
     nbs_dir: str | Path | None = None,  # default: the project's nbs/
@@ -83,7 +83,7 @@ def resolve_chapter(
         )
     raise ExperimentError(f"Chapter {chapter!r} is ambiguous in {folder}: {matches}; use the full name")
 
-# %% ../nbs/90_runs.ipynb 9
+# %% ../nbs/90_runs.ipynb 12
 def parameters_cell(nb) -> int:
     "Index of the cell tagged `parameters` in notebook `nb`."
     for i, cell in enumerate(nb.cells):
@@ -91,7 +91,7 @@ def parameters_cell(nb) -> int:
             return i
     raise ExperimentError("has no cell tagged 'parameters'")
 
-
+# %% ../nbs/90_runs.ipynb 13
 _NUMBER = r"-?[\d_.]+(?:e-?\d+)?"
 _BOUND = re.compile(rf"(at least|at most|above|below)\s+({_NUMBER})")
 _RANGE = re.compile(
@@ -105,7 +105,7 @@ def parse_range(comment: str) -> list[tuple[str, float]]:
     m = _RANGE.search(comment or "")
     return [(op, float(num.replace("_", ""))) for op, num in _BOUND.findall(m.group(1))] if m else []
 
-
+# %% ../nbs/90_runs.ipynb 14
 def notebook_parameters(nb_path: str | Path) -> dict:
     "{name: {'default': value, 'help': comment, 'range': bounds}} from the notebook's `parameters` cell."
     nb_path = Path(nb_path)
@@ -124,7 +124,7 @@ def notebook_parameters(nb_path: str | Path) -> dict:
         ) from None
     return parse_parameters(nb.cells[idx].source)
 
-
+# %% ../nbs/90_runs.ipynb 15
 def _comment_after(lines: list[str], node: ast.AST) -> str:
     """The comment after a parameter's value, joined with the comment-only lines right below it (a help too long for one
     line)."""
@@ -138,7 +138,7 @@ def _comment_after(lines: list[str], node: ast.AST) -> str:
         parts.append(below.lstrip()[1:].strip())
     return " ".join(parts)
 
-
+# %% ../nbs/90_runs.ipynb 16
 def parse_parameters(source: str) -> dict:
     """{name: {'default': value, 'help': comment, 'range': bounds}} from the source of a `parameters` cell (or
     papermill's injected one)."""
@@ -157,7 +157,7 @@ def parse_parameters(source: str) -> dict:
             params[targets[0].id] = {"default": default, "help": comment, "range": parse_range(comment)}
     return params
 
-# %% ../nbs/90_runs.ipynb 14
+# %% ../nbs/90_runs.ipynb 21
 def _type_name(value) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -165,7 +165,7 @@ def _type_name(value) -> str:
         return "number"
     return type(value).__name__
 
-
+# %% ../nbs/90_runs.ipynb 22
 def coerce_param(name: str, value, default, source: str = "the notebook"):
     "Check (and convert) `value` for a parameter whose default is `default`; raw strings are parsed as YAML."
     raw = value
@@ -190,7 +190,7 @@ def coerce_param(name: str, value, default, source: str = "the notebook"):
         )
     return list(value) if isinstance(value, tuple) else value
 
-
+# %% ../nbs/90_runs.ipynb 23
 def resolve_params(nb_path: str | Path, given: dict | None = None) -> tuple[dict, dict]:
     "(resolved, overrides): every parameter's value with `given` applied, and the checked `given` alone."
     declared = notebook_parameters(nb_path)
@@ -213,7 +213,7 @@ def resolve_params(nb_path: str | Path, given: dict | None = None) -> tuple[dict
     resolved.update(overrides)
     return _to_builtin(resolved), overrides
 
-# %% ../nbs/90_runs.ipynb 20
+# %% ../nbs/90_runs.ipynb 29
 BAD_INPUT_ERRORS = (
     "BadInput",
     "CheckpointError",
@@ -228,7 +228,7 @@ class RunFailed(Exception):
         super().__init__(f"run {run_dir} failed: {error}")
         self.run_dir, self.error, self.bad_input = run_dir, error, bad_input
 
-
+# %% ../nbs/90_runs.ipynb 30
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 QUIET_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" and hub bars
@@ -260,7 +260,7 @@ def _ipc_kernel_manager():
 
     return IPCKernelManager
 
-
+# %% ../nbs/90_runs.ipynb 31
 PATH_PARAM = re.compile(r"(_dir|_path|_cache|_metrics)$|^dataset$")  # parameters that hold a path
 
 
@@ -275,7 +275,7 @@ def id_params(resolved: dict, nb_dir: str | Path) -> dict:
             out[k] = full.relative_to(root).as_posix() if full.is_relative_to(root) else str(full)
     return out
 
-
+# %% ../nbs/90_runs.ipynb 32
 HEARTBEAT_S = 30  # seconds between the runner's heartbeats into metrics.json (core.HEARTBEAT_STALE_S reads them)
 
 
@@ -298,12 +298,12 @@ def _heartbeat(run_dir: Path, every: float = HEARTBEAT_S):
         stop.set()
         thread.join()
 
-
+# %% ../nbs/90_runs.ipynb 33
 class Interrupted(KeyboardInterrupt):
     """The runner got SIGTERM (timeout, a scheduler, docker stop) or SIGINT; args[0] is the signal number, `run_dir` the
     run it stopped."""
 
-
+# %% ../nbs/90_runs.ipynb 34
 @contextlib.contextmanager
 def _stop_on_signals():
     "Turn SIGTERM and SIGINT into `Interrupted` for the block (main thread only), so a stopped run records its end."
@@ -321,7 +321,7 @@ def _stop_on_signals():
         for s, h in before.items():
             signal.signal(s, h)
 
-
+# %% ../nbs/90_runs.ipynb 35
 def _error_text(e: BaseException) -> str:
     if isinstance(e, Interrupted):
         return f"stopped by {signal.Signals(e.args[0]).name} before it finished"
@@ -330,7 +330,7 @@ def _error_text(e: BaseException) -> str:
         return f"{ename}: {evalue}"
     return f"{type(e).__name__}: {e}"
 
-
+# %% ../nbs/90_runs.ipynb 36
 def run_chapter(
     chapter: str | Path,  # stem, short name or path of the notebook
     params: dict | None = None,  # overrides of the notebook's parameters
@@ -400,7 +400,7 @@ def run_chapter(
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
-# %% ../nbs/90_runs.ipynb 24
+# %% ../nbs/90_runs.ipynb 40
 def results(
     runs_dir: str | Path = "runs",  # root of the run folders
     chapter: str | None = None,  # stem or short name; None for all
@@ -410,7 +410,7 @@ def results(
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
-# %% ../nbs/90_runs.ipynb 27
+# %% ../nbs/90_runs.ipynb 43
 def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)
@@ -423,7 +423,7 @@ def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]
         else {}
     )
 
-
+# %% ../nbs/90_runs.ipynb 44
 def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
     "Float columns whose values are all whole numbers (or missing) as nullable integers."
     df = df.copy()
@@ -432,7 +432,7 @@ def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("Int64")
     return df
 
-
+# %% ../nbs/90_runs.ipynb 45
 def results_view(
     df: pd.DataFrame,  # a `results` table
     wide: bool = False,  # every column (but the folder path) instead of the compact view

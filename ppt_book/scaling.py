@@ -44,18 +44,18 @@ def datasheet_peak_flops(device_name: str) -> float | None:
             return tflops * 1e12
     return None
 
-
+# %% ../nbs/50_scaling.ipynb 10
 def matmul_params(model: TransformerLM) -> int:
     "Parameters that take part in matrix products: all, minus the position embedding (tied weights count once)."
     return count_parameters(model) - model.wpe.weight.numel()
 
-
+# %% ../nbs/50_scaling.ipynb 11
 def flops_per_token(model: TransformerLM, seq_len: int | None = None) -> float:
     "Training FLOPs per token: 6N + 12·L·T·d."
     c = model.config
     return 6 * matmul_params(model) + 12 * c.n_layer * (seq_len or c.block_size) * c.n_embd
 
-
+# %% ../nbs/50_scaling.ipynb 12
 def measure_matmul_flops(
     n: int = 1024, dtype=torch.float32, device: str = "cpu", repeats: int = 10, warmup: int = 3
 ) -> float:
@@ -73,12 +73,12 @@ def measure_matmul_flops(
             times.append(time.perf_counter() - t)
     return 2 * n**3 / min(times)
 
-
+# %% ../nbs/50_scaling.ipynb 13
 def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float) -> float:
     "Model FLOPs utilisation: achieved model FLOP/s over the peak."
     return tokens_per_s * flops_per_tok / peak_flops
 
-# %% ../nbs/50_scaling.ipynb 12
+# %% ../nbs/50_scaling.ipynb 16
 def autocast(device_type: str, precision: str = "fp32"):
     "The autocast context for 'fp32' (none), 'bf16' (CPU or CUDA) or 'fp16' (CUDA only)."
     if precision == "fp32":
@@ -91,7 +91,7 @@ def autocast(device_type: str, precision: str = "fp32"):
         return torch.autocast("cuda", dtype=torch.float16)
     raise ValueError(f"unknown precision {precision!r}: use 'fp32', 'bf16' or 'fp16'")
 
-
+# %% ../nbs/50_scaling.ipynb 17
 def train_steps(
     model: nn.Module,
     batches: list,  # [(x, y)] on the model's device
@@ -129,7 +129,7 @@ def train_steps(
         losses.append(total)
     return losses
 
-# %% ../nbs/50_scaling.ipynb 15
+# %% ../nbs/50_scaling.ipynb 20
 def batch_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, accum_steps: int = 1) -> dict:
     "Gradients of the mean loss over (x, y), computed in `accum_steps` micro-batches."
     model.zero_grad(set_to_none=True)
@@ -137,7 +137,7 @@ def batch_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, accum_st
         (model(xm, ym).loss / accum_steps).backward()
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
-# %% ../nbs/50_scaling.ipynb 18
+# %% ../nbs/50_scaling.ipynb 23
 def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> int:
     "Bytes of the tensors autograd saves for backward in one forward pass (each storage once, parameters excluded)."
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -156,7 +156,7 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p
     model.zero_grad(set_to_none=True)
     return sum(seen.values())
 
-
+# %% ../nbs/50_scaling.ipynb 24
 def memory_model(model: TransformerLM, batch: int, seq: int | None = None, act_bytes: int = 4) -> dict:
     "Estimated training memory in bytes: fp32 weights, gradients, AdamW state, and activations."
     c, n = model.config, count_parameters(model)
@@ -164,14 +164,14 @@ def memory_model(model: TransformerLM, batch: int, seq: int | None = None, act_b
     acts = c.n_layer * 16 * batch * seq * c.n_embd * act_bytes + 2 * batch * seq * c.vocab_size * 4
     return {"weights": 4 * n, "gradients": 4 * n, "adamw": 8 * n, "activations": acts, "total": 16 * n + acts}
 
-
+# %% ../nbs/50_scaling.ipynb 25
 def set_activation_checkpointing(model: TransformerLM, on: bool = True) -> TransformerLM:
     "Recompute each block's activations in backward (on) or store them (off)."
     for block in model.h:
         block.checkpoint_activations = on
     return model
 
-# %% ../nbs/50_scaling.ipynb 22
+# %% ../nbs/50_scaling.ipynb 29
 def measure_throughput(
     model: nn.Module, data: torch.Tensor, batch: int, steps: int = 5, precision: str = "fp32", warmup: int = 1
 ) -> float:
@@ -190,7 +190,7 @@ def measure_throughput(
         torch.cuda.synchronize()
     return steps * batch * block / (time.perf_counter() - t)
 
-# %% ../nbs/50_scaling.ipynb 25
+# %% ../nbs/50_scaling.ipynb 32
 def try_compile(model: nn.Module, **kwargs) -> tuple[nn.Module, str | None]:
     """(compiled model, None), or (the eager model, the reason) when torch.compile is unavailable or fails on a test
     step."""
@@ -203,11 +203,11 @@ def try_compile(model: nn.Module, **kwargs) -> tuple[nn.Module, str | None]:
     except Exception as e:  # a missing compiler, an unsupported backend or platform: eager still works
         return model, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
-# %% ../nbs/50_scaling.ipynb 28
+# %% ../nbs/50_scaling.ipynb 35
 def _dist_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
-
+# %% ../nbs/50_scaling.ipynb 36
 def ddp_main(argv: list[str] | None = None) -> dict | None:
     "Train the chapter's Transformer with DDP or FSDP under torchrun (or alone); rank 0 writes weights and timings."
     import torch.distributed as dist
@@ -313,7 +313,7 @@ def ddp_main(argv: list[str] | None = None) -> dict | None:
         if world > 1:
             dist.destroy_process_group()
 
-
+# %% ../nbs/50_scaling.ipynb 37
 def run_torchrun(nproc: int, args: list[str], threads_per_process: int | None = None, timeout: float = 600) -> dict:
     "Launch `ddp_main` with torchrun on this machine; return its timings and rank 0's final weights."
     from safetensors.torch import load_file
@@ -342,19 +342,19 @@ def run_torchrun(nproc: int, args: list[str], threads_per_process: int | None = 
         result["weights"] = load_file(str(Path(out) / "weights.safetensors"))
         return result
 
-
+# %% ../nbs/50_scaling.ipynb 38
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.scaling`, not the notebook
     ddp_main()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: gloo's destructors at exit can wait forever on a peer that has left
 
-# %% ../nbs/50_scaling.ipynb 33
+# %% ../nbs/50_scaling.ipynb 43
 def non_embedding_params(model: TransformerLM) -> int:
     "Parameters outside the token and position embeddings (Kaplan et al.'s N)."
     return count_parameters(model) - model.wte.weight.numel() - model.wpe.weight.numel()
 
-
+# %% ../nbs/50_scaling.ipynb 44
 def fit_scaling_law(N, L) -> dict:
     "Least-squares fit of L(N) = a·N^(-alpha) + c; returns a, alpha, c and the fit's largest relative error."
     from scipy.optimize import curve_fit

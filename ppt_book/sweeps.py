@@ -64,7 +64,7 @@ def load_sweep(path: str | Path) -> tuple[str, list[dict]]:
         sets = [{**fixed, **(r.get("params", r) if set(r) == {"params"} else r)} for r in runs]
     return str(spec["chapter"]), sets
 
-
+# %% ../nbs/91_sweeps.ipynb 7
 def _runs_of(runs_dir: Path, stem: str) -> list[tuple[Path, str, dict]]:
     "(folder, status as read now, resolved params) of every run of `stem` under `runs_dir`."
     out = []
@@ -81,12 +81,12 @@ def _runs_of(runs_dir: Path, stem: str) -> list[tuple[Path, str, dict]]:
             continue
     return out
 
-
+# %% ../nbs/91_sweeps.ipynb 8
 def _finished_runs(runs_dir: Path, stem: str) -> list[dict]:
     "Resolved params of every finished (status ok) run of `stem`."
     return [params for _, status, params in _runs_of(runs_dir, stem) if status == "ok"]
 
-
+# %% ../nbs/91_sweeps.ipynb 9
 def _replace_unfinished(runs_dir: Path, stem: str, resolved: dict, new_run: Path):
     """Remove the earlier failed or stale runs of `resolved` once `new_run` has redone them (one row per parameter set);
     `new_run` keeps their errors."""
@@ -101,7 +101,7 @@ def _replace_unfinished(runs_dir: Path, stem: str, resolved: dict, new_run: Path
     for d, _ in old:
         shutil.rmtree(d, ignore_errors=True)
 
-
+# %% ../nbs/91_sweeps.ipynb 10
 SWEEP_LOCK = ".sweep.lock"  # in the runs folder: one sweep at a time writes there
 
 
@@ -120,11 +120,11 @@ def sweep_lock(runs_dir: Path):
 
     return held()
 
-
+# %% ../nbs/91_sweeps.ipynb 11
 def _sweep_label(overrides: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(defaults)"
 
-
+# %% ../nbs/91_sweeps.ipynb 12
 def _sweep_row(overrides: dict, status: str, run_dir=None, error=None, **extra) -> dict:
     "One row of a sweep summary: the overridden parameters, status, run folder and error."
     return {
@@ -135,7 +135,7 @@ def _sweep_row(overrides: dict, status: str, run_dir=None, error=None, **extra) 
         **extra,
     }
 
-
+# %% ../nbs/91_sweeps.ipynb 13
 def run_sweep(
     sweep: str | Path,  # sweep YAML file
     runs_dir: str | Path = "runs",
@@ -160,7 +160,7 @@ def run_sweep(
             return run_sweep_ray(nb_path, checked, runs_dir, progress=progress, **ray_options)
         return _run_sequential(nb_path, checked, runs_dir, progress)
 
-
+# %% ../nbs/91_sweeps.ipynb 14
 def _run_sequential(nb_path: Path, checked: list, runs_dir: Path, progress: bool) -> pd.DataFrame:
     rows = []
     for i, (resolved, overrides) in enumerate(checked, 1):
@@ -179,7 +179,7 @@ def _run_sequential(nb_path: Path, checked: list, runs_dir: Path, progress: bool
         rows.append(_sweep_row(overrides, status, run_dir, error))
     return pd.DataFrame(rows)
 
-# %% ../nbs/91_sweeps.ipynb 12
+# %% ../nbs/91_sweeps.ipynb 20
 def _require_ray():
     try:
         import ray
@@ -187,7 +187,7 @@ def _require_ray():
         raise ExperimentError("executor 'ray' needs Ray, an optional extra: pip install 'ppt_book[ray]'") from None
     return ray
 
-
+# %% ../nbs/91_sweeps.ipynb 21
 def _pack_dir(path: Path) -> bytes:
     "A run folder's contents as gzipped tar bytes."
     import io
@@ -198,7 +198,7 @@ def _pack_dir(path: Path) -> bytes:
         tar.add(str(path), arcname=".")
     return buf.getvalue()
 
-
+# %% ../nbs/91_sweeps.ipynb 22
 def _unpack_dir(data: bytes, dest: Path) -> Path:
     "Unpack `_pack_dir` bytes into `dest`, replacing it as a whole (core.atomic_dir)."
     import io
@@ -209,7 +209,7 @@ def _unpack_dir(data: bytes, dest: Path) -> Path:
             tar.extractall(tmp, filter="data")
     return dest
 
-
+# %% ../nbs/91_sweeps.ipynb 23
 def _sweep_task(
     nb_name: str, nb_bytes: bytes, nb_path: str, overrides: dict, run_id: str, attempt: int, shared_runs_dir: str | None
 ) -> dict:
@@ -235,7 +235,7 @@ def _sweep_task(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
-
+# %% ../nbs/91_sweeps.ipynb 24
 def run_sweep_ray(
     nb_path: Path,
     checked: list,  # the notebook and run_sweep's validated (resolved, overrides) pairs
@@ -338,7 +338,7 @@ def run_sweep_ray(
             ray.shutdown()
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/91_sweeps.ipynb 25
 def _record_lost_run(stem: str, resolved: dict, run_dir: Path, error: str, attempts: int):
     "A run folder on the launching machine for a run whose worker never reported back."
     if run_dir.exists():

@@ -57,7 +57,7 @@ def length_grouped_batches(
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
-
+# %% ../nbs/05_training.ipynb 10
 def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     "(input_ids, attention_mask), each (B, T), padded on the right to the longest row."
     T = max(map(len, rows))
@@ -68,13 +68,13 @@ def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
         mask[i, : len(r)] = 1
     return ids, mask
 
-# %% ../nbs/05_training.ipynb 13
+# %% ../nbs/05_training.ipynb 14
 def logits_of(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     "(B, C) logits of a model that returns them or an output with `.logits`."
     out = model(input_ids=input_ids, attention_mask=attention_mask)
     return out.logits if hasattr(out, "logits") else out
 
-
+# %% ../nbs/05_training.ipynb 15
 def progress_bar(total: int, desc: str, disable: bool = False, unit: str = "step", initial: int = 0) -> tqdm:
     """A plain-text tqdm bar that redraws about 20 times in all: readable in a terminal and as the stored output of a
     notebook cell."""
@@ -89,7 +89,7 @@ def progress_bar(total: int, desc: str, disable: bool = False, unit: str = "step
         ncols=100,
     )
 
-
+# %% ../nbs/05_training.ipynb 16
 @torch.no_grad()
 def predict_logits(
     model,
@@ -118,7 +118,7 @@ def predict_logits(
     model.train(was_training)
     return np.stack(out)
 
-# %% ../nbs/05_training.ipynb 15
+# %% ../nbs/05_training.ipynb 18
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     "AdamW groups: `weight_decay` on matrices and embeddings (2+ dimensions), none on biases and normalisation weights."
     decay, no_decay = [], []
@@ -128,7 +128,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-# %% ../nbs/05_training.ipynb 18
+# %% ../nbs/05_training.ipynb 21
 def linear_schedule(step: int, total_steps: int, warmup_steps: int) -> float:
     """Learning-rate multiplier at `step` (0-based): linear warm-up from 1/warmup to 1, then linear decay to 0 at
     `total_steps`."""
@@ -136,7 +136,7 @@ def linear_schedule(step: int, total_steps: int, warmup_steps: int) -> float:
         return (step + 1) / max(1, warmup_steps)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
-
+# %% ../nbs/05_training.ipynb 22
 def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: float = 0.1) -> float:
     """Learning-rate multiplier at `step`: linear warm-up to 1, then cosine decay to `min_ratio` at `total_steps` (and
     after)."""
@@ -147,10 +147,10 @@ def cosine_schedule(step: int, total_steps: int, warmup_steps: int, min_ratio: f
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_ratio + 0.5 * (1 + math.cos(math.pi * progress)) * (1 - min_ratio)
 
-
+# %% ../nbs/05_training.ipynb 23
 SCHEDULES = {"linear": linear_schedule, "cosine": cosine_schedule}  # name: multiplier(step, total_steps, warmup_steps)
 
-# %% ../nbs/05_training.ipynb 21
+# %% ../nbs/05_training.ipynb 26
 @dataclasses.dataclass
 class TrainConfig:
     lr: float = 5e-5  # peak learning rate; > 0
@@ -196,7 +196,7 @@ class TrainConfig:
         if self.resume and not self.checkpoint:
             raise ValueError("TrainConfig.resume needs TrainConfig.checkpoint: the file to resume from")
 
-# %% ../nbs/05_training.ipynb 24
+# %% ../nbs/05_training.ipynb 29
 def classification_loss(labels) -> callable:
     "The loss of fine-tuning on hard labels: cross-entropy between the model's logits and `labels[rows]`."
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -207,7 +207,7 @@ def classification_loss(labels) -> callable:
 
     return loss_fn
 
-
+# %% ../nbs/05_training.ipynb 30
 def _global_batches(lengths, cfg: TrainConfig, epoch: int, world: int) -> list[list[int]]:
     "The epoch's global batches of batch_size x world examples; the same list in every process."
     size = cfg.batch_size * world
@@ -218,18 +218,18 @@ def _global_batches(lengths, cfg: TrainConfig, epoch: int, world: int) -> list[l
         batches = [[int(i) for i in order[s : s + size]] for s in range(0, len(order), size)]
     return [b for b in batches if len(b) >= world]
 
-
+# %% ../nbs/05_training.ipynb 31
 def _shard(batch: list[int], rank: int, world: int) -> list[int]:
     "Process `rank`'s contiguous share of a global batch (shares differ in size by at most one)."
     bounds = np.linspace(0, len(batch), world + 1).round().astype(int)
     return batch[bounds[rank] : bounds[rank + 1]]
 
-# %% ../nbs/05_training.ipynb 25
+# %% ../nbs/05_training.ipynb 32
 def _best_path(checkpoint: str | Path) -> Path:
     path = Path(checkpoint)
     return path.with_name(path.stem + ".best" + path.suffix)
 
-
+# %% ../nbs/05_training.ipynb 33
 def fit(
     model: nn.Module,
     tokenizer,
@@ -381,7 +381,7 @@ def fit(
         "steps": step,
     }
 
-# %% ../nbs/05_training.ipynb 34
+# %% ../nbs/05_training.ipynb 42
 def _fit_check_main(argv: list[str] | None = None):
     """torchrun entry of the two-process check: fit a dropout-free 1-layer BERT on `n` reviews, save the weights from
     rank 0."""
@@ -439,13 +439,13 @@ def _fit_check_main(argv: list[str] | None = None):
         sys.stderr.flush()
         os._exit(0)
 
-
+# %% ../nbs/05_training.ipynb 43
 def torchrun_lock():
     """A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so
     two launches at once can pick the same port and hang."""
     return file_lock(Path(tempfile.gettempdir()) / "ppt_book-torchrun.lock")
 
-# %% ../nbs/05_training.ipynb 37
+# %% ../nbs/05_training.ipynb 46
 def smoke_size_note(
     chapter: str,  # the notebook stem, e.g. '30_finetuning'
     params: dict,  # the run's parameter values, e.g. the notebook's globals()
