@@ -55,7 +55,7 @@ check-clean: $(STAMP)
 	@echo "notebooks clean"
 
 check-export: $(STAMP)
-	@tmp=$$(mktemp -d) && cp -r ppt_book $$tmp/ && $(BIN)/nbdev_export \
+	@tmp=$$(mktemp -d) && cp -r ppt_book $$tmp/ && $(BIN)/ppt-book export >/dev/null \
 	  && diff -r -x __pycache__ $$tmp/ppt_book ppt_book \
 	  || { echo "ppt_book/ was out of sync with nbs/: run 'make export' and commit."; exit 1; }
 	@echo "ppt_book/ in sync with nbs/"
@@ -77,7 +77,7 @@ pytest: $(STAMP)
 # Developer conveniences
 export: $(STAMP)
 	$(BIN)/ruff format -q $(LINTED) && $(BIN)/ruff check -q --fix $(LINTED)
-	$(BIN)/nbdev_clean && $(BIN)/nbdev_export && $(BIN)/ppt-book readme
+	$(BIN)/nbdev_clean && $(BIN)/ppt-book export && $(BIN)/ppt-book readme
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --allow-root --notebook-dir=nbs

@@ -33,6 +33,7 @@ setuptools.setup(
                 + (['License :: ' + lic[1]] if lic[1] else []),
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    package_data={cfg['lib_name']: ['templates/*']},  # the book's page template
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'ray': ['ray[default]>=2.40']},

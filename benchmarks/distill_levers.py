@@ -14,26 +14,22 @@ A paired test against the row above says what each lever bought on the test revi
 how far the student still is. ours = the row validation prefers, peer = the teacher.
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
-from _common import add_save_flag, emit
+from _common import emit, parser, quick_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument(
         "--teacher",
         default=None,
@@ -69,24 +65,16 @@ def main(argv=None):
 
     import torch
 
-    from ppt_book.core import bootstrap_ci, count_parameters, paired_test, seed_everything
-    from ppt_book.data import load_glove, load_minilm, load_minilm_tokenizer, load_rotten_tomatoes
-    from ppt_book.distill import (
-        DistillConfig,
-        StudentConfig,
-        StudentForSequenceClassification,
-        augment,
-        cached_teacher_logits,
-        glove_init,
-        glove_neighbours,
-        plot_sentences,
-        teacher_fingerprint,
-        train_student,
-        word_tokenizer,
-    )
+    from ppt_book.augment import augment, cached_teacher_logits, glove_neighbours, plot_sentences, teacher_fingerprint
+    from ppt_book.core import count_parameters, seed_everything
+    from ppt_book.data import load_rotten_tomatoes
+    from ppt_book.distill import DistillConfig, train_student
     from ppt_book.embeddings import load_word2vec_format
-    from ppt_book.finetune import load_classifier, save_classifier, train_classifier
-    from ppt_book.train import TrainConfig, predict_logits
+    from ppt_book.model_io import load_classifier
+    from ppt_book.pretrained import load_glove
+    from ppt_book.stats import bootstrap_ci, paired_test
+    from ppt_book.students import StudentConfig, StudentForSequenceClassification, glove_init, word_tokenizer
+    from ppt_book.train import predict_logits
 
     seed_everything(args.seed)
     dsd = load_rotten_tomatoes(args.seed)
@@ -100,18 +88,10 @@ def main(argv=None):
         teacher, teacher_tok = load_classifier(args.teacher)
         teacher_dir, cache = Path(args.teacher), ROOT / "runs" / "cache" / "teacher_logits"
     else:
-        teacher_tok = load_minilm_tokenizer()
-        teacher = train_classifier(
-            load_minilm(num_labels=len(names)),
-            teacher_tok,
-            train,
-            val,
-            TrainConfig(num_epochs=2, lr=1e-4, max_length=64, seed=args.seed),
-            log=lambda *a: None,
-        )["model"]
         import tempfile
 
-        teacher_dir, cache = save_classifier(teacher, teacher_tok, Path(tempfile.mkdtemp()) / "teacher", names), None
+        teacher_dir, cache = quick_teacher(train, val, tempfile.mkdtemp(), epochs=2, seed=args.seed), None
+        teacher, teacher_tok = load_classifier(teacher_dir)
     teacher.eval()
     y_test = np.array(test["label"])
     teacher_pred = predict_logits(teacher, teacher_tok, test["text"], 64).argmax(1)

@@ -11,20 +11,17 @@ and the teacher as `peer` (test_acc, params, latency_ms_b1, latency_ms_b64; ours
 this), instead of spending another quarter of an hour to measure them again.
 """
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
-from _common import add_save_flag, emit
+from _common import emit, parser, pct, points_interval, read_run
 
-from ppt_book.core import read_metrics
+from ppt_book.records import read_metrics
 from ppt_book.runs import run_chapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,21 +29,14 @@ FIGURES = ("test_acc", "macro_f1", "params", "disk_mb", "latency_ms_b1", "latenc
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--runs-dir", default=None, help="where the run folder goes (default: a temporary folder)")
     p.add_argument(
         "--from-run", default=None, help="a finished 40_distillation run folder to report instead of running"
     )
     args = p.parse_args(argv)
     if args.from_run:
-        meta = read_metrics(args.from_run)
-        if meta.get("status") != "ok" or not str(meta.get("chapter", "")).endswith("distillation"):
-            sys.exit(
-                f"{args.from_run} is not a finished 40_distillation run (chapter {meta.get('chapter')}, status "
-                f"{meta.get('status')})"
-            )
+        meta = read_run(args.from_run, "40_distillation")
         report(meta["metrics"], meta["params"], args.from_run, quick=False, save=args.save)
         return
     if args.quick:
@@ -64,6 +54,19 @@ def main(argv=None):
     runs_dir = args.runs_dir or tempfile.mkdtemp()
     run_dir = run_chapter(ROOT / "nbs" / "40_distillation.ipynb", params, runs_dir=runs_dir, progress=False)
     report(read_metrics(run_dir)["metrics"], params, run_dir, args.quick, args.save)
+
+
+def headline(line: dict) -> dict:
+    "The front page's row: the best student against its teacher."
+    o, p, r = line["ours"], line["peer"], line["ratio"]
+    return {
+        "chapter": "40_distillation",
+        "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
+        "ours": f"{pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms",
+        "peer": f"{pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
+        "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{points_interval(line.get('paired'))} at "
+        f"{pct(r['params'])} of the parameters, {1 / r['latency_ms_b1']:.1f}x faster at batch 1",
+    }
 
 
 def report(m, params, run_dir, quick, save=False):
@@ -87,6 +90,7 @@ def report(m, params, run_dir, quick, save=False):
         params=params,
         quick=quick,
         save=save,
+        headline=headline,
     )
 
 

@@ -10,27 +10,46 @@ simlex_spearman and analogy_acc for ours and the peer. Timings on shared machine
 run, not numbers across runs.
 """
 
-import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import torch
-from _common import add_save_flag, emit
+from _common import emit, parser
 
-from ppt_book.core import paired_similarity
-from ppt_book.data import WordVectors, embedding_corpus, google_analogies, simlex999, wordsim353
-from ppt_book.embeddings import Word2VecConfig, build_vocab, evaluate_vectors, tokenize, train_word2vec
+from ppt_book.corpora import embedding_corpus, google_analogies, simlex999, wordsim353
+from ppt_book.embeddings import (
+    Word2VecConfig,
+    build_vocab,
+    evaluate_vectors,
+    paired_similarity,
+    tokenize,
+    train_word2vec,
+)
+from ppt_book.pretrained import WordVectors
+
+
+def headline(line: dict) -> dict:
+    "The front page's row: wall time against gensim, and the paired WordSim353 difference."
+    o, p, r = line["ours"], line["peer"], line["ratio"]
+    t = line.get("paired_wordsim353")
+    rho = ""
+    if t:
+        noise = "" if t["significant"] else ", within noise"
+        rho = f"; WordSim353 {t['diff']:+.3f} [{t['diff_low']:+.3f}, {t['diff_high']:+.3f}]{noise}"
+    return {
+        "chapter": "10_embeddings",
+        "claim": "word2vec skip-gram vs gensim, same corpus and settings",
+        "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
+        "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}",
+        "comparison": f"{r['wall_s']:.2f}x gensim's wall time" + rho,
+    }
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small corpus and one epoch (CI)")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument(
         "--threads", type=int, default=2, help="our threads (torch's and the compiled loop's) and gensim's workers"
@@ -134,6 +153,7 @@ def main(argv=None):
         note="medians over rounds that alternate who goes first; gensim's wall time includes its vocabulary scan, "
         "ours excludes build_vocab (shared)",
         save=args.save,
+        headline=headline,
     )
 
 

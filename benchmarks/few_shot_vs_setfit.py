@@ -18,25 +18,24 @@ is the benchmark JSON line (benchmarks/README.md): ours (best of ours) vs the pe
 label count n.
 """
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import transformers
-from _common import add_save_flag, emit
+from _common import emit, parser, pct
 
-from ppt_book.core import bootstrap_ci, paired_test, seed_everything
-from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes, minilm_path
+from ppt_book.core import seed_everything
+from ppt_book.data import load_rotten_tomatoes
 from ppt_book.decoders import POOLINGS, balanced_shots, best_probe, hidden_features
 from ppt_book.finetune import train_classifier
+from ppt_book.pretrained import load_minilm, load_minilm_tokenizer, minilm_path
+from ppt_book.stats import bootstrap_ci, paired_test
 from ppt_book.train import TrainConfig, predict_logits
 
 
@@ -91,10 +90,20 @@ def probe_run(feats, rows, labels, val_y, C=1.0):
     return chosen.predict(feats["val"]), chosen.predict(feats["test"]), time.perf_counter() - start
 
 
+def headline(line: dict) -> dict:
+    "The front page's row: test accuracy at each label count, the best of ours against SetFit."
+    o, p, counts = line["ours"], line["peer"], line.get("label_counts") or []
+    return {
+        "chapter": "35_decoders",
+        "claim": "few labels: best of our methods vs SetFit",
+        "ours": ", ".join(f"{pct(o[f'test_acc_{n}'])} at {n}" for n in counts),
+        "peer": ", ".join(pct(p[f"test_acc_{n}"]) for n in counts),
+        "comparison": "labels: " + ", ".join(str(n) for n in counts),
+    }
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument(
         "--labels", type=int, nargs="+", default=None, help="label counts (default 16 32 100 300; --quick: 16)"
     )
@@ -122,7 +131,7 @@ def main(argv=None):
 
     probes = {"minilm_probe": features(load_minilm(), load_minilm_tokenizer(), 64)}
     if not (args.quick or args.no_smollm):
-        from ppt_book.data import load_smollm2
+        from ppt_book.pretrained import load_smollm2
 
         tok, smol = load_smollm2()
         probes["smollm2_probe"] = features(smol, tok, 16)
@@ -197,6 +206,7 @@ def main(argv=None):
         "texts)",
         quick=args.quick,
         save=args.save,
+        headline=headline,
     )
 
 

@@ -19,29 +19,39 @@ the speed figures then come from two processes (the book run's and this one), so
 is indicative.
 """
 
-import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import transformers
-from _common import add_save_flag, emit
+from _common import emit, parser, pct, points_interval, read_run
 
-from ppt_book.core import paired_test, read_metrics, seed_everything
-from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes
+from ppt_book.core import seed_everything
+from ppt_book.data import load_rotten_tomatoes
 from ppt_book.finetune import train_classifier
+from ppt_book.pretrained import load_minilm, load_minilm_tokenizer
+from ppt_book.stats import paired_test
 from ppt_book.train import TrainConfig, predict_logits
 
 
+def headline(line: dict) -> dict:
+    "The front page's row: our fine-tuning against Trainer's defaults, with the paired interval."
+    o, p = line["ours"], line["peer"]
+    who = "the book's MiniLM teacher" if line.get("ours_from") else "fine-tuned MiniLM, our loop"
+    return {
+        "chapter": "30_finetuning",
+        "claim": f"{who} vs HF Trainer's defaults",
+        "ours": f"{pct(o['test_acc'])} test accuracy",
+        "peer": pct(p["test_acc"]),
+        "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{points_interval(line.get('paired'))}",
+    }
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--train-examples", type=int, default=None)
     p.add_argument(
@@ -63,13 +73,9 @@ def main(argv=None):
 
     y_test = np.array(test["label"])
     if args.from_run:
-        from ppt_book.finetune import load_classifier
+        from ppt_book.model_io import load_classifier
 
-        meta = read_metrics(args.from_run)
-        if meta.get("status") != "ok" or "teacher_test_acc" not in meta.get("metrics", {}):
-            sys.exit(
-                f"{args.from_run} is not a finished 30_finetuning run with a teacher (status {meta.get('status')})"
-            )
+        meta = read_run(args.from_run, "30_finetuning", needs="teacher_test_acc")
         m, prm = meta["metrics"], meta["params"]
         teacher, teacher_tok = load_classifier(os.path.join(args.from_run, "artifacts", "teacher"))
         ours_pred = predict_logits(teacher, teacher_tok, test["text"], prm.get("max_length", 64)).argmax(1)
@@ -162,6 +168,7 @@ def main(argv=None):
         test_examples=len(test),
         note="ours keeps its best validation epoch (patience 0: never stops early); Trainer keeps its last",
         save=args.save,
+        headline=headline,
     )
 
 

@@ -216,6 +216,19 @@ def datasheet_peak(gpu_name: str) -> float | None:
     return None
 
 
+def headline(result: dict) -> dict:
+    "The front page's row: model FLOPs utilisation of GPT-2-small training, and its speed against GPT2LMHeadModel."
+    compiled = result.get("gpt125m_compiled_mfu")
+    return {
+        "chapter": "50_scaling",
+        "claim": f"GPT-2-small training on {result.get('gpu', 'a GPU')}, bf16",
+        "ours": f"MFU {100 * result['gpt125m_bf16_mfu']:.1f}% eager"
+        + (f", {100 * compiled:.1f}% compiled" if compiled else ""),
+        "peer": "datasheet bf16 peak",
+        "comparison": f"{result.get('ratio_ours_eager_vs_hf', float('nan')):.2f}x GPT2LMHeadModel's tokens/s",
+    }
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU (CI)")
@@ -441,6 +454,7 @@ def main(argv=None) -> dict:
     if compile_error:
         print(f"torch.compile: {compile_error}")
 
+    result["headline"] = headline(result)
     out = Path(args.out) if args.out else (Path(tempfile.mkdtemp()) if dry else Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"gpu-{result['date']}.json"

@@ -3,15 +3,16 @@ path.
 
     # the book's teacher
     python benchmarks/inference_vs_optimum.py --teacher-dir runs/book/30_finetuning/artifacts/teacher
-    python benchmarks/inference_vs_optimum.py --quick     # CI smoke size: a quick teacher, 100 test reviews
+    # CI smoke size: a quick teacher, 100 test reviews
+    python benchmarks/inference_vs_optimum.py --quick
 
 Optimum (optimum-onnx[onnxruntime]) requires transformers < 4.58, so it cannot live in our environment (transformers 5).
 The peer runs in its own virtual environment, .venv-optimum/ (git-ignored), made on first use with pip, on the same
-saved teacher folder and the same test reviews; this script hands it a JSON spec and reads its figures back. Each
-runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization (QInt8
-weights, one scale per output channel: ours by default), CPU provider, every graph optimisation, and latency measured
-the same way (tokenize + forward, median of `repeats` calls after 5 warm-up calls). The last line is the benchmark JSON
-line (benchmarks/README.md): ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
+saved teacher folder and the same test reviews; this script hands it a JSON spec and reads its figures back.
+Each runtime of ours and the peer is timed in a fresh process of its own. Both sides: ORT's dynamic int8 quantization
+(QInt8 weights, one scale per output channel: ours by default), CPU provider, every graph optimisation, and latency
+measured the same way (tokenize + forward, median of `repeats` calls after 5 warm-up calls). The last line is the
+benchmark JSON line (benchmarks/README.md): ours vs the peer, latency_ms_b1, latency_ms_b64, test_acc, size_mb.
 """
 
 import argparse
@@ -22,13 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import transformers
-from _common import add_save_flag, emit
+from _common import emit, parser, pct, quick_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / ".venv-optimum"
@@ -42,33 +42,43 @@ from optimum.onnxruntime import ORTModelForSequenceClassification, ORTQuantizer
 from optimum.onnxruntime.configuration import AutoQuantizationConfig
 from transformers import AutoTokenizer
 
-spec = json.loads(Path(sys.argv[1]).read_text()) work = Path(spec["work"])
-ORTModelForSequenceClassification.from_pretrained(spec["teacher_dir"], export=True).save_pretrained(work/"fp32") vnni =
-"avx512_vnni" in Path("/proc/cpuinfo").read_text() config = (AutoQuantizationConfig.avx512_vnni if vnni else
-AutoQuantizationConfig.avx2)(is_static=False, per_channel=spec["per_channel"])
-ORTQuantizer.from_pretrained(work/"fp32").quantize(save_dir=work/"int8", quantization_config=config) model =
-ORTModelForSequenceClassification.from_pretrained(work/"int8", file_name="model_quantized.onnx") tok =
-AutoTokenizer.from_pretrained(spec["teacher_dir"]) texts, max_length = spec["texts"], spec["max_length"]
+spec = json.loads(Path(sys.argv[1]).read_text())
+work = Path(spec["work"])
+ORTModelForSequenceClassification.from_pretrained(spec["teacher_dir"], export=True).save_pretrained(work/"fp32")
+vnni = "avx512_vnni" in Path("/proc/cpuinfo").read_text()
+quantization = AutoQuantizationConfig.avx512_vnni if vnni else AutoQuantizationConfig.avx2
+config = quantization(is_static=False, per_channel=spec["per_channel"])
+ORTQuantizer.from_pretrained(work/"fp32").quantize(save_dir=work/"int8", quantization_config=config)
+model = ORTModelForSequenceClassification.from_pretrained(work/"int8", file_name="model_quantized.onnx")
+tok = AutoTokenizer.from_pretrained(spec["teacher_dir"])
+texts, max_length = spec["texts"], spec["max_length"]
 
 def call(batch):
-    x = tok(batch, padding=True, truncation=True, max_length=max_length, return_tensors="np") return
-    model(input_ids=x["input_ids"], attention_mask=x["attention_mask"], token_type_ids=x.get("token_type_ids")).logits
+    x = tok(batch, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    logits = model(input_ids=x["input_ids"], attention_mask=x["attention_mask"], token_type_ids=x.get("token_type_ids"))
+    return logits.logits
 
 def latency(batch_size, repeats):
     times = []
     for i in range(5 + repeats):
         start = (i * batch_size) % len(texts)
         batch = texts[start:start + batch_size] or texts[:batch_size]
-        t0 = time.perf_counter(); call(batch)
-        if i >= 5: times.append(1e3 * (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        call(batch)
+        if i >= 5:
+            times.append(1e3 * (time.perf_counter() - t0))
     return statistics.median(times)
 
 preds = np.concatenate([np.asarray(call(texts[i:i + 64])).argmax(1) for i in range(0, len(texts), 64)])
-print(json.dumps({"latency_ms_b1": latency(1, spec["repeats"]), "latency_ms_b64": latency(64, max(3, spec["repeats"] //
-10)),
-                  "test_acc": float((preds == np.array(spec["labels"])).mean()), "predictions": preds.tolist(),
-                  "size_mb": (work/"int8"/"model_quantized.onnx").stat().st_size / 1e6, "quantization": "avx512_vnni" if
-                  vnni else "avx2"}))
+figures = {
+    "latency_ms_b1": latency(1, spec["repeats"]),
+    "latency_ms_b64": latency(64, max(3, spec["repeats"] // 10)),
+    "test_acc": float((preds == np.array(spec["labels"])).mean()),
+    "predictions": preds.tolist(),
+    "size_mb": (work/"int8"/"model_quantized.onnx").stat().st_size / 1e6,
+    "quantization": "avx512_vnni" if vnni else "avx2",
+}
+print(json.dumps(figures))
 """
 
 
@@ -84,29 +94,22 @@ def peer_python() -> Path:
     return python
 
 
-def quick_teacher(out_dir: Path, n: int) -> Path:
-    from ppt_book.data import load_minilm, load_minilm_tokenizer, load_rotten_tomatoes
-    from ppt_book.finetune import save_classifier, train_classifier
-    from ppt_book.train import TrainConfig
-
-    dsd = load_rotten_tomatoes(0)
-    tok = load_minilm_tokenizer()
-    model = train_classifier(
-        load_minilm(num_labels=2),
-        tok,
-        dsd["train"].shuffle(seed=0).select(range(n)),
-        dsd["validation"].select(range(100)),
-        TrainConfig(num_epochs=1, lr=1e-4, max_length=64),
-        log=lambda *a: None,
-    )["model"]
-    return save_classifier(model, tok, out_dir / "teacher", dsd["train"].features["label"].names)
+def headline(line: dict) -> dict:
+    "The front page's row: our fastest runtime's latency at batch 1 against Optimum's."
+    o, p, r = line["ours"], line["peer"], line["ratio"]
+    return {
+        "chapter": "45_inference",
+        "claim": "teacher served int8 in ONNX Runtime vs Hugging Face Optimum",
+        "ours": f"{o['latency_ms_b1']:.2f} ms at batch 1, {pct(o['test_acc'])}",
+        "peer": f"{p['latency_ms_b1']:.2f} ms, {pct(p['test_acc'])}",
+        "comparison": f"{r['latency_ms_b1']:.2f}x Optimum's latency",
+    }
 
 
 def measure(runtime: str, spec_path: str) -> dict:
     """One of our runtimes, timed in a fresh process: no threads of an earlier runtime (PyTorch's OpenMP pool) compete
     here."""
-    from ppt_book.distill import latency_stats
-    from ppt_book.inference import load_runtime
+    from ppt_book.inference import latency_stats, load_runtime
     from ppt_book.train import predict_logits
 
     spec = json.loads(Path(spec_path).read_text())
@@ -126,9 +129,7 @@ def measure(runtime: str, spec_path: str) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--teacher-dir", help="a saved teacher (default: fine-tune a quick one)")
     p.add_argument(
         "--test-examples", type=int, default=None, help="test reviews scored (default: all 1,297; --quick 100)"
@@ -146,16 +147,21 @@ def main(argv=None):
         print(json.dumps(measure(args.measure, args.spec)))
         return
     transformers.logging.set_verbosity_error()
-    from ppt_book.core import bootstrap_ci, paired_test
     from ppt_book.data import load_rotten_tomatoes
     from ppt_book.inference import RUNTIMES
+    from ppt_book.stats import bootstrap_ci, paired_test
 
     work = Path(tempfile.mkdtemp(prefix="inference-bench-"))
     os.environ.setdefault("PPT_BOOK_CACHE", str(work / "cache"))  # our exports go here, not into the teacher's folder
-    teacher_dir = Path(args.teacher_dir) if args.teacher_dir else quick_teacher(work, 200 if args.quick else 1000)
+    dsd = load_rotten_tomatoes(0)
+    if args.teacher_dir:
+        teacher_dir = Path(args.teacher_dir)
+    else:
+        quick_train = dsd["train"].shuffle(seed=0).select(range(200 if args.quick else 1000))
+        teacher_dir = quick_teacher(quick_train, dsd["validation"].select(range(100)), work)
     n_test = args.test_examples or (100 if args.quick else 0)
     repeats = args.repeats or (10 if args.quick else 200)
-    test = load_rotten_tomatoes(0)["test"]
+    test = dsd["test"]
     test = test.select(range(n_test)) if n_test else test
     texts, labels = list(test["text"]), np.array(test["label"])
 
@@ -228,6 +234,7 @@ def main(argv=None):
         accuracy_paired_test=test_vs_peer,
         quick=args.quick,
         save=args.save,
+        headline=headline,
     )
 
 

@@ -21,22 +21,20 @@ character over the same held-out characters, in windows sliding by half a block.
 line (benchmarks/README.md).
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import yaml
-from _common import add_save_flag, emit
+from _common import emit, parser, read_run
 
-from ppt_book.core import count_parameters, read_metrics, seed_everything
-from ppt_book.data import shakespeare_split
+from ppt_book.core import count_parameters, seed_everything
+from ppt_book.corpora import shakespeare_split
 from ppt_book.lm import CharTokenizer, LMConfig, LMTrainConfig, build_lm, evaluate_nll, train_lm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +59,20 @@ def train_and_score(shape: dict, tcfg: LMTrainConfig, train_ids, val_ids, vocab:
     }
 
 
+def headline(line: dict) -> dict:
+    "The front page's row: held-out loss of the book's char Transformer against the recipe's."
+    o, p = line["ours"], line["peer"]
+    return {
+        "chapter": "20_language_models",
+        "claim": "char Transformer LM, held-out loss vs nanoGPT's CPU recipe",
+        "ours": f"{o['val_loss']:.3f} nats/char in {o['wall_s'] / 60:.1f} min",
+        "peer": f"{p['val_loss']:.3f} in {p['wall_s'] / 60:.1f} min",
+        "comparison": f"{o['val_loss'] - p['val_loss']:+.3f} nats/char",
+    }
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument(
         "--from-run", default=None, help="a finished 20_language_models run folder: take ours from its metrics"
     )
@@ -102,13 +110,8 @@ def main(argv=None):
         eval_batches=8,
     )
     if args.from_run:
-        meta = read_metrics(args.from_run)
+        meta = read_run(args.from_run, "20_language_models", needs="char_transformer_val_loss")
         m, prm = meta["metrics"], meta["params"]
-        if meta.get("status") != "ok" or "char_transformer_val_loss" not in m:
-            sys.exit(
-                f"{args.from_run} is not a finished 20_language_models run with a char Transformer (status "
-                f"{meta.get('status')})"
-            )
         if prm.get("eval_chars") != eval_chars:
             sys.exit(
                 f"{args.from_run} scored {prm.get('eval_chars')} held-out characters, this benchmark {eval_chars}: "
@@ -194,6 +197,7 @@ def main(argv=None):
         recipe=recipe_desc,
         quick=args.quick,
         save=args.save,
+        headline=headline,
         **extra,
     )
 

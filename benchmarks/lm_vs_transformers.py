@@ -10,22 +10,19 @@ tokens_per_s is the median over rounds, after warm-up steps. Because the work is
 must agree closely: that is printed as a check. The last line is the benchmark JSON line (benchmarks/README.md).
 """
 
-import argparse
 import copy
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 import transformers
-from _common import add_save_flag, emit
+from _common import emit, parser
 
 from ppt_book.core import count_parameters, seed_everything
-from ppt_book.data import shakespeare_split
+from ppt_book.corpora import shakespeare_split
 from ppt_book.lm import CharTokenizer, LMConfig, TransformerLM, get_batch, to_gpt2
 
 
@@ -45,10 +42,20 @@ def make_step(model, opt, hf: bool):
     return step
 
 
+def headline(line: dict) -> dict:
+    "The front page's row: training tokens per second against GPT2LMHeadModel."
+    o, p, r = line["ours"], line["peer"], line["ratio"]
+    return {
+        "chapter": "20_language_models",
+        "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape",
+        "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
+        "peer": f"{p['tokens_per_s']:,.0f} tokens/s",
+        "comparison": f"{r['tokens_per_s']:.2f}x, equal losses",
+    }
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=None, help="timed rounds per model (alternating)")
     p.add_argument("--steps", type=int, default=None, help="steps per round")
     p.add_argument(
@@ -146,6 +153,7 @@ def main(argv=None):
         attn_implementation=theirs.config._attn_implementation,
         note="same weights, batches, optimizer; median tokens/s over alternating timed rounds",
         save=args.save,
+        headline=headline,
     )
 
 

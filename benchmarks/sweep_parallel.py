@@ -11,26 +11,21 @@ temporary runs folders and must finish every run. The last line is the benchmark
 wall_s and runs_per_min for each side.
 """
 
-import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
-from _common import add_save_flag, emit
+from _common import emit, parser
 
 from ppt_book.sweeps import run_sweep
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true")
-    add_save_flag(p)
+    p = parser(__doc__)
     p.add_argument("--runs", type=int, default=None, help="parameter sets in the sweep (default 8; --quick 2)")
     p.add_argument("--workers", type=int, default=2, help="CPUs given to the local Ray instance")
     args = p.parse_args(argv)

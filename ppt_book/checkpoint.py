@@ -16,7 +16,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .core import BadInput, _atomic_file, _to_builtin, config_to_dict
+from .core import BadInput, config_to_dict, to_builtin
+from .files import atomic_file
 
 # %% auto 0
 __all__ = ['CHECKPOINT_FORMAT', 'CheckpointError', 'tensors_sha256', 'get_rng_state', 'set_rng_state', 'save_checkpoint',
@@ -152,10 +153,10 @@ def save_checkpoint(
         "optimizer": None if optimizer is None else _flatten(optimizer.state_dict(), "optimizer", tensors),
         "scheduler": None if scheduler is None else _flatten(scheduler.state_dict(), "scheduler", tensors),
         "rng": _flatten(get_rng_state(), "rng", tensors) if save_rng else None,
-        "extra": _to_builtin(extra or {}, "extra"),
+        "extra": to_builtin(extra or {}, "extra"),
     }
     meta["sha256"] = tensors_sha256(tensors)
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         save_file(tensors, tmp, metadata={"ppt_book": json.dumps(meta)})
     return path
 

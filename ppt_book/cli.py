@@ -14,8 +14,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .book import build_book, publish_book, write_readme
-from .core import BadInput, find_project_root, read_metrics, write_text_atomic
+from .book import build_book, publish_book
+from .core import BadInput, find_project_root
+from .files import write_text_atomic
+from .generated import export_package, write_readme
+from .records import read_metrics
 from ppt_book.runs import (
     PATH_PARAM,
     ExperimentError,
@@ -76,16 +79,7 @@ def _runs_dir(given: str | None) -> Path:
     return path
 
 # %% ../nbs/93_cli.ipynb 8
-def build_parser() -> argparse.ArgumentParser:
-    "The `ppt-book` argument parser."
-    p = argparse.ArgumentParser(
-        prog="ppt-book",
-        description="Run the chapters of ppt_book as experiments, gather their results, and build the book.",
-        epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (a parameter, file or folder given is wrong; caught "
-        "before "
-        "the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.",
-    )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+def _add_run(sub):
     r = sub.add_parser(
         "run",
         help="execute one chapter with parameters into runs/<chapter>/<run-id>/",
@@ -117,8 +111,44 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runs-dir", default=None, help="root of the run folders (default: the project's runs/)")
     r.add_argument("--log-output", action="store_true", help="echo cell outputs while running")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_run)
+
+# %% ../nbs/93_cli.ipynb 9
+def _run(args) -> int:
+    "ppt-book run: one chapter into a new run folder; print where and what it recorded."
+    run_dir = run_chapter(
+        args.chapter,
+        _parse_overrides(args.param, args.params_file, args.chapter),
+        runs_dir=_runs_dir(args.runs_dir),
+        progress=not args.no_progress,
+        log_output=args.log_output,
+    )
+    m = read_metrics(run_dir)
+    print(f"ok: {run_dir} ({m['duration_s']} s)")
+    for k, v in m["metrics"].items():
+        print(f"  {k}: {v}")
+    return 0
+
+# %% ../nbs/93_cli.ipynb 10
+def _add_params(sub):
     pp = sub.add_parser("params", help="list a chapter's parameters, defaults and help")
     pp.add_argument("chapter")
+    pp.set_defaults(func=_params)
+
+# %% ../nbs/93_cli.ipynb 11
+def _params(args) -> int:
+    "ppt-book params: a chapter's parameters as papermill reads them (names, types, defaults, help)."
+    import papermill as pm
+
+    nb_path = resolve_chapter(args.chapter)
+    # our reader's checks (a tagged cell exists) and errors come first
+    notebook_parameters(nb_path)
+    for name, p in pm.inspect_notebook(str(nb_path)).items():
+        print(f"{name}: {p['inferred_type_name']} = {p['default']}" + (f"  # {p['help']}" if p["help"] else ""))
+    return 0
+
+# %% ../nbs/93_cli.ipynb 12
+def _add_sweep(sub):
     s = sub.add_parser(
         "sweep",
         help="run a grid or list of parameter sets over one chapter",
@@ -143,6 +173,37 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ray: --runs-dir is on a file system all workers mount; they write there directly",
     )
+    s.set_defaults(func=_sweep)
+
+# %% ../nbs/93_cli.ipynb 13
+def _sweep(args) -> int:
+    "ppt-book sweep: every parameter set of a sweep file; exit 1 when any run failed."
+    ray_options = {
+        "address": args.address,
+        "cpus_per_run": args.cpus_per_run,
+        "gpus_per_run": args.gpus_per_run,
+        "shared_runs_dir": args.shared_runs_dir or None,
+    }
+    ray_options = {k: v for k, v in ray_options.items() if v is not None}
+    if ray_options and args.executor != "ray":
+        raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_options)} need --executor ray")
+    summary = run_sweep(
+        args.sweep,
+        runs_dir=_runs_dir(args.runs_dir),
+        progress=not args.no_progress,
+        executor=args.executor,
+        **ray_options,
+    )
+    with pd.option_context("display.max_columns", None, "display.width", 200):
+        print(summary.drop(columns=["error"]).to_string(index=False))
+    failed = summary[summary["status"] == "failed"]
+    if len(failed):
+        print(f"{len(failed)} of {len(summary)} runs failed; see error in each run's metrics.json", file=sys.stderr)
+        return 1
+    return 0
+
+# %% ../nbs/93_cli.ipynb 14
+def _add_results(sub):
     res = sub.add_parser(
         "results",
         help="one table of all runs: status, duration and each chapter's headline metrics",
@@ -155,6 +216,25 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument(
         "--wide", action="store_true", help="print every parameter and metric, not only the headline metrics"
     )
+    res.set_defaults(func=_results)
+
+# %% ../nbs/93_cli.ipynb 15
+def _results(args) -> int:
+    "ppt-book results: the table of runs, optionally written whole to a CSV file."
+    runs_dir = _runs_dir(args.runs_dir)
+    df = results(runs_dir, args.chapter)
+    if len(df) == 0:
+        print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
+    else:
+        with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
+            print(results_view(df, wide=args.wide).to_string(index=False))
+    if args.csv:
+        write_text_atomic(args.csv, df.to_csv(index=False))
+        print(f"written to {args.csv}")
+    return 0
+
+# %% ../nbs/93_cli.ipynb 16
+def _add_book(sub):
     b = sub.add_parser("book", help="run every chapter with configs/book.yaml into runs/book/ and render _book/")
     b.add_argument("--config", help="parameters per chapter (default: configs/book.yaml)")
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
@@ -167,12 +247,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="after a complete, successful build, copy _book/ into docs/ with docs/results.json",
     )
+    b.set_defaults(func=_book)
+
+# %% ../nbs/93_cli.ipynb 17
+def _book(args) -> int:
+    "ppt-book book: run and render the book (and publish it); exit 1 when a chapter failed."
+    statuses = build_book(
+        config=args.config, execute=not args.no_execute, chapters=args.chapter, renderer=args.renderer
+    )
+    failed = [k for k, v in statuses.items() if v != "ok"]
+    if failed:
+        print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
+        return 1
+    if args.publish:
+        publish_book()
+    return 0
+
+# %% ../nbs/93_cli.ipynb 18
+def _add_predict(sub):
     pr = sub.add_parser(
         "predict",
         help="classify a file (or lines on stdin) with a saved model",
         description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved "
-        "classifier; "
-        "the input's rows come out in order and as written, plus predicted_label, score and p_<class>.",
+        "classifier; the input's rows come out in order and as written, plus predicted_label, score and p_<class>.",
     )
     pr.add_argument("model_dir", help="a folder saved by save_classifier (30's teacher, 40's students)")
     pr.add_argument("input", help="a .csv, .tsv, .json, .jsonl or .parquet file, or - for one text per line on stdin")
@@ -183,11 +280,84 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--runtime", choices=["torch", "torch-int8", "onnx", "onnx-int8"], default="torch")
     pr.add_argument("--batch-size", type=int, default=64)
     pr.add_argument("--encoding", help="the input file's encoding (default UTF-8)")
+    pr.set_defaults(func=_predict)
+
+# %% ../nbs/93_cli.ipynb 19
+def _predict(args) -> int:
+    "ppt-book predict: every row of a file (or line of stdin) with its predicted label and class probabilities."
+    from .data import read_texts
+    from .inference import predict, write_table
+
+    if args.input == "-":
+        rows = pd.DataFrame({args.text_column: sys.stdin.read().splitlines()})
+    else:
+        rows = read_texts(args.input, args.text_column, args.encoding)
+    if args.batch_size < 1:
+        raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = predict(
+        list(rows[args.text_column]),
+        args.model_dir,
+        batch_size=args.batch_size,
+        runtime=args.runtime,
+        progress=len(rows) > 1000,
+    )
+    table = pd.concat([rows, out.drop(columns="text").rename(columns={"label": "predicted_label"})], axis=1)
+    if args.output:
+        write_table(table, args.output)
+        print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+# %% ../nbs/93_cli.ipynb 20
+def _add_readme(sub):
     rd = sub.add_parser("readme", help="write README.md from nbs/index.ipynb")
     rd.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")
+    rd.set_defaults(func=_readme)
+
+# %% ../nbs/93_cli.ipynb 21
+def _readme(args) -> int:
+    "ppt-book readme: write README.md, or with --check say whether it is up to date (exit 1 if not)."
+    if not args.check:
+        write_readme()
+        print("README.md written")
+        return 0
+    if not write_readme(check=True):
+        print("README.md is stale: run `ppt-book readme` (or `make export`) and commit it", file=sys.stderr)
+        return 1
+    print("README.md is up to date")
+    return 0
+
+# %% ../nbs/93_cli.ipynb 22
+def _add_export(sub):
+    ex = sub.add_parser(
+        "export",
+        help="export the notebooks into ppt_book/ (nbdev_export, with the modules a chapter exports besides its own)",
+    )
+    ex.set_defaults(func=_export)
+
+# %% ../nbs/93_cli.ipynb 23
+def _export(args) -> int:
+    "ppt-book export: write ppt_book/ from the notebooks."
+    modules = export_package()
+    print(f"ppt_book/ exported; modules beside the chapters' own: {', '.join(modules)}")
+    return 0
+
+# %% ../nbs/93_cli.ipynb 24
+def build_parser() -> argparse.ArgumentParser:
+    "The `ppt-book` argument parser: one subcommand per task, each bound to the function that does it."
+    p = argparse.ArgumentParser(
+        prog="ppt-book",
+        description="Run the chapters of ppt_book as experiments, gather their results, and build the book.",
+        epilog="Exit codes: 0 ok, 1 a run failed, 2 bad input (a parameter, file or folder given is wrong; caught "
+        "before the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_run, _add_params, _add_sweep, _add_results, _add_book, _add_predict, _add_readme, _add_export):
+        add(sub)
     return p
 
-# %% ../nbs/93_cli.ipynb 9
+# %% ../nbs/93_cli.ipynb 25
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ppt-book` command; returns the exit code."
     parser = build_parser()
@@ -196,133 +366,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "run":
-            run_dir = run_chapter(
-                args.chapter,
-                _parse_overrides(args.param, args.params_file, args.chapter),
-                runs_dir=_runs_dir(args.runs_dir),
-                progress=not args.no_progress,
-                log_output=args.log_output,
-            )
-            m = read_metrics(run_dir)
-            print(f"ok: {run_dir} ({m['duration_s']} s)")
-            for k, v in m["metrics"].items():
-                print(f"  {k}: {v}")
-        elif args.command == "params":
-            import papermill as pm
-
-            nb_path = resolve_chapter(args.chapter)
-            notebook_parameters(nb_path)  # our reader's checks (a tagged cell exists) and errors come first
-            for name, p in pm.inspect_notebook(
-                str(nb_path)
-            ).items():  # papermill's own reading: names, types, defaults, help
-                print(f"{name}: {p['inferred_type_name']} = {p['default']}" + (f"  # {p['help']}" if p["help"] else ""))
-        elif args.command == "sweep":
-            ray_opts = {
-                k: v
-                for k, v in {
-                    "address": args.address,
-                    "cpus_per_run": args.cpus_per_run,
-                    "gpus_per_run": args.gpus_per_run,
-                    "shared_runs_dir": args.shared_runs_dir or None,
-                }.items()
-                if v is not None
-            }
-            if ray_opts and args.executor != "ray":
-                raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_opts)} need --executor ray")
-            summary = run_sweep(
-                args.sweep,
-                runs_dir=_runs_dir(args.runs_dir),
-                progress=not args.no_progress,
-                executor=args.executor,
-                **ray_opts,
-            )
-            with pd.option_context("display.max_columns", None, "display.width", 200):
-                print(summary.drop(columns=["error"]).to_string(index=False))
-            failed = summary[summary["status"] == "failed"]
-            if len(failed):
-                print(
-                    f"{len(failed)} of {len(summary)} runs failed; see error in each run's metrics.json",
-                    file=sys.stderr,
-                )
-                return 1
-        elif args.command == "results":
-            runs_dir = _runs_dir(args.runs_dir)
-            df = results(runs_dir, args.chapter)
-            if len(df) == 0:
-                print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
-            else:
-                with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
-                    print(results_view(df, wide=args.wide).to_string(index=False))
-            if args.csv:
-                write_text_atomic(args.csv, df.to_csv(index=False))
-                print(f"written to {args.csv}")
-        elif args.command == "book":
-            statuses = build_book(
-                config=args.config, execute=not args.no_execute, chapters=args.chapter, renderer=args.renderer
-            )
-            failed = [k for k, v in statuses.items() if v != "ok"]
-            if failed:
-                print(
-                    f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json",
-                    file=sys.stderr,
-                )
-                return 1
-            if args.publish:
-                publish_book()
-        elif args.command == "predict":
-            from .data import read_texts
-            from .inference import predict, write_table
-
-            rows = (
-                pd.DataFrame({args.text_column: sys.stdin.read().splitlines()})
-                if args.input == "-"
-                else read_texts(args.input, args.text_column, args.encoding)
-            )
-            if args.batch_size < 1:
-                raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
-            out = predict(
-                list(rows[args.text_column]),
-                args.model_dir,
-                batch_size=args.batch_size,
-                runtime=args.runtime,
-                progress=len(rows) > 1000,
-            )
-            table = pd.concat([rows, out.drop(columns="text").rename(columns={"label": "predicted_label"})], axis=1)
-            if args.output:
-                write_table(table, args.output)
-                print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
-            else:
-                table.to_csv(sys.stdout, index=False)
-        elif args.command == "readme":
-            if args.check:
-                if not write_readme(check=True):
-                    print("README.md is stale: run `ppt-book readme` (or `make export`) and commit it", file=sys.stderr)
-                    return 1
-                print("README.md is up to date")
-            else:
-                write_readme()
-                print("README.md written")
+        return args.func(args)
     except (ExperimentError, BadInput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:  # an input file or model folder given on the command line
-        if args.command not in ("predict",):
+    except FileNotFoundError as e:
+        # an input file or model folder given on the command line
+        if args.command != "predict":
             raise
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except RunFailed as e:  # a chapter that raised core.BadInput was given a wrong file, folder or value: exit 2
+    except RunFailed as e:
+        # a chapter that raised core.BadInput was given a wrong file, folder or value: exit 2
         print(f"error: {e}\nthe partial notebook and the error are in {e.run_dir}", file=sys.stderr)
         return 2 if e.bad_input else 1
-    except Interrupted as e:  # SIGTERM or SIGINT: the run folder records it; exit as the signal's convention says
+    except Interrupted as e:
+        # SIGTERM or SIGINT: the run folder records it; exit as the signal's convention says
         where = getattr(e, "run_dir", None)
-        print(
-            f"stopped by {signal.Signals(e.args[0]).name}" + (f": {where} records the run as failed" if where else ""),
-            file=sys.stderr,
-        )
+        recorded = f": {where} records the run as failed" if where else ""
+        print(f"stopped by {signal.Signals(e.args[0]).name}{recorded}", file=sys.stderr)
         return 128 + e.args[0]
-    return 0
 
-# %% ../nbs/93_cli.ipynb 10
+# %% ../nbs/93_cli.ipynb 26
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.cli`, not the notebook
     sys.exit(main())

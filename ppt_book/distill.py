@@ -6,13 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
-import re
-import statistics
-import time
-from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,23 +13,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import seed_everything, validate_fields
-from .train import TrainConfig, fit, predict_logits
+from .train import TrainConfig, fit
 
 # %% auto 0
-__all__ = ['KD_LOSSES', 'STUDENT_ARCHS', 'soft_target_loss', 'logit_mse_loss', 'distillation_loss', 'hidden_mse_loss',
-           'attention_map_loss', 'intermediate_loss', 'StudentConfig', 'StudentForSequenceClassification',
-           'register_students', 'word_tokenizer', 'glove_init', 'transformer_student', 'glove_neighbours', 'augment',
-           'plot_sentences', 'teacher_fingerprint', 'cached_teacher_logits', 'DistillConfig', 'train_student',
-           'disk_size_mb', 'latency_stats', 'latency_ms']
+__all__ = ['KD_LOSSES', 'soft_target_loss', 'logit_mse_loss', 'distillation_loss', 'hidden_mse_loss', 'attention_map_loss',
+           'intermediate_loss', 'DistillConfig', 'train_student']
 
-# %% ../nbs/40_distillation.ipynb 7
+# %% ../nbs/40_distillation.ipynb 9
 def _check_t_alpha(T, alpha):
     if not T > 0:
         raise ValueError(f"temperature must be > 0, got {T}")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 
-# %% ../nbs/40_distillation.ipynb 8
+# %% ../nbs/40_distillation.ipynb 10
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
     "T² · KL(softmax(teacher/T) ‖ softmax(student/T)), mean over the batch. Logits: (B, C)."
     _check_t_alpha(T, 0)
@@ -44,13 +34,13 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     log_q = F.log_softmax(teacher_logits / T, dim=-1)
     return T * T * (log_q.exp() * (log_q - log_p)).sum(-1).mean()
 
-# %% ../nbs/40_distillation.ipynb 9
+# %% ../nbs/40_distillation.ipynb 11
 def logit_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
     """Mean squared error between logits (Tang et al., 2019). (B, C) each. `T` keeps the shared signature: MSE(s/T,
     t/T)·T² is the plain MSE."""
     return F.mse_loss(student_logits, teacher_logits)
 
-# %% ../nbs/40_distillation.ipynb 10
+# %% ../nbs/40_distillation.ipynb 12
 KD_LOSSES = {
     "kl": soft_target_loss,
     "mse": logit_mse_loss,
@@ -74,7 +64,7 @@ def distillation_loss(
         return alpha * soft + (1 - alpha) * hard
     return soft
 
-# %% ../nbs/40_distillation.ipynb 11
+# %% ../nbs/40_distillation.ipynb 13
 def hidden_mse_loss(
     student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, projection: nn.Module, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -86,7 +76,7 @@ def hidden_mse_loss(
     m = mask.unsqueeze(-1).to(diff.dtype)
     return (diff * m).sum() / (m.sum() * diff.size(-1)).clamp(min=1)
 
-# %% ../nbs/40_distillation.ipynb 12
+# %% ../nbs/40_distillation.ipynb 14
 def attention_map_loss(
     student_att: torch.Tensor, teacher_att: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -97,7 +87,7 @@ def attention_map_loss(
     m = (mask[:, None, :, None] * mask[:, None, None, :]).to(diff.dtype).expand_as(diff)
     return (diff * m).sum() / m.sum().clamp(min=1)
 
-# %% ../nbs/40_distillation.ipynb 13
+# %% ../nbs/40_distillation.ipynb 15
 def intermediate_loss(
     student_out, teacher_out, layer_map: list[int], projection: nn.Module, mask: torch.Tensor
 ) -> torch.Tensor:
@@ -125,260 +115,7 @@ def intermediate_loss(
         )
     return loss
 
-# %% ../nbs/40_distillation.ipynb 19
-from transformers import PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
-
-STUDENT_ARCHS = ("bilstm", "gru", "cnn")
-
-
-class StudentConfig(PretrainedConfig):
-    "Config of the word-level students: arch is 'bilstm', 'gru' or 'cnn'."
-
-    model_type = "ppt_student"
-
-    def __init__(
-        self,
-        arch="bilstm",
-        vocab_size=20000,
-        embed_dim=50,
-        hidden_size=150,
-        num_filters=100,
-        kernel_sizes=(3, 4, 5),
-        dropout=0.2,
-        pad_token_id=0,
-        **kwargs,
-    ):
-        if arch not in STUDENT_ARCHS:
-            raise ValueError(f"unknown student arch {arch!r}: use one of {STUDENT_ARCHS}")
-        self.arch, self.vocab_size, self.embed_dim, self.hidden_size = arch, vocab_size, embed_dim, hidden_size
-        self.num_filters, self.kernel_sizes, self.dropout = num_filters, list(kernel_sizes), dropout
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
-
-
-class StudentForSequenceClassification(PreTrainedModel):
-    "BiLSTM, GRU or CNN text classifier (config.arch)."
-
-    config_class = StudentConfig
-    base_model_prefix = "student"
-
-    def __init__(self, config: StudentConfig):
-        super().__init__(config)
-        c = config
-        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_token_id)
-        if c.arch in ("bilstm", "gru"):
-            rnn = nn.LSTM if c.arch == "bilstm" else nn.GRU
-            self.rnn = rnn(c.embed_dim, c.hidden_size, batch_first=True, bidirectional=True)
-            feat = 2 * c.hidden_size
-        else:
-            self.convs = nn.ModuleList(nn.Conv1d(c.embed_dim, c.num_filters, k, padding=k // 2) for k in c.kernel_sizes)
-            feat = c.num_filters * len(c.kernel_sizes)
-        self.mlp = nn.Sequential(
-            nn.Dropout(c.dropout),
-            nn.Linear(feat, feat),
-            nn.ReLU(),
-            nn.Dropout(c.dropout),
-            nn.Linear(feat, c.num_labels),
-        )
-        self.post_init()
-
-    def forward(self, input_ids, attention_mask=None, labels=None, **kwargs):
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-        x = self.embed(input_ids)  # (B, T, e)
-        lengths = attention_mask.sum(1).clamp(min=1)
-        if self.config.arch in ("bilstm", "gru"):
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, h = self.rnn(packed)
-            h = h[0] if isinstance(h, tuple) else h  # (2, B, h): last state each direction
-            z = torch.cat([h[0], h[1]], dim=1)  # (B, 2h)
-        else:
-            X, m = x.transpose(1, 2), attention_mask.unsqueeze(1)  # (B, e, T), (B, 1, T)
-            z = torch.cat([c(X)[..., : X.size(2)].masked_fill(m == 0, -1e4).amax(2) for c in self.convs], 1)
-            z = torch.relu(z)
-        logits = self.mlp(z)
-        loss = F.cross_entropy(logits, labels) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-def register_students():
-    "Let AutoConfig/AutoModelForSequenceClassification (and so `pipeline`) load saved students. Call once; idempotent."
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    try:
-        AutoConfig.register("ppt_student", StudentConfig)
-    except ValueError:
-        pass
-    try:
-        AutoModelForSequenceClassification.register(StudentConfig, StudentForSequenceClassification)
-    except ValueError:
-        pass
-
-# %% ../nbs/40_distillation.ipynb 21
-def word_tokenizer(texts: list[str], max_vocab: int = 20000, min_count: int = 1):
-    "A word-level PreTrainedTokenizerFast ([PAD]=0, [UNK]=1, [MASK]=2) over the most frequent words of `texts`."
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    norm = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    pre = pre_tokenizers.BertPreTokenizer()
-    counts = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(t)))
-    words = [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count][: max_vocab - 3]
-    vocab = {"[PAD]": 0, "[UNK]": 1, "[MASK]": 2, **{w: i + 3 for i, w in enumerate(words)}}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.normalizer, tok.pre_tokenizer = norm, pre
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", mask_token="[MASK]")
-
-# %% ../nbs/40_distillation.ipynb 22
-def glove_init(embedding: nn.Embedding, tokenizer, glove) -> float:
-    "Copy GloVe vectors into the rows of words GloVe knows; return the share of the vocabulary covered."
-    hits = 0
-    with torch.no_grad():
-        for word, i in tokenizer.get_vocab().items():
-            if word in glove and i < embedding.num_embeddings:
-                embedding.weight[i] = torch.tensor(np.asarray(glove[word]), dtype=embedding.weight.dtype)
-                hits += 1
-    return hits / len(tokenizer)
-
-# %% ../nbs/40_distillation.ipynb 23
-def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
-    "A BertForSequenceClassification keeping the teacher's embeddings, pooler, classifier and the listed layers."
-    import copy
-
-    from transformers import BertForSequenceClassification
-
-    cfg = copy.deepcopy(teacher.config)
-    cfg.num_hidden_layers = len(layers)
-    student = BertForSequenceClassification(cfg)
-    sd = teacher.state_dict()
-    new = {}
-    for k, v in sd.items():
-        m = re.match(r"bert\.encoder\.layer\.(\d+)\.(.*)", k)
-        if m is None:
-            new[k] = v
-        elif int(m.group(1)) in layers:
-            new[f"bert.encoder.layer.{layers.index(int(m.group(1)))}.{m.group(2)}"] = v
-    student.load_state_dict(new, strict=True)
-    return student
-
-# %% ../nbs/40_distillation.ipynb 27
-def glove_neighbours(
-    words: list[str], glove, k: int = 5, search: int = 50000, batch: int = 2048
-) -> dict[str, list[str]]:
-    """The `k` nearest GloVe words (cosine) of each word in `words` that GloVe knows, searching its `search` most
-    frequent."""
-    E = np.asarray(glove.vectors[:search], dtype=np.float32)
-    E = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-9)
-    known = [w for w in words if w in glove.index and glove.index[w] < search]
-    out = {}
-    for s in range(0, len(known), batch):
-        chunk = known[s : s + batch]
-        sims = E[[glove.index[w] for w in chunk]] @ E.T
-        top = np.argpartition(-sims, k + 1, axis=1)[:, : k + 1]
-        for w, row, cand in zip(chunk, sims, top):
-            cand = cand[np.argsort(-row[cand])]
-            out[w] = [glove.words[i] for i in cand if glove.words[i] != w][:k]
-    return out
-
-# %% ../nbs/40_distillation.ipynb 28
-def augment(
-    text: str,
-    rng: np.random.Generator,
-    neighbours: dict | None = None,
-    p_mask: float = 0.1,
-    p_sub: float = 0.1,
-    p_ngram: float = 0.25,
-    max_n: int = 5,
-    mask_token: str = "[MASK]",
-) -> str:
-    "One augmented copy of `text`: word masking, neighbour substitution, then maybe n-gram sampling (Tang et al.)."
-    words = text.split()
-    out = []
-    for w in words:
-        r = rng.random()
-        if r < p_mask:
-            out.append(mask_token)
-        elif r < p_mask + p_sub and neighbours and w.lower() in neighbours and neighbours[w.lower()]:
-            out.append(neighbours[w.lower()][rng.integers(len(neighbours[w.lower()]))])
-        else:
-            out.append(w)
-    if out and rng.random() < p_ngram:
-        n = int(rng.integers(1, max_n + 1))
-        start = int(rng.integers(0, max(1, len(out) - n + 1)))
-        out = out[start : start + n]
-    return " ".join(out)
-
-# %% ../nbs/40_distillation.ipynb 29
-def plot_sentences(
-    held_out_movies,  # names of the validation and test movies: their plots are never taken
-    min_words: int = 4,
-    max_words: int = 40,
-) -> list[str]:
-    """Sentences of the plot summaries in the Rotten Tomatoes file (unlabelled in-domain text), in file order, except
-    those of `held_out_movies`."""
-    import pandas as pd
-
-    from ppt_book.data import RT_FILE, asset_path, normalize_text
-
-    raw = pd.read_csv(asset_path(*RT_FILE))
-    plots = raw.loc[(raw["category"] == "plot") & ~raw["movie_name"].isin(set(held_out_movies)), "text"].dropna()
-    sentences = (s for p in plots for s in re.split(r"(?<=[.!?])\s+", normalize_text(p)))
-    return [s for s in sentences if min_words <= len(s.split()) <= max_words]
-
-# %% ../nbs/40_distillation.ipynb 30
-def teacher_fingerprint(model_dir: str | Path) -> str:
-    "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."
-    d = Path(model_dir)
-    files = sorted(d.glob("*.safetensors")) + [d / "config.json"]
-    if len(files) < 2 or not files[-1].exists():
-        raise FileNotFoundError(
-            f"{d} needs safetensors weights and a config.json to be fingerprinted (save it with save_classifier)"
-        )
-    h = hashlib.sha1()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-# %% ../nbs/40_distillation.ipynb 31
-def cached_teacher_logits(
-    teacher,
-    tokenizer,
-    texts: list[str],
-    max_length: int,
-    cache_dir: str | Path | None = None,
-    fingerprint: str | None = None,
-) -> tuple[np.ndarray, bool]:
-    """(logits, from_cache): the teacher's (N, C) logits of `texts`, read from `cache_dir` when this teacher
-    (`fingerprint`) already labelled exactly these texts at this `max_length`; else computed, and stored there
-    atomically."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file, save_file
-
-    if cache_dir is None:
-        return predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32), False
-    if not fingerprint:
-        raise ValueError("a logits cache needs the teacher's fingerprint: teacher_fingerprint(teacher_dir)")
-    h = hashlib.sha1(f"{fingerprint}|{max_length}|{len(texts)}|".encode())
-    for t in texts:
-        h.update(t.encode())
-        h.update(b"\0")
-    path = Path(cache_dir) / f"teacher-logits-{h.hexdigest()[:24]}.safetensors"
-    if path.exists():
-        try:
-            logits = load_file(str(path))["logits"]
-            if logits.shape[0] == len(texts):
-                return logits, True
-        except (OSError, KeyError, SafetensorError) as e:
-            print(f"recomputing: the cached {path} is unreadable ({e})")
-    logits = predict_logits(teacher, tokenizer, texts, max_length, progress=True).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    save_file({"logits": logits}, str(tmp))
-    os.replace(tmp, path)
-    return logits, False
-
-# %% ../nbs/40_distillation.ipynb 34
+# %% ../nbs/40_distillation.ipynb 38
 @dataclasses.dataclass
 class DistillConfig:
     loss: str = "kl"  # the soft-target loss, a key of KD_LOSSES
@@ -430,7 +167,7 @@ class DistillConfig:
             resume=self.resume,
         )
 
-# %% ../nbs/40_distillation.ipynb 35
+# %% ../nbs/40_distillation.ipynb 39
 def _intermediate_setup(student, teacher, cfg):
     """(layer_map, projection, restore) for intermediate_loss, after checking that both models are transformers encoders
     that fit."""
@@ -459,7 +196,7 @@ def _intermediate_setup(student, teacher, cfg):
         model.set_attn_implementation("eager")  # sdpa returns no attention maps
     return layer_map, projection, restore
 
-# %% ../nbs/40_distillation.ipynb 36
+# %% ../nbs/40_distillation.ipynb 40
 def train_student(
     student,
     tokenizer,
@@ -546,36 +283,3 @@ def train_student(
     finally:  # back to the fast kernel for inference, also when training fails
         for m, impl in restore:
             m.set_attn_implementation(impl)
-
-# %% ../nbs/40_distillation.ipynb 40
-def disk_size_mb(folder: str | Path) -> float:
-    "Size of a saved model folder in MB (weights, config and tokenizer)."
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
-
-# %% ../nbs/40_distillation.ipynb 41
-@torch.inference_mode()
-def latency_stats(
-    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
-) -> dict:
-    """Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup`
-    calls, without autograd."""
-    if isinstance(model, nn.Module):
-        model.eval()
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            start = (i * batch_size) % len(texts)
-            batch = texts[start : start + batch_size] or texts[:batch_size]
-            t0 = time.perf_counter()
-            x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-            if i >= warmup:
-                times.append(1e3 * (time.perf_counter() - t0))
-    return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
-
-# %% ../nbs/40_distillation.ipynb 42
-def latency_ms(
-    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
-) -> float:
-    "Median milliseconds per call of tokenize + forward on `batch_size` texts (latency_stats' median)."
-    return latency_stats(model, tokenizer, texts, batch_size, repeats, warmup, max_length)["median_ms"]

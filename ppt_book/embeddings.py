@@ -17,14 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .core import validate_fields, write_text_atomic
-from .data import WordVectors
+from .core import validate_fields
+from .files import write_text_atomic
+from .pretrained import WordVectors
+from .stats import paired_spearman
 
 # %% auto 0
 __all__ = ['tokenize', 'Vocab', 'build_vocab', 'encode', 'noise_distribution', 'keep_probability', 'skipgram_pairs',
            'Word2VecConfig', 'train_word2vec', 'cbow_windows', 'sgns_update', 'cooccurrence', 'glove_weight',
            'glove_loss', 'GloveConfig', 'train_glove', 'similarity_eval', 'analogy_eval', 'nearest', 'evaluate_vectors',
-           'save_word2vec_format', 'load_word2vec_format', 'SentenceEmbedder', 'sentence_classifier_eval']
+           'paired_similarity', 'save_word2vec_format', 'load_word2vec_format', 'SentenceEmbedder',
+           'sentence_classifier_eval']
 
 # %% ../nbs/10_embeddings.ipynb 7
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*|\d+")
@@ -565,7 +568,32 @@ def evaluate_vectors(wv: WordVectors, benchmarks: dict) -> dict:
         "vocab": len(wv),
     }
 
-# %% ../nbs/10_embeddings.ipynb 62
+# %% ../nbs/10_embeddings.ipynb 52
+def paired_similarity(
+    vectors_a,
+    vectors_b,  # word vectors: anything with `word in vectors` and `vectors[word]`
+    pairs,
+    min_pairs: int = 10,
+) -> dict | None:
+    """A against B on the judged word pairs (columns word1, word2, score) both cover: `paired_spearman` of their
+    cosines; None below `min_pairs` such pairs."""
+    both = [
+        (a.lower(), b.lower(), s)
+        for a, b, s in pairs[["word1", "word2", "score"]].itertuples(index=False)
+        if all(w.lower() in wv for w in (a, b) for wv in (vectors_a, vectors_b))
+    ]
+
+    def cos(wv):
+        return np.array(
+            [
+                float(wv[a] @ wv[b]) / max(float(np.linalg.norm(wv[a]) * np.linalg.norm(wv[b])), 1e-12)
+                for a, b, _ in both
+            ]
+        )
+
+    return paired_spearman([s for *_, s in both], cos(vectors_a), cos(vectors_b)) if len(both) >= min_pairs else None
+
+# %% ../nbs/10_embeddings.ipynb 63
 def save_word2vec_format(wv: WordVectors, path: str | Path) -> Path:
     "Write vectors in word2vec's text format (gensim's `KeyedVectors.load_word2vec_format` reads it), atomically."
     for w in wv.words:
@@ -576,7 +604,7 @@ def save_word2vec_format(wv: WordVectors, path: str | Path) -> Path:
     ]
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
-# %% ../nbs/10_embeddings.ipynb 63
+# %% ../nbs/10_embeddings.ipynb 64
 def load_word2vec_format(path: str | Path) -> WordVectors:
     "Read word2vec's text format (as written by gensim or save_word2vec_format)."
     path = Path(path)
@@ -596,7 +624,7 @@ def load_word2vec_format(path: str | Path) -> WordVectors:
         raise ValueError(f"{path}: header says {n} words, file has {len(words)}")
     return WordVectors(words, np.stack(rows))
 
-# %% ../nbs/10_embeddings.ipynb 66
+# %% ../nbs/10_embeddings.ipynb 67
 class SentenceEmbedder:
     "Weighted averages of word vectors: method 'mean', 'tfidf' or 'sif' (SIF removes the first principal component)."
 
@@ -648,7 +676,7 @@ class SentenceEmbedder:
             X = X - np.outer(X @ self.pc, self.pc)
         return X
 
-# %% ../nbs/10_embeddings.ipynb 67
+# %% ../nbs/10_embeddings.ipynb 68
 def sentence_classifier_eval(wv: WordVectors, dsd, methods=("mean", "tfidf", "sif"), C: float = 1.0) -> dict:
     "{method: {'val_acc', 'test_acc', 'test_pred'}} of logistic regression on sentence embeddings of a DatasetDict."
     from sklearn.linear_model import LogisticRegression

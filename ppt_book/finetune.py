@@ -6,10 +6,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,17 +15,17 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import BadInput, atomic_dir, count_parameters, validate_fields
+from .core import count_parameters, validate_fields
+from .pretrained import minilm_path
 from .train import TrainConfig, classification_loss, fit, linear_schedule, param_groups, progress_bar
 
 # %% auto 0
 __all__ = ['HEADS', 'mask_tokens', 'wordpiece_word_ids', 'SmallBertConfig', 'mlm_loss', 'pretrain_mlm', 'unigram_perplexity',
            'in_domain_texts', 'adapt_encoder', 'minilm_classifier', 'train_classifier', 'softmax_np',
            'expected_calibration_error', 'classification_report', 'plot_confusion', 'plot_reliability',
-           'EncoderClassifier', 'small_bert_classifier', 'save_classifier', 'check_model_folder', 'load_classifier',
-           'check_labels']
+           'EncoderClassifier', 'small_bert_classifier']
 
-# %% ../nbs/30_finetuning.ipynb 9
+# %% ../nbs/30_finetuning.ipynb 10
 def mask_tokens(
     input_ids: torch.Tensor,  # (B, T) token ids, padded
     special_mask: torch.Tensor,  # (B, T) True at [CLS], [SEP], [PAD]: never chosen
@@ -55,14 +53,14 @@ def mask_tokens(
     inputs[random_pos] = torch.randint(vocab_size, (int(random_pos.sum()),), generator=generator)
     return inputs, labels
 
-# %% ../nbs/30_finetuning.ipynb 10
+# %% ../nbs/30_finetuning.ipynb 11
 def wordpiece_word_ids(input_ids: torch.Tensor, continuation: torch.Tensor, special_mask: torch.Tensor) -> torch.Tensor:
     "(B, T) word index per token: a token starting with '##' continues the previous word; -1 at specials."
     starts = (~continuation[input_ids]) & ~special_mask
     ids = torch.cumsum(starts.long(), dim=1) - 1
     return torch.where(special_mask, torch.full_like(ids, -1), ids.clamp(min=0))
 
-# %% ../nbs/30_finetuning.ipynb 15
+# %% ../nbs/30_finetuning.ipynb 16
 @dataclasses.dataclass
 class SmallBertConfig:
     vocab_size: int = 16000  # rows of the token embedding; set from the tokenizer
@@ -100,7 +98,7 @@ class SmallBertConfig:
             **extra,
         )
 
-# %% ../nbs/30_finetuning.ipynb 16
+# %% ../nbs/30_finetuning.ipynb 17
 def mlm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """A BertForMaskedLM's loss, the vocabulary projection run only at the chosen positions (labels != -100), not at
     every token."""
@@ -108,7 +106,7 @@ def mlm_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, label
     chosen = labels != -100  # (B, T), ~15% True
     return F.cross_entropy(model.cls(hidden[chosen]), labels[chosen])
 
-# %% ../nbs/30_finetuning.ipynb 17
+# %% ../nbs/30_finetuning.ipynb 18
 def pretrain_mlm(
     model,
     tokenizer,
@@ -195,7 +193,7 @@ def pretrain_mlm(
     log(f"MLM pretraining took {time.perf_counter() - start:.1f} s")
     return pd.DataFrame(rows)
 
-# %% ../nbs/30_finetuning.ipynb 18
+# %% ../nbs/30_finetuning.ipynb 19
 def unigram_perplexity(tokenizer, train_texts: list[str], eval_texts: list[str], max_length: int = 64) -> float:
     """Perplexity of `eval_texts`' tokens under the add-one-smoothed token frequencies of `train_texts`, specials left
     out: where a masked LM sits before it uses the context."""
@@ -214,20 +212,21 @@ def unigram_perplexity(tokenizer, train_texts: list[str], eval_texts: list[str],
     counts = np.bincount(ids(train_texts), minlength=len(tokenizer)) + 1.0
     return float(np.exp(-np.log(counts / counts.sum())[ids(eval_texts)].mean()))
 
-# %% ../nbs/30_finetuning.ipynb 27
+# %% ../nbs/30_finetuning.ipynb 28
 def in_domain_texts(
     dsd,  # the Rotten Tomatoes DatasetDict (load_rotten_tomatoes), split by movie
 ) -> list[str]:
     """Unlabelled in-domain text: the training reviews and the plot summaries of the training movies, never a validation
     or test movie's text."""
-    from ppt_book.data import RT_FILE, asset_path
+    from ppt_book.data import RT_FILE
+    from ppt_book.pretrained import asset_path
 
     raw = pd.read_csv(asset_path(*RT_FILE))
     train_movies = set(dsd["train"]["movie"])
     plots = raw[(raw["category"] == "plot") & raw["movie_name"].isin(train_movies)]["text"].dropna().tolist()
     return list(dsd["train"]["text"]) + plots
 
-# %% ../nbs/30_finetuning.ipynb 28
+# %% ../nbs/30_finetuning.ipynb 29
 def adapt_encoder(
     texts: list[str],
     steps: int,
@@ -244,7 +243,7 @@ def adapt_encoder(
     from transformers import BertForMaskedLM
 
     from ppt_book.core import seed_everything
-    from ppt_book.data import load_minilm_tokenizer
+    from ppt_book.pretrained import load_minilm_tokenizer
 
     if steps < 1:
         raise ValueError(f"adapt_encoder needs at least one step, got {steps}")
@@ -268,11 +267,11 @@ def adapt_encoder(
     )
     return mlm, history
 
-# %% ../nbs/30_finetuning.ipynb 29
+# %% ../nbs/30_finetuning.ipynb 30
 def minilm_classifier(num_labels: int, adapted=None):
     """MiniLM with a new classification head; its encoder copied from `adapted` (a BertForMaskedLM from `adapt_encoder`)
     when given."""
-    from ppt_book.data import load_minilm
+    from ppt_book.pretrained import load_minilm
 
     model = load_minilm(num_labels=num_labels)
     if adapted is not None:
@@ -280,7 +279,7 @@ def minilm_classifier(num_labels: int, adapted=None):
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
 
-# %% ../nbs/30_finetuning.ipynb 33
+# %% ../nbs/30_finetuning.ipynb 34
 def train_classifier(
     model,
     tokenizer,
@@ -302,13 +301,13 @@ def train_classifier(
         log=log,
     )
 
-# %% ../nbs/30_finetuning.ipynb 35
+# %% ../nbs/30_finetuning.ipynb 36
 def softmax_np(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
-# %% ../nbs/30_finetuning.ipynb 36
+# %% ../nbs/30_finetuning.ipynb 37
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     "ECE with equal-width confidence bins."
     conf, pred = probs.max(1), probs.argmax(1)
@@ -320,7 +319,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
             ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
     return float(ece)
 
-# %% ../nbs/30_finetuning.ipynb 37
+# %% ../nbs/30_finetuning.ipynb 38
 def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
     "Accuracy, macro-F1, ECE and the confusion matrix."
     from sklearn.metrics import confusion_matrix, f1_score
@@ -334,7 +333,7 @@ def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
         "confusion": confusion_matrix(labels, pred, labels=list(range(len(names)))).tolist(),
     }
 
-# %% ../nbs/30_finetuning.ipynb 38
+# %% ../nbs/30_finetuning.ipynb 39
 def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -346,7 +345,7 @@ def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 39
+# %% ../nbs/30_finetuning.ipynb 40
 def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title="reliability"):
     import matplotlib.pyplot as plt
 
@@ -364,7 +363,7 @@ def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 42
+# %% ../nbs/30_finetuning.ipynb 43
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 
@@ -404,84 +403,13 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 46
+# %% ../nbs/30_finetuning.ipynb 47
 def small_bert_classifier(num_labels: int, config: SmallBertConfig, pad_token_id: int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
+    from transformers import BertForSequenceClassification
 
     model = BertForSequenceClassification(config.to_hf(num_labels=num_labels, pad_token_id=pad_token_id))
     if mlm_model is not None:
         missing, unexpected = model.bert.load_state_dict(mlm_model.bert.state_dict(), strict=False)
         assert not unexpected and all(k.startswith("pooler") for k in missing), (missing, unexpected)
     return model
-
-# %% ../nbs/30_finetuning.ipynb 49
-def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str]) -> Path:
-    "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
-    out_dir = Path(out_dir)
-    model.config.id2label = dict(enumerate(label_names))
-    model.config.label2id = {n: i for i, n in enumerate(label_names)}
-    with atomic_dir(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    return out_dir
-
-# %% ../nbs/30_finetuning.ipynb 50
-def check_model_folder(model_dir: str | Path) -> Path:
-    """Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights
-    are not safetensors."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{model_dir} holds no config.json: it is not a saved model folder (save_classifier writes one)"
-        )
-    for name in ("config.json", "tokenizer_config.json"):
-        if not (model_dir / name).is_file():
-            continue
-        try:
-            cfg = json.loads((model_dir / name).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadInput(f"{model_dir / name} is not valid JSON ({type(e).__name__}): save the model again") from None
-        if isinstance(cfg, dict) and "auto_map" in cfg:
-            raise BadInput(
-                f"{model_dir / name} asks to import code shipped in the folder (auto_map): ppt_book never runs code "
-                "from a model folder; use a model saved by save_classifier or one of ppt_book's students"
-            )
-    if not any(model_dir.glob("*.safetensors")):
-        raise FileNotFoundError(
-            f"{model_dir} has no .safetensors weights; pickled weights (pytorch_model.bin) are never loaded "
-            "because unpickling runs code: save the model with save_pretrained (safetensors by default)"
-        )
-    return model_dir
-
-# %% ../nbs/30_finetuning.ipynb 51
-def load_classifier(model_dir: str | Path):
-    """(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear
-    errors."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model_dir = check_model_folder(model_dir)
-    if not any((model_dir / f).exists() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
-        raise FileNotFoundError(
-            f"{model_dir} has a model but no tokenizer: save it with tokenizer.save_pretrained({str(model_dir)!r})"
-        )
-    try:
-        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
-        ).eval()
-    except (ValueError, OSError, KeyError) as e:
-        raise BadInput(
-            f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
-            "pass a folder written by save_classifier"
-        ) from None
-    return model, tok
-
-# %% ../nbs/30_finetuning.ipynb 52
-def check_labels(model, label_names: list[str], source: str = "the data"):
-    "Raise unless the model's id2label equals `label_names` (same names, same order)."
-    theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    if theirs != list(label_names):
-        raise ValueError(
-            f"the model's labels {theirs} differ from the labels of {source} {list(label_names)}: "
-            "use a model trained on these labels, or map the labels first"
-        )

@@ -10,24 +10,62 @@ import copy
 import functools
 import io
 import os
+import statistics
+import time
 import warnings
 from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from .core import BadInput, _atomic_file, get_device
-from .distill import teacher_fingerprint
-from .finetune import load_classifier, softmax_np
+from .augment import teacher_fingerprint
+from .core import BadInput, get_device
+from .files import atomic_file
+from .finetune import softmax_np
+from .model_io import load_classifier
 from .train import logits_of, predict_logits
 
 # %% auto 0
-__all__ = ['RUNTIMES', 'Loaded', 'quantize_int8', 'torch_size_mb', 'export_onnx', 'quantize_onnx_int8', 'OrtClassifier',
-           'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
+__all__ = ['RUNTIMES', 'Loaded', 'disk_size_mb', 'latency_stats', 'latency_ms', 'quantize_int8', 'torch_size_mb', 'export_onnx',
+           'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
+
+# %% ../nbs/45_inference.ipynb 8
+def disk_size_mb(folder: str | Path) -> float:
+    "Size of a saved model folder in MB (weights, config and tokenizer)."
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
 
 # %% ../nbs/45_inference.ipynb 9
+@torch.inference_mode()
+def latency_stats(
+    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
+) -> dict:
+    """Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup`
+    calls, without autograd."""
+    if isinstance(model, nn.Module):
+        model.eval()
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            start = (i * batch_size) % len(texts)
+            batch = texts[start : start + batch_size] or texts[:batch_size]
+            t0 = time.perf_counter()
+            x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
+            if i >= warmup:
+                times.append(1e3 * (time.perf_counter() - t0))
+    return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
+
+# %% ../nbs/45_inference.ipynb 10
+def latency_ms(
+    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
+) -> float:
+    "Median milliseconds per call of tokenize + forward on `batch_size` texts (latency_stats' median)."
+    return latency_stats(model, tokenizer, texts, batch_size, repeats, warmup, max_length)["median_ms"]
+
+# %% ../nbs/45_inference.ipynb 13
 def quantize_int8(model: nn.Module) -> nn.Module:
     """A copy of `model` whose Linear, LSTM and GRU layers compute in int8: weights quantized once, activations per
     batch."""
@@ -37,7 +75,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         warnings.simplefilter("ignore")  # torch 2.13 points eager-mode users at torchao; the eager API still works
         return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
 
-# %% ../nbs/45_inference.ipynb 10
+# %% ../nbs/45_inference.ipynb 14
 def torch_size_mb(model: nn.Module) -> float:
     """Megabytes of `model`'s state_dict as torch.save writes it (int8 layers' packed weights included), measured in
     memory."""
@@ -45,7 +83,7 @@ def torch_size_mb(model: nn.Module) -> float:
     torch.save(model.state_dict(), buf)
     return buf.tell() / 1e6
 
-# %% ../nbs/45_inference.ipynb 13
+# %% ../nbs/45_inference.ipynb 17
 class _Logits(nn.Module):
     "A transformers classifier as a plain (input_ids, attention_mask) -> logits module, for export."
 
@@ -56,7 +94,7 @@ class _Logits(nn.Module):
     def forward(self, input_ids, attention_mask):
         return logits_of(self.model, input_ids, attention_mask)
 
-# %% ../nbs/45_inference.ipynb 14
+# %% ../nbs/45_inference.ipynb 18
 class _ExportRNN(nn.Module):
     """A BiLSTM/GRU student without packed sequences, which export cannot trace: each direction is its own RNN with the
     student's weights, the backward one reading each review reversed within its length."""
@@ -80,7 +118,7 @@ class _ExportRNN(nn.Module):
         h_b = self.bwd(x_rev)[0].gather(1, last).squeeze(1)  # after the first, read backwards
         return self.student.mlp(torch.cat([h_f, h_b], 1))
 
-# %% ../nbs/45_inference.ipynb 15
+# %% ../nbs/45_inference.ipynb 19
 def export_onnx(model: nn.Module, path: str | Path) -> Path:
     """Export a classifier's logits to ONNX with dynamic batch and sequence axes (a recurrent student through
     `_ExportRNN`), atomically."""
@@ -96,7 +134,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     ):  # the exporter swaps in a loop-based RNN (any length) and restores the
         # unrolled one after, but a stale dispatch cache keeps the unrolled one: a second RNN export fixed its length
         op._dispatch_cache.clear()
-    with _atomic_file(Path(path)) as tmp, warnings.catch_warnings():
+    with atomic_file(Path(path)) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             net,
@@ -111,7 +149,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
         )  # weights inside the file: one file to move
     return Path(path)
 
-# %% ../nbs/45_inference.ipynb 16
+# %% ../nbs/45_inference.ipynb 20
 def quantize_onnx_int8(
     src: str | Path,
     dst: str | Path,
@@ -120,12 +158,12 @@ def quantize_onnx_int8(
     "ONNX Runtime's dynamic int8 quantization of an exported model, written atomically."
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _atomic_file(Path(dst)) as tmp, warnings.catch_warnings(), _quiet_logging():
+    with atomic_file(Path(dst)) as tmp, warnings.catch_warnings(), _quiet_logging():
         warnings.simplefilter("ignore")
         quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
     return Path(dst)
 
-# %% ../nbs/45_inference.ipynb 17
+# %% ../nbs/45_inference.ipynb 21
 @contextlib.contextmanager
 def _quiet_logging():
     "Silence the root logger for a block: ONNX Runtime's quantizer advises pre-processing there on every call."
@@ -138,7 +176,7 @@ def _quiet_logging():
     finally:
         logging.root.setLevel(before)
 
-# %% ../nbs/45_inference.ipynb 18
+# %% ../nbs/45_inference.ipynb 22
 class OrtClassifier:
     """An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=,
     attention_mask=)` gives logits."""
@@ -173,7 +211,7 @@ class OrtClassifier:
     def train(self, mode: bool = True):
         return self
 
-# %% ../nbs/45_inference.ipynb 30
+# %% ../nbs/45_inference.ipynb 34
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
 Loaded = namedtuple("Loaded", "model tokenizer labels max_length")
 
@@ -185,7 +223,7 @@ def cache_root() -> Path:
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ppt_book"
     )
 
-# %% ../nbs/45_inference.ipynb 31
+# %% ../nbs/45_inference.ipynb 35
 def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Path:
     """MODEL_DIR/model.onnx (model.int8.onnx) when the folder has it, else an export made once into the cache, by
     fingerprint."""
@@ -199,7 +237,7 @@ def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Pa
         quantize_onnx_int8(cache / "model.onnx", cache / name)
     return cache / name
 
-# %% ../nbs/45_inference.ipynb 32
+# %% ../nbs/45_inference.ipynb 36
 @functools.lru_cache(maxsize=8)
 def _load(model_dir: str, runtime: str, device: str, stamp: tuple) -> Loaded:
     model, tok = load_classifier(model_dir)
@@ -213,7 +251,7 @@ def _load(model_dir: str, runtime: str, device: str, stamp: tuple) -> Loaded:
         model = model.to(device)
     return Loaded(model, tok, labels, limit)
 
-# %% ../nbs/45_inference.ipynb 33
+# %% ../nbs/45_inference.ipynb 37
 def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | None = None) -> Loaded:
     """(model, tokenizer, labels, max_length) of a saved classifier in `runtime`, kept per folder and refreshed when its
     files change."""
@@ -230,7 +268,7 @@ def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | No
     )
     return _load(str(folder), runtime, device, stamp)
 
-# %% ../nbs/45_inference.ipynb 34
+# %% ../nbs/45_inference.ipynb 38
 def predict(
     texts: list[str],  # the texts to classify
     model_dir: str | Path,  # a folder saved by save_classifier: the teacher or any student
@@ -258,14 +296,14 @@ def predict(
         }
     )
 
-# %% ../nbs/45_inference.ipynb 35
+# %% ../nbs/45_inference.ipynb 39
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     "Write `df` to `path` as CSV, TSV, JSONL or Parquet (by its suffix), through a temporary file and a rename."
     path = Path(path)
     kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(path.suffix.lower())
     if kind is None:
         raise BadInput(f"--output {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
-    with _atomic_file(path) as tmp:
+    with atomic_file(path) as tmp:
         if kind == "parquet":
             df.to_parquet(tmp, index=False)
         elif kind == "jsonl":

@@ -20,22 +20,14 @@ import nbformat
 import pandas as pd
 import yaml
 
-from ppt_book.core import (
-    RUN_DIR_ENV,
-    _now,
-    _pid_alive,
-    _to_builtin,
-    create_run_dir,
-    find_project_root,
-    runs_table,
-    update_metrics,
-)
+from .core import find_project_root, to_builtin
+from .records import RUN_DIR_ENV, create_run_dir, now_iso, pid_alive, runs_table, update_metrics
 
 # %% auto 0
 __all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
            'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters',
            'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params', 'Interrupted', 'run_chapter',
-           'results', 'chapter_headlines', 'results_view']
+           'smoke_size_note', 'results', 'chapter_headlines', 'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -211,7 +203,7 @@ def resolve_params(nb_path: str | Path, given: dict | None = None) -> tuple[dict
             )
     resolved = {k: d["default"] for k, d in declared.items()}
     resolved.update(overrides)
-    return _to_builtin(resolved), overrides
+    return to_builtin(resolved), overrides
 
 # %% ../nbs/90_runs.ipynb 29
 BAD_INPUT_ERRORS = (
@@ -248,7 +240,7 @@ def _ipc_kernel_manager():
     runtime = Path(jupyter_runtime_dir())
     for sock in runtime.glob("ppt-kernel-*-*-ipc-*"):  # left by runners that were SIGKILLed: their pid is gone
         with contextlib.suppress(ValueError, OSError):
-            if not _pid_alive(int(sock.name.split("-")[2])):
+            if not pid_alive(int(sock.name.split("-")[2])):
                 sock.unlink()
 
     class IPCKernelManager(AsyncKernelManager):
@@ -282,13 +274,13 @@ HEARTBEAT_S = 30  # seconds between the runner's heartbeats into metrics.json (c
 @contextlib.contextmanager
 def _heartbeat(run_dir: Path, every: float = HEARTBEAT_S):
     "Write `heartbeat` into run_dir's metrics.json now and every `every` seconds until the block ends."
-    update_metrics(run_dir, heartbeat=_now())
+    update_metrics(run_dir, heartbeat=now_iso())
     stop = threading.Event()
 
     def beat():
         while not stop.wait(every):
             with contextlib.suppress(OSError, ValueError):
-                update_metrics(run_dir, heartbeat=_now())
+                update_metrics(run_dir, heartbeat=now_iso())
 
     thread = threading.Thread(target=beat, name="ppt-book-heartbeat", daemon=True)
     thread.start()
@@ -400,7 +392,31 @@ def run_chapter(
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
-# %% ../nbs/90_runs.ipynb 40
+# %% ../nbs/90_runs.ipynb 37
+def smoke_size_note(
+    chapter: str,  # the notebook stem, e.g. '30_finetuning'
+    params: dict,  # the run's parameter values, e.g. the notebook's globals()
+    config: str | Path | None = None,  # default: the project's configs/book.yaml
+) -> str:
+    """Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the
+    book's."""
+    root = find_project_root()
+    path = Path(config) if config else (root / "configs" / "book.yaml" if root else None)
+    if path is None or not path.exists():
+        return ""
+    book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
+    differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
+    if not differ:
+        return "*This run has the book's sizes (`configs/book.yaml`).*"
+    return (
+        f"**A smoke-sized run.** {len(differ)} of its parameters differ from the book's: {', '.join(differ[:6])}"
+        f"{', ...' if len(differ) > 6 else ''}. Its numbers show that the code runs end to end, not what the methods "
+        "achieve: "
+        f"small models on few examples stay near the majority class, and their differences are mostly noise. "
+        f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`."
+    )
+
+# %% ../nbs/90_runs.ipynb 41
 def results(
     runs_dir: str | Path = "runs",  # root of the run folders
     chapter: str | None = None,  # stem or short name; None for all
@@ -410,7 +426,7 @@ def results(
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
-# %% ../nbs/90_runs.ipynb 43
+# %% ../nbs/90_runs.ipynb 44
 def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)
@@ -423,7 +439,7 @@ def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]
         else {}
     )
 
-# %% ../nbs/90_runs.ipynb 44
+# %% ../nbs/90_runs.ipynb 45
 def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
     "Float columns whose values are all whole numbers (or missing) as nullable integers."
     df = df.copy()
@@ -432,7 +448,7 @@ def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("Int64")
     return df
 
-# %% ../nbs/90_runs.ipynb 45
+# %% ../nbs/90_runs.ipynb 46
 def results_view(
     df: pd.DataFrame,  # a `results` table
     wide: bool = False,  # every column (but the folder path) instead of the compact view

@@ -20,14 +20,15 @@ import torch
 import torch.nn as nn
 
 from .core import count_parameters, seed_everything
+from .files import file_lock
 from .lm import LMConfig, TransformerLM, get_batch
-from .train import param_groups, torchrun_lock
+from .train import param_groups
 
 # %% auto 0
 __all__ = ['PEAK_BF16_TFLOPS', 'datasheet_peak_flops', 'matmul_params', 'flops_per_token', 'measure_matmul_flops', 'mfu',
            'autocast', 'train_steps', 'batch_gradients', 'saved_activation_bytes', 'memory_model',
-           'set_activation_checkpointing', 'measure_throughput', 'try_compile', 'ddp_main', 'run_torchrun',
-           'non_embedding_params', 'fit_scaling_law']
+           'set_activation_checkpointing', 'measure_throughput', 'try_compile', 'ddp_main', 'torchrun_lock',
+           'run_torchrun', 'non_embedding_params', 'fit_scaling_law']
 
 # %% ../nbs/50_scaling.ipynb 9
 PEAK_BF16_TFLOPS = {
@@ -314,6 +315,12 @@ def ddp_main(argv: list[str] | None = None) -> dict | None:
             dist.destroy_process_group()
 
 # %% ../nbs/50_scaling.ipynb 37
+def torchrun_lock():
+    """A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so
+    two launches at once can pick the same port and hang."""
+    return file_lock(Path(tempfile.gettempdir()) / "ppt_book-torchrun.lock")
+
+# %% ../nbs/50_scaling.ipynb 38
 def run_torchrun(nproc: int, args: list[str], threads_per_process: int | None = None, timeout: float = 600) -> dict:
     "Launch `ddp_main` with torchrun on this machine; return its timings and rank 0's final weights."
     from safetensors.torch import load_file
@@ -342,19 +349,19 @@ def run_torchrun(nproc: int, args: list[str], threads_per_process: int | None = 
         result["weights"] = load_file(str(Path(out) / "weights.safetensors"))
         return result
 
-# %% ../nbs/50_scaling.ipynb 38
+# %% ../nbs/50_scaling.ipynb 39
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.scaling`, not the notebook
     ddp_main()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: gloo's destructors at exit can wait forever on a peer that has left
 
-# %% ../nbs/50_scaling.ipynb 43
+# %% ../nbs/50_scaling.ipynb 44
 def non_embedding_params(model: TransformerLM) -> int:
     "Parameters outside the token and position embeddings (Kaplan et al.'s N)."
     return count_parameters(model) - model.wte.weight.numel() - model.wpe.weight.numel()
 
-# %% ../nbs/50_scaling.ipynb 44
+# %% ../nbs/50_scaling.ipynb 45
 def fit_scaling_law(N, L) -> dict:
     "Least-squares fit of L(N) = a·N^(-alpha) + c; returns a, alpha, c and the fit's largest relative error."
     from scipy.optimize import curve_fit

@@ -16,17 +16,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ppt_book.core import (
-    PARAMS_FILE,
-    LockHeld,
-    atomic_dir,
-    create_run_dir,
-    file_lock,
-    make_run_id,
-    read_metrics,
-    run_status,
-    update_metrics,
-)
+from .files import LockHeld, atomic_dir, file_lock
+from .records import PARAMS_FILE, create_run_dir, make_run_id, read_metrics, run_status, update_metrics
 from .runs import OFFLINE_ENV, ExperimentError, RunFailed, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0

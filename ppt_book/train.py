@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,16 +15,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .core import count_parameters, file_lock, find_project_root, get_device, seed_everything, validate_fields
+from .core import count_parameters, get_device, seed_everything, validate_fields
 
 # %% auto 0
 __all__ = ['SCHEDULES', 'encode_texts', 'length_grouped_batches', 'pad_batch', 'logits_of', 'progress_bar', 'predict_logits',
-           'param_groups', 'linear_schedule', 'cosine_schedule', 'TrainConfig', 'classification_loss', 'fit',
-           'torchrun_lock', 'smoke_size_note']
+           'param_groups', 'linear_schedule', 'cosine_schedule', 'TrainConfig', 'classification_loss', 'fit']
 
 # %% ../nbs/05_training.ipynb 7
 def encode_texts(tokenizer, texts: list[str], max_length: int, log=None) -> list[list[int]]:
@@ -380,91 +377,3 @@ def fit(
         "samples_per_s": seen / train_s if train_s else float("nan"),
         "steps": step,
     }
-
-# %% ../nbs/05_training.ipynb 42
-def _fit_check_main(argv: list[str] | None = None):
-    """torchrun entry of the two-process check: fit a dropout-free 1-layer BERT on `n` reviews, save the weights from
-    rank 0."""
-    import argparse
-    import os
-    import sys
-
-    import torch.distributed as dist
-    from safetensors.torch import save_file
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from ppt_book.data import load_minilm_tokenizer, load_rotten_tomatoes
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--out", required=True)
-    p.add_argument("--global-batch", type=int, default=16)
-    p.add_argument("--n", type=int, default=64)
-    args = p.parse_args(argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dsd, tok = load_rotten_tomatoes(0), load_minilm_tokenizer()
-    train = dsd["train"].select(range(args.n))
-    seed_everything(0)
-    model = BertForSequenceClassification(
-        BertConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=64,
-            num_labels=2,
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-        )
-    )
-    cfg = TrainConfig(lr=1e-3, num_epochs=2, batch_size=args.global_batch // world, max_length=48, patience=0)
-    out = fit(
-        model,
-        tok,
-        train["text"],
-        classification_loss(train["label"]),
-        train["text"][:16],
-        train["label"][:16],
-        cfg,
-        log=lambda s: None,
-        progress=False,
-    )
-    if int(os.environ.get("RANK", "0")) == 0:
-        save_file({k: v.contiguous() for k, v in out["model"].state_dict().items()}, args.out)
-    if (
-        world > 1 and dist.is_initialized()
-    ):  # every rank done, then leave without interpreter teardown (gloo's destructors can wait on a departed peer)
-        dist.barrier()
-        dist.destroy_process_group()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-# %% ../nbs/05_training.ipynb 43
-def torchrun_lock():
-    """A machine-wide lock around launching torchrun: `--standalone` picks a free port by binding and releasing it, so
-    two launches at once can pick the same port and hang."""
-    return file_lock(Path(tempfile.gettempdir()) / "ppt_book-torchrun.lock")
-
-# %% ../nbs/05_training.ipynb 46
-def smoke_size_note(
-    chapter: str,  # the notebook stem, e.g. '30_finetuning'
-    params: dict,  # the run's parameter values, e.g. the notebook's globals()
-    config: str | Path | None = None,  # default: the project's configs/book.yaml
-) -> str:
-    """Markdown saying whether this run has the book's sizes and, if not, what its numbers mean and how to get the
-    book's."""
-    root = find_project_root()
-    path = Path(config) if config else (root / "configs" / "book.yaml" if root else None)
-    if path is None or not path.exists():
-        return ""
-    book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
-    differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
-    if not differ:
-        return "*This run has the book's sizes (`configs/book.yaml`).*"
-    return (
-        f"**A smoke-sized run.** {len(differ)} of its parameters differ from the book's: {', '.join(differ[:6])}"
-        f"{', ...' if len(differ) > 6 else ''}. Its numbers show that the code runs end to end, not what the methods "
-        "achieve: "
-        f"small models on few examples stay near the majority class, and their differences are mostly noise. "
-        f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`."
-    )

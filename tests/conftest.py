@@ -40,7 +40,7 @@ TINY_PARAMS = (
     'lr = 0.1  # learning rate\nsteps = 3  # how many steps\nname = "tiny"  # a label\nfail = False  # raise on purpose'
 )
 TINY_CELLS = [
-    "from ppt_book.core import record\nif fail: raise ValueError('asked to fail')",
+    "from ppt_book.records import record\nif fail: raise ValueError('asked to fail')",
     "loss = 1.0\nfor _ in range(steps): loss *= (1 - lr)\nrecord('final_loss', loss)\nrecord('label', "
     "name)\nprint('loss', loss)",
 ]

@@ -20,8 +20,9 @@ from conftest import BIN, make_notebook
 
 from ppt_book.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, tensors_sha256
 from ppt_book.cli import main
-from ppt_book.core import create_run_dir, file_lock, make_run_id, read_metrics, runs_table, update_metrics
 from ppt_book.data import load_text_classification
+from ppt_book.files import file_lock
+from ppt_book.records import create_run_dir, make_run_id, read_metrics, runs_table, update_metrics
 from ppt_book.runs import id_params
 
 
@@ -193,7 +194,7 @@ RANGE_PARAMS = (
     'data_path: "Optional[str]" = None  # a file the chapter reads'
 )
 RANGE_CELLS = [
-    "import os\nfrom ppt_book.core import record\nrecord('steps', steps)\nrecord('data_path', data_path)\n"
+    "import os\nfrom ppt_book.records import record\nrecord('steps', steps)\nrecord('data_path', data_path)\n"
     "record('exists', bool(data_path) and os.path.exists(data_path))"
 ]
 
@@ -308,7 +309,7 @@ DATA_PARAMS = (
     "group_column: str | None = None  # rows sharing it stay in one split"
 )
 DATA_CELLS = [
-    "from ppt_book.data import load_text_classification\nfrom ppt_book.core import record\n"
+    "from ppt_book.data import load_text_classification\nfrom ppt_book.records import record\n"
     "dsd = load_text_classification(dataset, encoding=encoding, group_column=group_column)\nrecord('train_rows', "
     "len(dsd['train']))"
 ]
@@ -343,7 +344,7 @@ def test_second_sweep_on_same_runs_dir_exits_2_naming_holder(project, monkeypatc
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom ppt_book.core import file_lock\n"
+            "import sys, time\nfrom ppt_book.files import file_lock\n"
             f"with file_lock({str(project / 'runs' / '.sweep.lock')!r}):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)",
@@ -467,8 +468,8 @@ def test_killed_save_leaves_temporaries_that_the_next_save_removes(ckpt, tmp_pat
 def saved_classifier(tmp_path_factory):
     from transformers import BertConfig, BertForSequenceClassification
 
-    from ppt_book.distill import word_tokenizer
-    from ppt_book.finetune import save_classifier
+    from ppt_book.model_io import save_classifier
+    from ppt_book.students import word_tokenizer
 
     tok = word_tokenizer(["a fine film", "a dull film"])
     torch.manual_seed(0)
@@ -535,8 +536,8 @@ def hostile_folder(good, where, kind):
     ],
 )
 def test_model_folders_never_run_their_code(saved_classifier, tmp_path, kind, error, match):
-    from ppt_book.finetune import load_classifier
     from ppt_book.inference import predict
+    from ppt_book.model_io import load_classifier
 
     folder, marker = hostile_folder(saved_classifier, tmp_path, kind)
     for load in (load_classifier, lambda d: predict(["a fine film"], d)):
@@ -546,7 +547,7 @@ def test_model_folders_never_run_their_code(saved_classifier, tmp_path, kind, er
 
 
 def test_a_folder_without_a_model_is_named(tmp_path):
-    from ppt_book.finetune import load_classifier
+    from ppt_book.model_io import load_classifier
 
     with pytest.raises(FileNotFoundError, match=r"empty holds no config.json: it is not a saved model folder"):
         load_classifier((tmp_path / "empty").mkdir() or tmp_path / "empty")
@@ -554,7 +555,9 @@ def test_a_folder_without_a_model_is_named(tmp_path):
 
 # ---------------------------------------------------------------- signals
 
-SLEEP_CELLS = ["import os, time\nfrom ppt_book.core import record\nrecord('kernel_pid', os.getpid())\ntime.sleep(120)"]
+SLEEP_CELLS = [
+    "import os, time\nfrom ppt_book.records import record\nrecord('kernel_pid', os.getpid())\ntime.sleep(120)"
+]
 
 
 def start_sleeping_run(project):
@@ -623,7 +626,7 @@ def test_sigkilled_runner_reads_as_stale_never_running(project, capsys, monkeypa
 
 def test_two_processes_recording_into_one_run_keep_every_metric(tmp_path):
     run_dir = create_run_dir("00_core", {}, runs_dir=tmp_path, run_id="shared")
-    code = "import sys\nfrom ppt_book.core import record\nfor i in range(150): record(f'p{sys.argv[1]}_{i}', i)"
+    code = "import sys\nfrom ppt_book.records import record\nfor i in range(150): record(f'p{sys.argv[1]}_{i}', i)"
     env = {**os.environ, "PPT_RUN_DIR": str(run_dir)}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(k)], env=env) for k in range(2)]
     assert all(p.wait(timeout=300) == 0 for p in procs)
@@ -632,7 +635,7 @@ def test_two_processes_recording_into_one_run_keep_every_metric(tmp_path):
 
 def test_runs_started_in_the_same_second_get_distinct_ids(tmp_path):
     code = (
-        "import sys\nfrom ppt_book.core import create_run_dir\n"
+        "import sys\nfrom ppt_book.records import create_run_dir\n"
         f"print(create_run_dir('00_core', {{'seed': 0}}, runs_dir={str(tmp_path)!r}).name)"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
@@ -656,7 +659,7 @@ def test_sweep_lock_is_released_when_its_holder_dies(tmp_path):
         [
             sys.executable,
             "-c",
-            "import time\nfrom ppt_book.core import file_lock\n"
+            "import time\nfrom ppt_book.files import file_lock\n"
             f"with file_lock({str(tmp_path / '.sweep.lock')!r}):\n    print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -218,7 +218,7 @@ def test_save_keeps_the_line_and_quick_never_writes(root, tmp_path, monkeypatch)
 def test_headline_table_reads_saved_results(tmp_path):
     """The front page's table has one row per saved result it knows, linked to the chapter, and says so when there are
     none."""
-    from ppt_book.book import headline_markdown
+    from ppt_book.headline import headline_markdown
 
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from conftest import make_notebook
 
-from ppt_book.book import build_book, markdown_math_to_mathml, write_readme
+from ppt_book.book import build_book, markdown_math_to_mathml
+from ppt_book.generated import write_readme
 
 PLOT = (
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
@@ -37,7 +38,7 @@ def book_project(tmp_path):
         nbs / "10_alpha.ipynb",
         [
             ("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
-            "from ppt_book.core import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
+            "from ppt_book.records import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
             "#| hide\nprint('hidden cell output')",
             PLOT,
             EXPORTED,

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from ppt_book import data
-from ppt_book.data import AssetMissing, load_text_classification
+from ppt_book.data import load_text_classification
+from ppt_book.pretrained import AssetMissing
 
 
 @pytest.fixture

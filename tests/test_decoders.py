@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from ppt_book.core import BadInput
-from ppt_book.data import train_tokenizer
 from ppt_book.decoders import (
     GPTClassifier,
     balanced_shots,
@@ -26,6 +25,7 @@ from ppt_book.decoders import (
     stream_ids,
 )
 from ppt_book.lm import LMConfig, TransformerLM
+from ppt_book.subwords import train_tokenizer
 from ppt_book.train import pad_batch
 
 TEXTS = [

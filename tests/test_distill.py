@@ -7,22 +7,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ppt_book.augment import augment
 from ppt_book.core import seed_everything
 from ppt_book.distill import (
     KD_LOSSES,
     DistillConfig,
-    StudentConfig,
-    StudentForSequenceClassification,
     attention_map_loss,
-    augment,
     distillation_loss,
     hidden_mse_loss,
     logit_mse_loss,
-    register_students,
     soft_target_loss,
     train_student,
-    word_tokenizer,
 )
+from ppt_book.students import StudentConfig, StudentForSequenceClassification, word_tokenizer
 
 
 def test_soft_target_loss_by_hand():
@@ -116,7 +113,6 @@ def test_student_learns_saves_and_runs_in_pipeline(arch, tmp_path):
     out["model"].config.id2label, out["model"].config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
     out["model"].save_pretrained(tmp_path / "s")
     tok.save_pretrained(tmp_path / "s")
-    register_students()
     clf = pipeline("text-classification", model=str(tmp_path / "s"), device=-1)
     assert [p["label"] for p in clf(["superb film", "dull film"])] == ["pos", "neg"]
 
@@ -150,8 +146,9 @@ def test_augment_keeps_words_or_masks():
 def test_plot_sentences_never_take_a_held_out_movie():
     import pandas as pd
 
-    from ppt_book.data import RT_FILE, asset_path, load_rotten_tomatoes, normalize_text
-    from ppt_book.distill import plot_sentences
+    from ppt_book.augment import plot_sentences
+    from ppt_book.data import RT_FILE, load_rotten_tomatoes, normalize_text
+    from ppt_book.pretrained import asset_path
 
     raw = pd.read_csv(asset_path(*RT_FILE))
     plots = raw[raw["category"] == "plot"]

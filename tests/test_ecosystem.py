@@ -97,18 +97,21 @@ def test_runs_are_quiet_and_their_files_readable_by_others(tiny_project):
 SAVE_ALL = """
 import sys, torch
 from transformers import BertConfig, BertForSequenceClassification
-from ppt_book.distill import StudentConfig, StudentForSequenceClassification, transformer_student, word_tokenizer
-from ppt_book.finetune import save_classifier
-from ppt_book.data import load_minilm_tokenizer
+from ppt_book.students import StudentConfig, StudentForSequenceClassification, transformer_student, word_tokenizer
+from ppt_book.model_io import save_classifier
+from ppt_book.pretrained import load_minilm_tokenizer
 out = sys.argv[1]
 words = word_tokenizer(["a fine film", "a dull film", "fine", "dull"])
 torch.manual_seed(0)
 for arch in ("bilstm", "gru", "cnn"):
-    m = StudentForSequenceClassification(StudentConfig(arch, vocab_size=len(words), embed_dim=8, hidden_size=8,
-    num_filters=4, num_labels=2)) save_classifier(m, words, f"{out}/{arch}", ["rotten", "fresh"])
-wp = load_minilm_tokenizer() teacher = BertForSequenceClassification(BertConfig(vocab_size=len(wp), hidden_size=32,
-num_hidden_layers=2, num_attention_heads=2,
-                                                   intermediate_size=64, num_labels=2))
+    config = StudentConfig(arch, vocab_size=len(words), embed_dim=8, hidden_size=8, num_filters=4, num_labels=2)
+    m = StudentForSequenceClassification(config)
+    save_classifier(m, words, f"{out}/{arch}", ["rotten", "fresh"])
+wp = load_minilm_tokenizer()
+config = BertConfig(
+    vocab_size=len(wp), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2
+)
+teacher = BertForSequenceClassification(config)
 save_classifier(teacher, wp, f"{out}/teacher", ["rotten", "fresh"])
 save_classifier(transformer_student(teacher, layers=(1,)), wp, f"{out}/transformer", ["rotten", "fresh"])
 """
@@ -140,7 +143,7 @@ def test_every_kind_of_saved_model_loads_after_import_ppt_book(tmp_path):
 IMPORT_ORDERS = {  # each prints whether the student's model type is registered, then whether transformers was imported
     "ppt_book, then transformers": "import ppt_book\nfrom transformers import CONFIG_MAPPING",
     "transformers, then ppt_book": "from transformers import CONFIG_MAPPING\nimport ppt_book",
-    "a module that imports transformers itself": "from ppt_book.distill import StudentConfig\nfrom transformers "
+    "a module that imports transformers itself": "from ppt_book.students import StudentConfig\nfrom transformers "
     "import CONFIG_MAPPING",
     "transformers imported by a ppt_book function": "from ppt_book.data import "
     "load_minilm_tokenizer\nload_minilm_tokenizer()\nfrom "

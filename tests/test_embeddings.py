@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from ppt_book.data import WordVectors
 from ppt_book.embeddings import (
     GloveConfig,
     Word2VecConfig,
@@ -29,6 +28,7 @@ from ppt_book.embeddings import (
     train_glove,
     train_word2vec,
 )
+from ppt_book.pretrained import WordVectors
 
 
 def test_negative_sampling_follows_unigram_to_the_three_quarters():

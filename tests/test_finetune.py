@@ -6,20 +6,19 @@ import pytest
 import torch
 
 from ppt_book.core import seed_everything
-from ppt_book.data import load_text_classification, train_tokenizer
+from ppt_book.data import load_text_classification
 from ppt_book.finetune import (
     HEADS,
     EncoderClassifier,
     SmallBertConfig,
-    check_labels,
-    load_classifier,
     mask_tokens,
-    save_classifier,
     small_bert_classifier,
     train_classifier,
     wordpiece_word_ids,
 )
 from ppt_book.inference import predict
+from ppt_book.model_io import check_labels, load_classifier, save_classifier
+from ppt_book.subwords import train_tokenizer
 from ppt_book.train import TrainConfig, length_grouped_batches, linear_schedule, pad_batch
 
 

@@ -10,9 +10,9 @@ import torch
 from conftest import BIN
 
 from ppt_book.core import BadInput
-from ppt_book.distill import StudentConfig, StudentForSequenceClassification, word_tokenizer
-from ppt_book.finetune import save_classifier
 from ppt_book.inference import RUNTIMES, OrtClassifier, _ExportRNN, export_onnx, predict, quantize_int8
+from ppt_book.model_io import save_classifier
+from ppt_book.students import StudentConfig, StudentForSequenceClassification, word_tokenizer
 from ppt_book.train import logits_of
 
 TEXTS = ["a fine film", "a dull film", "fine acting and a dull plot", "dull"]
@@ -98,7 +98,7 @@ def test_onnx_file_in_the_folder_is_used(students, tmp_path):
     import shutil
 
     shutil.copytree(students["cnn"], folder)
-    from ppt_book.finetune import load_classifier
+    from ppt_book.model_io import load_classifier
 
     export_onnx(load_classifier(folder)[0], folder / "model.onnx")
     from ppt_book.inference import load_runtime
@@ -109,7 +109,7 @@ def test_onnx_file_in_the_folder_is_used(students, tmp_path):
 
 
 def test_quantize_int8_keeps_the_original(students):
-    from ppt_book.finetune import load_classifier
+    from ppt_book.model_io import load_classifier
 
     model = load_classifier(students["bilstm"])[0]
     before = {k: v.clone() for k, v in model.state_dict().items()}

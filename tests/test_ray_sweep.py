@@ -8,7 +8,7 @@ import yaml
 from conftest import make_notebook
 
 from ppt_book.cli import main
-from ppt_book.core import read_metrics
+from ppt_book.records import read_metrics
 from ppt_book.runs import ExperimentError, results
 from ppt_book.sweeps import run_sweep
 
@@ -23,7 +23,7 @@ KILL_PARAMS = (
 )
 KILL_CELLS = [
     "import os, signal, time, pathlib\n"
-    "from ppt_book.core import record\n"
+    "from ppt_book.records import record\n"
     "if kill_always or (marker and not pathlib.Path(marker).exists()):\n"
     "    if marker: pathlib.Path(marker).write_text('killed once')\n"
     "    os.kill(os.getppid(), signal.SIGKILL)  # the kernel's parent is the Ray worker running papermill\n"

@@ -11,14 +11,11 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from ppt_book import core
 from ppt_book.checkpoint import CheckpointError, load_checkpoint
-from ppt_book.core import atomic_dir, bootstrap_ci, paired_test, seed_everything
-from ppt_book.distill import (
-    DistillConfig,
-    StudentConfig,
-    StudentForSequenceClassification,
-    train_student,
-    word_tokenizer,
-)
+from ppt_book.core import seed_everything
+from ppt_book.distill import DistillConfig, train_student
+from ppt_book.files import atomic_dir
+from ppt_book.stats import bootstrap_ci, paired_test
+from ppt_book.students import StudentConfig, StudentForSequenceClassification, word_tokenizer
 from ppt_book.train import (
     TrainConfig,
     _global_batches,

@@ -28,11 +28,16 @@ MODULES = [
     "cli",
 ]
 PROBA_CHECK = """
-import torch from transformers import BertConfig, BertForSequenceClassification from ppt_book.distill import
-word_tokenizer from ppt_book.interpret import proba_fn tok = word_tokenizer(["a fine film", "a dull film"])
-torch.manual_seed(0) model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=8,
-num_hidden_layers=1, num_attention_heads=2,
-                                                 intermediate_size=16, num_labels=2))
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+from ppt_book.students import word_tokenizer
+from ppt_book.interpret import proba_fn
+tok = word_tokenizer(["a fine film", "a dull film"])
+torch.manual_seed(0)
+config = BertConfig(
+    vocab_size=len(tok), hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=2
+)
+model = BertForSequenceClassification(config)
 print(*proba_fn(model, tok)(["a fine film"])[0])
 """
 
