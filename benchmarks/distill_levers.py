@@ -101,9 +101,8 @@ def main(argv=None):
     word_tok = word_tokenizer(base)
     neighbours = glove_neighbours(list(word_tok.get_vocab()), glove)
     rng = np.random.default_rng(args.seed)
-    aug = [
-        augment(t, rng, neighbours) for t in base for _ in range(copies[1])
-    ]  # copy j of review i at i * copies[1] + j
+    # copy j of review i at i * copies[1] + j
+    aug = [augment(t, rng, neighbours) for t in base for _ in range(copies[1])]
     plots = plot_sentences(set(dsd["validation"]["movie"]) | set(dsd["test"]["movie"]))
     if args.quick:
         plots = plots[:100]

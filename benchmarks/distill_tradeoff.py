@@ -58,14 +58,14 @@ def main(argv=None):
 
 def headline(line: dict) -> dict:
     "The front page's row: the best student against its teacher."
-    o, p, r = line["ours"], line["peer"], line["ratio"]
+    ours, peer, ratio = line["ours"], line["peer"], line["ratio"]
     return {
         "chapter": "40_distillation",
         "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
-        "ours": f"{pct(o['test_acc'])}, {o['params'] / 1e6:.2f}M parameters, {o['latency_ms_b1']:.2f} ms",
-        "peer": f"{pct(p['test_acc'])}, {p['params'] / 1e6:.1f}M, {p['latency_ms_b1']:.1f} ms",
-        "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{points_interval(line.get('paired'))} at "
-        f"{pct(r['params'])} of the parameters, {1 / r['latency_ms_b1']:.1f}x faster at batch 1",
+        "ours": f"{pct(ours['test_acc'])}, {ours['params'] / 1e6:.2f}M parameters, {ours['latency_ms_b1']:.2f} ms",
+        "peer": f"{pct(peer['test_acc'])}, {peer['params'] / 1e6:.1f}M, {peer['latency_ms_b1']:.1f} ms",
+        "comparison": f"{100 * (ours['test_acc'] - peer['test_acc']):+.1f} points{points_interval(line.get('paired'))}"
+        f" at {pct(ratio['params'])} of the parameters, {1 / ratio['latency_ms_b1']:.1f}x faster at batch 1",
     }
 
 

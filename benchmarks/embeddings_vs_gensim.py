@@ -33,7 +33,7 @@ from ppt_book.pretrained import WordVectors
 
 def headline(line: dict) -> dict:
     "The front page's row: wall time against gensim, and the paired WordSim353 difference."
-    o, p, r = line["ours"], line["peer"], line["ratio"]
+    ours, peer, ratio = line["ours"], line["peer"], line["ratio"]
     t = line.get("paired_wordsim353")
     rho = ""
     if t:
@@ -42,9 +42,9 @@ def headline(line: dict) -> dict:
     return {
         "chapter": "10_embeddings",
         "claim": "word2vec skip-gram vs gensim, same corpus and settings",
-        "ours": f"{o['wall_s']:.1f} s, WordSim353 {o['wordsim353_spearman']:.3f}",
-        "peer": f"{p['wall_s']:.1f} s, {p['wordsim353_spearman']:.3f}",
-        "comparison": f"{r['wall_s']:.2f}x gensim's wall time" + rho,
+        "ours": f"{ours['wall_s']:.1f} s, WordSim353 {ours['wordsim353_spearman']:.3f}",
+        "peer": f"{peer['wall_s']:.1f} s, {peer['wordsim353_spearman']:.3f}",
+        "comparison": f"{ratio['wall_s']:.2f}x gensim's wall time" + rho,
     }
 
 
@@ -138,9 +138,8 @@ def main(argv=None):
 
     ours, peer = summary(rounds["ours"]), summary(rounds["gensim"])
     ours["engine"] = args.engine
-    paired = paired_similarity(
-        last["ours"], last["gensim"], bench["wordsim353"]
-    )  # last round of each: same pairs, paired bootstrap
+    # last round of each: same pairs, paired bootstrap
+    paired = paired_similarity(last["ours"], last["gensim"], bench["wordsim353"])
     emit(
         "embeddings_vs_gensim",
         ours,

@@ -92,12 +92,12 @@ def probe_run(feats, rows, labels, val_y, C=1.0):
 
 def headline(line: dict) -> dict:
     "The front page's row: test accuracy at each label count, the best of ours against SetFit."
-    o, p, counts = line["ours"], line["peer"], line.get("label_counts") or []
+    ours, peer, counts = line["ours"], line["peer"], line.get("label_counts") or []
     return {
         "chapter": "35_decoders",
         "claim": "few labels: best of our methods vs SetFit",
-        "ours": ", ".join(f"{pct(o[f'test_acc_{n}'])} at {n}" for n in counts),
-        "peer": ", ".join(pct(p[f"test_acc_{n}"]) for n in counts),
+        "ours": ", ".join(f"{pct(ours[f'test_acc_{n}'])} at {n}" for n in counts),
+        "peer": ", ".join(pct(peer[f"test_acc_{n}"]) for n in counts),
         "comparison": "labels: " + ", ".join(str(n) for n in counts),
     }
 
@@ -145,9 +145,8 @@ def main(argv=None):
         }
         for name, (feats, feat_s) in probes.items():
             v, t, s = probe_run(feats, rows, labels, val[1])
-            share = (len(rows) + len(val[0]) + len(test[0])) / (
-                len(pool) + len(val[0]) + len(test[0])
-            )  # this count's texts in the one feature pass
+            # this count's texts in the one feature pass
+            share = (len(rows) + len(val[0]) + len(test[0])) / (len(pool) + len(val[0]) + len(test[0]))
             runs[name] = (v, t, s + feat_s * share)
         s_val, s_test, s_wall = setfit_run(texts, labels, val, test, args.seed, 5 if args.quick else 20)
         s_acc, s_lo, s_hi = bootstrap_ci(test[1], s_test)

@@ -39,14 +39,14 @@ from ppt_book.train import TrainConfig, predict_logits
 
 def headline(line: dict) -> dict:
     "The front page's row: our fine-tuning against Trainer's defaults, with the paired interval."
-    o, p = line["ours"], line["peer"]
+    ours, peer = line["ours"], line["peer"]
     who = "the book's MiniLM teacher" if line.get("ours_from") else "fine-tuned MiniLM, our loop"
     return {
         "chapter": "30_finetuning",
         "claim": f"{who} vs HF Trainer's defaults",
-        "ours": f"{pct(o['test_acc'])} test accuracy",
-        "peer": pct(p["test_acc"]),
-        "comparison": f"{100 * (o['test_acc'] - p['test_acc']):+.1f} points{points_interval(line.get('paired'))}",
+        "ours": f"{pct(ours['test_acc'])} test accuracy",
+        "peer": pct(peer["test_acc"]),
+        "comparison": f"{100 * (ours['test_acc'] - peer['test_acc']):+.1f} points{points_interval(line.get('paired'))}",
     }
 
 

@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-# Published dense bf16 peaks (no sparsity), FLOP/s.
+# Published dense bf16 peaks (no sparsity), FLOP/s: ppt_book.scaling.PEAK_BF16_TFLOPS (a test pins them equal).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12}
 
 
@@ -123,21 +123,12 @@ def flops_per_token(n_matmul_params: int, cfg: GPTConfig, seq_len: int) -> float
     return 6 * n_matmul_params + 12 * cfg.n_layer * cfg.n_embd * seq_len
 
 
-def memory_estimate_bytes(n_params: int, cfg: GPTConfig, batch: int, seq: int) -> dict:
-    "Parameters, gradients, AdamW state (fp32) and activations (bf16, flash attention: 34·s·b·h per layer)."
-    weights = 4 * n_params
-    grads = 4 * n_params
-    adam = 8 * n_params
-    acts = cfg.n_layer * 34 * seq * batch * cfg.n_embd + batch * seq * cfg.vocab_size * (
-        2 + 4 + 4
-    )  # + logits, fp32 loss and grad
-    return {
-        "weights": weights,
-        "grads": grads,
-        "adam": adam,
-        "activations": acts,
-        "total": weights + grads + adam + acts,
-    }
+def memory_estimate_bytes(n_params: int, cfg: GPTConfig, batch: int, seq: int, act_bytes: int = 2) -> dict:
+    """Estimated training memory in bytes: fp32 weights, gradients, AdamW state, and activations (`act_bytes` per value:
+    2 under bf16 autocast), the formula of ppt_book.scaling.memory_model (a test pins them equal)."""
+    acts = cfg.n_layer * 16 * batch * seq * cfg.n_embd * act_bytes + 2 * batch * seq * cfg.vocab_size * 4
+    n = n_params
+    return {"weights": 4 * n, "gradients": 4 * n, "adamw": 8 * n, "activations": acts, "total": 16 * n + acts}
 
 
 def sync(device):
@@ -169,17 +160,19 @@ def time_training(model, make_batch, device, steps: int, warmup: int, dtype, hf:
     return {"step_s": statistics.median(times), "loss": float(loss.detach()), "peak_mem_bytes": peak}
 
 
-def matmul_tflops(device, n: int, dtype, repeats: int = 10) -> float:
-    "Measured rate of an n×n×n matrix product, TFLOP/s (random data, mean of `repeats` after warm-up)."
+def matmul_tflops(device, n: int, dtype, repeats: int = 10, warmup: int = 3) -> float:
+    """Measured rate of an n×n by n×n matrix product, TFLOP/s: the fastest of `repeats` after `warmup` products, as
+    ppt_book.scaling.measure_matmul_flops measures it (a test pins them equal)."""
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
+    times = []
+    for i in range(warmup + repeats):
+        sync(device)
+        t = time.perf_counter()
         a @ b
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    sync(device)
-    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e12
+        sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return 2 * n**3 / min(times) / 1e12
 
 
 def gpu_info(device) -> dict:

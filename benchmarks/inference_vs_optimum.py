@@ -96,13 +96,13 @@ def peer_python() -> Path:
 
 def headline(line: dict) -> dict:
     "The front page's row: our fastest runtime's latency at batch 1 against Optimum's."
-    o, p, r = line["ours"], line["peer"], line["ratio"]
+    ours, peer, ratio = line["ours"], line["peer"], line["ratio"]
     return {
         "chapter": "45_inference",
         "claim": "teacher served int8 in ONNX Runtime vs Hugging Face Optimum",
-        "ours": f"{o['latency_ms_b1']:.2f} ms at batch 1, {pct(o['test_acc'])}",
-        "peer": f"{p['latency_ms_b1']:.2f} ms, {pct(p['test_acc'])}",
-        "comparison": f"{r['latency_ms_b1']:.2f}x Optimum's latency",
+        "ours": f"{ours['latency_ms_b1']:.2f} ms at batch 1, {pct(ours['test_acc'])}",
+        "peer": f"{peer['latency_ms_b1']:.2f} ms, {pct(peer['test_acc'])}",
+        "comparison": f"{ratio['latency_ms_b1']:.2f}x Optimum's latency",
     }
 
 
@@ -138,9 +138,8 @@ def main(argv=None):
     p.add_argument(
         "--no-peer", action="store_true", help="measure ours only (CI without the peer's environment); the peer is null"
     )
-    p.add_argument(
-        "--measure", metavar="RUNTIME", help=argparse.SUPPRESS
-    )  # internal: time one of our runtimes in this process
+    # internal: time one of our runtimes in this process
+    p.add_argument("--measure", metavar="RUNTIME", help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.measure:

@@ -61,13 +61,13 @@ def train_and_score(shape: dict, tcfg: LMTrainConfig, train_ids, val_ids, vocab:
 
 def headline(line: dict) -> dict:
     "The front page's row: held-out loss of the book's char Transformer against the recipe's."
-    o, p = line["ours"], line["peer"]
+    ours, peer = line["ours"], line["peer"]
     return {
         "chapter": "20_language_models",
         "claim": "char Transformer LM, held-out loss vs nanoGPT's CPU recipe",
-        "ours": f"{o['val_loss']:.3f} nats/char in {o['wall_s'] / 60:.1f} min",
-        "peer": f"{p['val_loss']:.3f} in {p['wall_s'] / 60:.1f} min",
-        "comparison": f"{o['val_loss'] - p['val_loss']:+.3f} nats/char",
+        "ours": f"{ours['val_loss']:.3f} nats/char in {ours['wall_s'] / 60:.1f} min",
+        "peer": f"{peer['val_loss']:.3f} in {peer['wall_s'] / 60:.1f} min",
+        "comparison": f"{ours['val_loss'] - peer['val_loss']:+.3f} nats/char",
     }
 
 
@@ -170,9 +170,8 @@ def main(argv=None):
         )
         from ppt_book.core import cpu_name
 
-        extra["same_machine"] = (
-            saved.get("machine", {}).get("cpu") == cpu_name()
-        )  # minutes buy each processor a different number of steps
+        # minutes buy each processor a different number of steps
+        extra["same_machine"] = saved.get("machine", {}).get("cpu") == cpu_name()
         if args.save and not extra["same_machine"]:
             sys.exit(
                 f"{args.peer_from} was measured on {saved.get('machine', {}).get('cpu')!r}, this machine is "

@@ -24,33 +24,36 @@ from _common import emit, parser
 from ppt_book.core import count_parameters, seed_everything
 from ppt_book.corpora import shakespeare_split
 from ppt_book.lm import CharTokenizer, LMConfig, TransformerLM, get_batch, to_gpt2
+from ppt_book.train import optimizer_step
 
 
 def make_step(model, opt, hf: bool):
+    "One training step of either model, through the book's optimizer_step, so that only the models differ."
+    params = list(model.parameters())
+
+    def forward(part):
+        x, y = part
+        if not hf:
+            return model(x, y).loss
+        # the loss from its logits, on exactly our targets (its `labels` would shift and drop one)
+        logits = model(input_ids=x).logits
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+
     def step(x, y):
-        if hf:  # the loss from its logits, on exactly our targets (its `labels` would shift and drop one)
-            logits = model(input_ids=x).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        else:
-            loss = model(x, y).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return loss.item()
+        return optimizer_step(opt, forward, [(x, y)], params, max_grad_norm=1.0)
 
     return step
 
 
 def headline(line: dict) -> dict:
     "The front page's row: training tokens per second against GPT2LMHeadModel."
-    o, p, r = line["ours"], line["peer"], line["ratio"]
+    ours, peer, ratio = line["ours"], line["peer"], line["ratio"]
     return {
         "chapter": "20_language_models",
         "claim": "Transformer LM training speed vs GPT2LMHeadModel, same shape",
-        "ours": f"{o['tokens_per_s']:,.0f} tokens/s",
-        "peer": f"{p['tokens_per_s']:,.0f} tokens/s",
-        "comparison": f"{r['tokens_per_s']:.2f}x, equal losses",
+        "ours": f"{ours['tokens_per_s']:,.0f} tokens/s",
+        "peer": f"{peer['tokens_per_s']:,.0f} tokens/s",
+        "comparison": f"{ratio['tokens_per_s']:.2f}x, equal losses",
     }
 
 

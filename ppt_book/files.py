@@ -15,16 +15,28 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
 from .core import to_builtin
 
 # %% ../nbs/00_core.ipynb 18
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask  # reading the umask means setting it
+    "The process's umask, read without changing it where Linux reports it; elsewhere set and restored under a lock."
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    # os.umask can only be read by setting it: a file another thread creates meanwhile would get mode 0666
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
 
 # %% ../nbs/00_core.ipynb 19
 @contextlib.contextmanager

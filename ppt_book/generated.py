@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['cell_directives', 'strip_directives', 'readme_markdown', 'write_readme', 'extra_modules', 'export_package']
+__all__ = ['cell_directives', 'strip_directives', 'chapter_modules', 'modules_markdown', 'readme_markdown', 'write_readme', 'export_package']
 
 # %% ../nbs/92_book.ipynb 3
 # Files generated from the notebooks: the package's modules (nbdev_export) and README.md from the index.
@@ -55,28 +55,71 @@ def _shown(cell) -> bool:
     return not ("hide" in d or d.get("echo") == "false" or "export" in d and not cell.source.strip())
 
 # %% ../nbs/92_book.ipynb 11
+_DEFAULT_EXP = re.compile(r"#\|\s*default_exp\s+(\w+)\s*$")
+_EXPORT = re.compile(r"#\|\s*export(?:\s+(\w+))?\s*$")
+
+
+def chapter_modules(nbs_dir: str | Path) -> dict[str, tuple[str, str, bool]]:
+    """{module: (notebook file name, its one-line concern, whether it is the chapter's own)}, in chapter order; the
+    concern is the comment that opens the module's first exported cell (its imports)."""
+    found = {}
+    for path in sorted(Path(nbs_dir).glob("*.ipynb")):
+        own = None
+        for cell in nbformat.read(path, as_version=4).cells:
+            lines = cell.source.splitlines() if cell.cell_type == "code" else []
+            if not lines:
+                continue
+            if m := _DEFAULT_EXP.match(lines[0]):
+                own = m.group(1)
+                continue
+            m = _EXPORT.match(lines[0])
+            name = m and (m.group(1) or own)
+            if not name or name in found:
+                continue
+            if len(lines) < 2 or not lines[1].startswith("# "):
+                raise ValueError(
+                    f"{path.name}: the first cell exporting {name} must open with a comment saying what the module "
+                    "is for (the README's module table shows it; an extra module's docstring is made from it)"
+                )
+            found[name] = (path.name, lines[1][2:].strip(), name == own)
+    return found
+
+# %% ../nbs/92_book.ipynb 12
+def modules_markdown(root: str | Path | None = None) -> str:
+    "The table of modules for the front page: chapter, module and the one concern it serves."
+    root = Path(root or find_project_root() or ".")
+    rows = [
+        f"| {Path(notebook).stem} | `ppt_book.{name}` | {concern} |"
+        for name, (notebook, concern, _) in chapter_modules(root / "nbs").items()
+    ]
+    return "| chapter | module | its one concern |\n|---|---|---|\n" + "\n".join(rows)
+
+# %% ../nbs/92_book.ipynb 13
 def readme_markdown(index_nb: str | Path) -> str:
     """README text made from the index notebook; a cell marked `#| readme: headline` becomes the headline table of the
-    committed results."""
+    committed results, one marked `#| readme: modules` the table of modules."""
+    root = Path(index_nb).resolve().parent.parent
     nb = nbformat.read(index_nb, as_version=4)
     parts = [
         f"<!-- generated from {Path(index_nb).parent.name}/{Path(index_nb).name} by `ppt-book readme`; edit the "
         "notebook, not this file -->"
     ]
     for cell in nb.cells:
+        generated = cell_directives(cell.source).get("readme") if cell.cell_type == "code" else None
         if cell.cell_type == "markdown":
             parts.append(cell.source.strip())
-        elif cell.cell_type == "code" and cell_directives(cell.source).get("readme") == "headline":
-            parts.append(
-                headline_markdown(Path(index_nb).resolve().parent.parent)
-            )  # the committed results, as the page shows them
+        elif generated == "headline":
+            # the committed results, as the page shows them
+            parts.append(headline_markdown(root))
+        elif generated == "modules":
+            parts.append(modules_markdown(root))
         elif cell.cell_type == "code" and _shown(cell) and "parameters" not in cell.metadata.get("tags", []):
             code = strip_directives(cell.source).strip()
             if code:
                 parts.append(f"```python\n{code}\n```")
     return "\n\n".join(p for p in parts if p) + "\n"
 
-# %% ../nbs/92_book.ipynb 12
+# %% ../nbs/92_book.ipynb 14
 def write_readme(root: str | Path | None = None, check: bool = False) -> bool:
     "Write README.md from nbs/index.ipynb; with `check`, only report whether it is up to date."
     root = Path(root or find_project_root() or ".")
@@ -88,33 +131,12 @@ def write_readme(root: str | Path | None = None, check: bool = False) -> bool:
         write_text_atomic(readme, text)
     return True
 
-# %% ../nbs/92_book.ipynb 14
-_EXTRA_MODULE = re.compile(r"#\|\s*export\s+(\w+)\s*$")
-
-
-def extra_modules(nbs_dir: str | Path) -> dict[str, tuple[str, str]]:
-    "{module: (notebook file name, its one-line concern)} for every module a chapter exports besides its own."
-    found = {}
-    for path in sorted(Path(nbs_dir).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            lines = cell.source.splitlines() if cell.cell_type == "code" else []
-            m = _EXTRA_MODULE.match(lines[0]) if lines else None
-            if not m or m.group(1) in found:
-                continue
-            if len(lines) < 2 or not lines[1].startswith("# "):
-                raise ValueError(
-                    f"{path.name}: the first cell exporting {m.group(1)} must open with a comment saying what the "
-                    "module is for (it becomes the module's docstring)"
-                )
-            found[m.group(1)] = (path.name, lines[1][2:].strip())
-    return found
-
-# %% ../nbs/92_book.ipynb 15
+# %% ../nbs/92_book.ipynb 16
 def export_package(root: str | Path | None = None) -> list[str]:
     "Export the notebooks into ppt_book/ (nbdev_export), each extra module started from its header; return their names."
     root = Path(root or find_project_root() or ".")
-    modules = extra_modules(root / "nbs")
-    for name, (notebook, concern) in modules.items():
+    modules = {name: m for name, m in chapter_modules(root / "nbs").items() if not m[2]}
+    for name, (notebook, concern, _) in modules.items():
         header = (
             f'"""{concern}"""\n\n# AUTOGENERATED! DO NOT EDIT! File to edit: ../nbs/{notebook}.\n\n'
             "from __future__ import annotations\n\n# %% auto 0\n__all__ = []\n"

