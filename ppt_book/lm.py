@@ -503,11 +503,13 @@ def _window_nll(model: nn.Module, x: torch.Tensor, skips: list[int]) -> torch.Te
 # %% ../nbs/20_language_models.ipynb 39
 @torch.no_grad()
 def token_nll(
-    model: nn.Module, ids, window: int | None = None, batch_size: int = 32, stride: int | None = None
+    model: nn.Module,  # a language model whose forward takes (ids,) and returns `.logits`; config.block_size is read
+    ids,  # the held-out token ids, one long sequence
+    window: int | None = None,  # tokens of context per window; default: the model's block size
+    batch_size: int = 32,  # windows scored per forward pass
+    stride: int | None = None,  # tokens a window advances by; default `window`; smaller gives every token more context
 ) -> np.ndarray:
-    """Nats of every token after the first, in order, each predicted exactly once, in windows of `window` tokens of
-    context (default: the block size) advancing by `stride` (default: `window`; smaller gives every token more
-    context)."""
+    "Nats of every token after the first, in order, each predicted exactly once."
     ids = torch.as_tensor(ids, dtype=torch.long)
     window = window or model.config.block_size
     stride = stride or window

@@ -217,8 +217,8 @@ def run_status(data: dict) -> str | None:
 # %% ../nbs/00_core.ipynb 61
 def runs_table(
     runs_dir: str | Path = "runs",  # root of all run folders
-    chapter: str
-    | None = None,  # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')
+    # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')
+    chapter: str | None = None,
 ) -> pd.DataFrame:
     "One row per run under `runs_dir`: chapter, run_id, status, timings, `params.*` and metrics."
     runs_dir = Path(runs_dir)

@@ -296,8 +296,8 @@ def fit(
     val_texts: list[str],
     val_labels,  # validated by accuracy after every `eval_every` epochs
     config: TrainConfig | None = None,
-    extra_modules: list[nn.Module]
-    | None = None,  # trained beside the model by the same optimizer (e.g. a projection inside the loss)
+    # trained beside the model by the same optimizer (e.g. a projection inside the loss)
+    extra_modules: list[nn.Module] | None = None,
     checkpoint_config=None,  # the config dataclass saved with (and checked against) checkpoints; default `config`
     log=print,
     progress: bool = True,  # a progress bar over the steps (loss, rate, time left), from the main process
