@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from test_layers import ORDER
+
 
 def run(*args, **kw):
     out = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=900, **kw)
@@ -10,23 +12,8 @@ def run(*args, **kw):
     return out
 
 
-MODULES = [
-    "core",
-    "checkpoint",
-    "data",
-    "train",
-    "embeddings",
-    "lm",
-    "finetune",
-    "distill",
-    "inference",
-    "scaling",
-    "interpret",
-    "runs",
-    "sweeps",
-    "book",
-    "cli",
-]
+# every module of the package, in the order of the import staircase
+MODULES = ORDER
 PROBA_CHECK = """
 import torch
 from transformers import BertConfig, BertForSequenceClassification
@@ -67,12 +54,14 @@ def test_wheel_installs_into_fresh_venv(tmp_path, root):
     out = run(
         env / "bin" / "python",
         "-c",
-        f"import importlib.util as u, ppt_book, {modules};"
-        "print(ppt_book.__version__, [m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
+        f"import importlib.resources as r, importlib.util as u, ppt_book, {modules};"
+        "print(ppt_book.__version__, (r.files('ppt_book') / 'templates' / 'book.html.j2').is_file(), "
+        "[m for m in ['nbdev', 'jupyterlab', 'pytest'] if u.find_spec(m)])",
         cwd=tmp_path,
     )
-    version, missing_dev = out.stdout.strip().split(" ", 1)
-    assert version and missing_dev == "[]"  # no dev tools came with the runtime requirements
+    version, template, missing_dev = out.stdout.strip().split(" ", 2)
+    # the book's page template ships as package data; no dev tools came with the runtime requirements
+    assert version and template == "True" and missing_dev == "[]"
     help_text = run(env / "bin" / "ppt-book", "--help", cwd=tmp_path).stdout
     assert "run" in help_text and "book" in help_text
     # a function of a late chapter that stands on the training layer works from the installed package alone
