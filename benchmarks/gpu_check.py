@@ -447,7 +447,9 @@ def main(argv=None) -> dict:
     if compile_error:
         print(f"torch.compile: {compile_error}")
 
-    result["headline"] = headline(result)
+    if not dry:
+        # a dry run has no datasheet peak, so no MFU: it never feeds the front page
+        result["headline"] = headline(result)
     out = Path(args.out) if args.out else (Path(tempfile.mkdtemp()) if dry else Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"gpu-{result['date']}.json"

@@ -34,8 +34,8 @@ ORDER = [
     "interpret",
     "runs",
     "sweeps",
-    "generated",
     "headline",
+    "generated",
     "book",
     "cli",
 ]
