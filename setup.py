@@ -36,7 +36,11 @@ setuptools.setup(
     package_data={cfg['lib_name']: ['templates/*']},  # the book's page template
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'ray': ['ray[default]>=2.40']},
+    extras_require={
+        'dev': dev_requirements,
+        'chapters': shlex.split(cfg.get('chapters_requirements', '')),
+        'ray': ['ray[default]>=2.40'],
+    },
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

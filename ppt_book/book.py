@@ -21,11 +21,11 @@ from .core import find_project_root
 from .files import atomic_dir
 from .generated import cell_directives, strip_directives
 from .records import read_metrics
-from .runs import ExperimentError, RunFailed, parse_parameters, resolve_params, run_chapter
+from .runs import ExperimentError, RunFailed, parse_parameters, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['DOCS_LIMIT_MB', 'book_chapters', 'book_params', 'markdown_math_to_mathml', 'notebook_title', 'render_fallback',
-           'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book', 'publish_book']
+__all__ = ['DOCS_LIMIT_MB', 'book_chapters', 'book_params', 'book_dependencies', 'markdown_math_to_mathml', 'notebook_title',
+           'render_fallback', 'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book', 'publish_book']
 
 # %% ../nbs/92_book.ipynb 22
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
@@ -56,7 +56,25 @@ def book_params(root: str | Path, config: str | Path | None = None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/92_book.ipynb 26
+# %% ../nbs/92_book.ipynb 24
+_BOOK_RUN = re.compile(r"runs/book/([^/\s]+)")
+
+
+def book_dependencies(params: dict) -> list[str]:
+    "The chapters whose book runs a chapter's book parameters read (paths into runs/book/<chapter>/), in order."
+    found = []
+    values = list(params.values())
+    while values:
+        value = values.pop(0)
+        if isinstance(value, str):
+            found += [stem for stem in _BOOK_RUN.findall(value) if stem not in found]
+        elif isinstance(value, (list, tuple)):
+            values += list(value)
+        elif isinstance(value, dict):
+            values += list(value.values())
+    return found
+
+# %% ../nbs/92_book.ipynb 28
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
@@ -71,7 +89,7 @@ def _mathml(latex: str, display: bool) -> str:
         return html.escape(f"$${latex}$$" if display else f"${latex}$")
     return f"\n\n{out}\n\n" if display else out
 
-# %% ../nbs/92_book.ipynb 27
+# %% ../nbs/92_book.ipynb 29
 def markdown_math_to_mathml(text: str) -> str:
     "Replace LaTeX maths in Markdown `text` by MathML, outside code."
     pieces = _CODE.split(text)
@@ -80,7 +98,7 @@ def markdown_math_to_mathml(text: str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/92_book.ipynb 29
+# %% ../nbs/92_book.ipynb 31
 def notebook_title(nb) -> str:
     "The first `# heading` of a notebook."
     for cell in nb.cells:
@@ -90,7 +108,7 @@ def notebook_title(nb) -> str:
                 return m.group(1).strip()
     return "Untitled"
 
-# %% ../nbs/92_book.ipynb 30
+# %% ../nbs/92_book.ipynb 32
 def _prepare_for_book(nb):
     """Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert
     maths."""
@@ -115,7 +133,7 @@ def _prepare_for_book(nb):
     nb.cells = keep
     return nb
 
-# %% ../nbs/92_book.ipynb 31
+# %% ../nbs/92_book.ipynb 33
 def _shared_css(page: str, out_dir: Path) -> str:
     """Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by
     its content, and link it."""
@@ -132,7 +150,7 @@ def _shared_css(page: str, out_dir: Path) -> str:
     head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
     return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
 
-# %% ../nbs/92_book.ipynb 32
+# %% ../nbs/92_book.ipynb 34
 def render_fallback(
     proc_dir: str | Path,  # staged project: _quarto.yml and nbs/<chapter>.ipynb
     out_dir: str | Path,  # the site folder to write
@@ -190,7 +208,7 @@ def render_fallback(
             pages.append(out_dir / entry["href"])
     return pages
 
-# %% ../nbs/92_book.ipynb 34
+# %% ../nbs/92_book.ipynb 36
 def _comments(source: str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
     import io
@@ -205,7 +223,7 @@ def _comments(source: str) -> dict:
         pass
     return out
 
-# %% ../nbs/92_book.ipynb 35
+# %% ../nbs/92_book.ipynb 37
 def _cell_table(rows: list[tuple], header: tuple) -> str:
     def cell(s):
         return str(s).replace("|", "\\|").replace("\n", " ")
@@ -213,7 +231,7 @@ def _cell_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-# %% ../nbs/92_book.ipynb 36
+# %% ../nbs/92_book.ipynb 38
 def parameters_markdown(
     defaults: str,  # the source of the cell tagged `parameters`
     injected: str | None = None,  # papermill's injected cell of the run, if any
@@ -233,7 +251,7 @@ def parameters_markdown(
         rows, ("parameter", "value", "meaning")
     )
 
-# %% ../nbs/92_book.ipynb 37
+# %% ../nbs/92_book.ipynb 39
 def _signature(node) -> str:
     import ast
 
@@ -241,7 +259,7 @@ def _signature(node) -> str:
     ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
     return f"{node.name}({args}){ret}"
 
-# %% ../nbs/92_book.ipynb 38
+# %% ../nbs/92_book.ipynb 40
 def api_markdown(source: str) -> str | None:
     """nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring,
     and a table of the parameters (or fields) that carry a comment."""
@@ -320,7 +338,7 @@ def api_markdown(source: str) -> str | None:
         parts.append(f'<div class="api-doc">\n\n{text}\n\n</div>')
     return "\n\n".join(parts) or None
 
-# %% ../nbs/92_book.ipynb 39
+# %% ../nbs/92_book.ipynb 41
 def stage_notebook(nb):
     """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected
     one) as one table, each exported definition as its signature and docstring with its source folded under it (`#|
@@ -353,7 +371,58 @@ def stage_notebook(nb):
     nb.cells = cells
     return nb
 
-# %% ../nbs/92_book.ipynb 42
+# %% ../nbs/92_book.ipynb 44
+def _finished(run_dir: Path) -> bool:
+    try:
+        return read_metrics(run_dir)["status"] == "ok"
+    except FileNotFoundError:
+        return False
+
+# %% ../nbs/92_book.ipynb 45
+def _unfinished_dependencies(chapters: list[str], params: dict, book_runs: Path, stems: list[str]) -> list[str]:
+    "The book runs that `chapters` read, directly or through another, with no finished run and not asked for; in order."
+    needed, todo = set(), list(chapters)
+    while todo:
+        for dep in book_dependencies(params.get(todo.pop()) or {}):
+            if dep not in needed and dep not in chapters and not _finished(book_runs / dep):
+                needed.add(dep)
+                todo.append(dep)
+    return [stem for stem in stems if stem in needed]
+
+# %% ../nbs/92_book.ipynb 46
+def _last_times(root: Path, stems: list[str]) -> str:
+    "How long each chapter's book run took last time, from its run folder or the published book's results.json."
+    import json
+
+    published = root / "docs" / "results.json"
+    results = json.loads(published.read_text(encoding="utf-8")) if published.exists() else {}
+    times = []
+    for stem in stems:
+        try:
+            seconds = read_metrics(root / "runs" / "book" / stem).get("duration_s")
+        except FileNotFoundError:
+            seconds = results.get(stem, {}).get("duration_s")
+        times.append(f"{stem} took {seconds / 60:.0f} min last time" if seconds else f"{stem}: no earlier run known")
+    return "; ".join(times)
+
+# %% ../nbs/92_book.ipynb 47
+def _stage_quarto_yml(source: Path, dest: Path, leave_out: list[str]):
+    "Copy _quarto.yml, leaving out the chapters that have no book run to render."
+    spec = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+
+    def kept(entries):
+        out = []
+        for entry in entries or []:
+            if isinstance(entry, dict):
+                out.append({**entry, "chapters": kept(entry.get("chapters"))})
+            elif Path(entry).stem not in leave_out:
+                out.append(entry)
+        return out
+
+    spec.setdefault("book", {})["chapters"] = kept(spec.get("book", {}).get("chapters"))
+    dest.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+
+# %% ../nbs/92_book.ipynb 48
 def build_book(
     root: str | Path | None = None,  # project root (default: found from cwd)
     config: str | Path | None = None,  # parameters per chapter (default: configs/book.yaml)
@@ -362,8 +431,11 @@ def build_book(
     chapters: list[str] | None = None,  # run only these stems (others render from their last book run)
     renderer: str = "auto",  # 'auto' (quarto if on PATH), 'quarto' or 'fallback'
     progress: bool = True,
+    # with `chapters`: first run the book runs their parameters read that have not finished (else stop, naming them)
+    with_dependencies: bool = False,
 ) -> dict:
-    "Run every chapter of the book into runs/book/, stage them in _proc/, render _book/; return {stem: status}."
+    """Run every chapter of the book (or `chapters`) into runs/book/, stage the executed ones in _proc/, render _book/;
+    return {stem: status} of the chapters rendered."""
     root = Path(root or find_project_root() or ".").resolve()
     out_dir = Path(out_dir) if out_dir else root / "_book"
     book, order = book_chapters(root)
@@ -375,6 +447,22 @@ def build_book(
     for c in order:  # validate every chapter's parameters before the first run
         resolve_params(root / c, params.get(Path(c).stem))
     book_runs = root / "runs" / "book"
+    if chapters:
+        chapters = [Path(resolve_chapter(c, root / "nbs")).stem for c in chapters]
+        outside = [c for c in chapters if c not in stems]
+        if outside:
+            raise ExperimentError(f"chapter(s) {outside} are not in the book (_quarto.yml): choose from {stems}")
+    if chapters and execute:
+        missing = _unfinished_dependencies(chapters, params, book_runs, stems)
+        if missing and not with_dependencies:
+            raise ExperimentError(
+                f"the book's parameters of {', '.join(chapters)} read the book runs of {', '.join(missing)}, which "
+                f"have not finished: `ppt-book book {' '.join('--chapter ' + m for m in missing)}` makes them "
+                f"({_last_times(root, missing)}), or add --with-dependencies"
+            )
+        if missing:
+            print(f"== running first the book runs these read: {', '.join(missing)} ({_last_times(root, missing)})")
+        chapters = missing + [c for c in chapters if c not in missing]
     statuses = {}
     run_order = [c for c in order if Path(c).stem != "index"] + [c for c in order if Path(c).stem == "index"]
     for c in run_order:
@@ -393,14 +481,17 @@ def build_book(
     proc = root / "_proc"
     shutil.rmtree(proc, ignore_errors=True)
     (proc / "nbs").mkdir(parents=True)
-    shutil.copy(root / "_quarto.yml", proc / "_quarto.yml")
+    unrun = [Path(c).stem for c in order if not (book_runs / Path(c).stem / "output.ipynb").exists()]
+    if len(unrun) == len(order):
+        raise ExperimentError(f"no chapter has a book run under {book_runs}: run `ppt-book book` first")
+    if unrun:
+        print(f"== not rendered, no book run yet: {', '.join(unrun)}", flush=True)
+    _stage_quarto_yml(root / "_quarto.yml", proc / "_quarto.yml", unrun)
     run_info = {}
     for c in order:
         stem, executed = Path(c).stem, book_runs / Path(c).stem / "output.ipynb"
-        if not executed.exists():
-            raise ExperimentError(
-                f"{executed} does not exist: run the book with execute=True (or `ppt-book book`) first"
-            )
+        if stem in unrun:
+            continue
         nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc / c)
         m = read_metrics(executed.parent)
         statuses.setdefault(stem, m["status"])
@@ -419,7 +510,7 @@ def build_book(
     print(f"book written to {out_dir / 'index.html'}")
     return statuses
 
-# %% ../nbs/92_book.ipynb 44
+# %% ../nbs/92_book.ipynb 50
 DOCS_LIMIT_MB = 25
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from .book import build_book, publish_book
 from .core import BadInput, find_project_root
-from .files import write_text_atomic
+from .files import check_writable, write_text_atomic
 from .generated import export_package, write_readme
 from .records import read_metrics
 from ppt_book.runs import (
@@ -71,12 +71,16 @@ def _parse_overrides(pairs, files, chapter: str | None = None) -> dict:
     return params
 
 # %% ../nbs/93_cli.ipynb 7
-def _runs_dir(given: str | None) -> Path:
-    "--runs-dir as given, else the project's runs/ (also from inside nbs/), else ./runs; a file there is bad input."
+def _runs_dir(given: str | None, write: bool = False) -> Path:
+    """--runs-dir as given, else the project's runs/ (also from inside nbs/), else ./runs; a file there, or with `write`
+    a folder that cannot be written, is bad input."""
     root = find_project_root()
     path = Path(given) if given else (root / "runs" if root else Path("runs"))
     if path.exists() and not path.is_dir():
         raise ExperimentError(f"--runs-dir {path} is a file, not a folder: pass a folder (it is created if missing)")
+    existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+    if write and not os.access(existing, os.W_OK):
+        raise ExperimentError(f"--runs-dir {path} cannot be written ({existing} is read-only): pass a folder you own")
     return path
 
 # %% ../nbs/93_cli.ipynb 8
@@ -120,7 +124,7 @@ def _run(args) -> int:
     run_dir = run_chapter(
         args.chapter,
         _parse_overrides(args.param, args.params_file, args.chapter),
-        runs_dir=_runs_dir(args.runs_dir),
+        runs_dir=_runs_dir(args.runs_dir, write=True),
         progress=not args.no_progress,
         log_output=args.log_output,
     )
@@ -190,7 +194,7 @@ def _sweep(args) -> int:
         raise ExperimentError(f"--{'/--'.join(k.replace('_', '-') for k in ray_options)} need --executor ray")
     summary = run_sweep(
         args.sweep,
-        runs_dir=_runs_dir(args.runs_dir),
+        runs_dir=_runs_dir(args.runs_dir, write=True),
         progress=not args.no_progress,
         executor=args.executor,
         **ray_options,
@@ -223,6 +227,8 @@ def _add_results(sub):
 def _results(args) -> int:
     "ppt-book results: the table of runs, optionally written whole to a CSV file."
     runs_dir = _runs_dir(args.runs_dir)
+    if args.csv:
+        check_writable(args.csv, "--csv")
     df = results(runs_dir, args.chapter)
     if len(df) == 0:
         print(f"no runs under {runs_dir}" + (f" for {args.chapter}" if args.chapter else ""))
@@ -230,7 +236,7 @@ def _results(args) -> int:
         with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 40):
             print(results_view(df, wide=args.wide).to_string(index=False))
     if args.csv:
-        write_text_atomic(args.csv, df.to_csv(index=False))
+        write_text_atomic(check_writable(args.csv, "--csv"), df.to_csv(index=False))
         print(f"written to {args.csv}")
     return 0
 
@@ -240,7 +246,15 @@ def _add_book(sub):
     b.add_argument("--config", help="parameters per chapter (default: configs/book.yaml)")
     b.add_argument("--no-execute", action="store_true", help="render the existing runs/book/ without running")
     b.add_argument(
-        "--chapter", action="append", help="run only this chapter (repeatable); others render from runs/book/"
+        "--chapter",
+        action="append",
+        help="run only this chapter (repeatable); the others render from their runs in runs/book/, those with none "
+        "are listed and left out",
+    )
+    b.add_argument(
+        "--with-dependencies",
+        action="store_true",
+        help="with --chapter: first run the unfinished book runs its parameters read (e.g. 30's teacher for 40)",
     )
     b.add_argument("--renderer", choices=["auto", "quarto", "fallback"], default="auto")
     b.add_argument(
@@ -254,9 +268,17 @@ def _add_book(sub):
 def _book(args) -> int:
     "ppt-book book: run and render the book (and publish it); exit 1 when a chapter failed."
     statuses = build_book(
-        config=args.config, execute=not args.no_execute, chapters=args.chapter, renderer=args.renderer
+        config=args.config,
+        execute=not args.no_execute,
+        chapters=args.chapter,
+        renderer=args.renderer,
+        with_dependencies=args.with_dependencies,
     )
-    failed = [k for k, v in statuses.items() if v != "ok"]
+    # with --chapter, what this command ran decides; older runs rendered beside them do not
+    judged = [
+        stem for stem in statuses if not args.chapter or stem in [Path(resolve_chapter(c)).stem for c in args.chapter]
+    ]
+    failed = [stem for stem in judged if statuses[stem] != "ok"]
     if failed:
         print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
         return 1
@@ -271,6 +293,8 @@ def _add_predict(sub):
         help="classify a file (or lines on stdin) with a saved model",
         description="Classify every row of a CSV/TSV/JSONL/Parquet file, or lines on stdin (-), with a saved "
         "classifier; the input's rows come out in order and as written, plus predicted_label, score and p_<class>.",
+        epilog="The onnx runtimes export the model on first use and keep the file, keyed by the folder's contents, in "
+        "$PPT_BOOK_CACHE/onnx (default ~/.cache/ppt_book/onnx); delete that folder to clear it.",
     )
     pr.add_argument("model_dir", help="a folder saved by save_classifier (30's teacher, 40's students)")
     pr.add_argument("input", help="a .csv, .tsv, .json, .jsonl or .parquet file, or - for one text per line on stdin")
@@ -287,14 +311,28 @@ def _add_predict(sub):
 def _predict(args) -> int:
     "ppt-book predict: every row of a file (or line of stdin) with its predicted label and class probabilities."
     from .data import read_texts
-    from .inference import predict, write_table
+    from .inference import check_table_path, csv_quoting, load_runtime, predict, write_table
 
+    if args.batch_size < 1:
+        raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    # everything that can be wrong is found before the first text is classified
+    if args.output:
+        check_table_path(args.output, "--output")
     if args.input == "-":
         rows = pd.DataFrame({args.text_column: sys.stdin.read().splitlines()})
     else:
         rows = read_texts(args.input, args.text_column, args.encoding)
-    if args.batch_size < 1:
-        raise ExperimentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    source = "stdin" if args.input == "-" else args.input
+    if len(rows) == 0:
+        raise ExperimentError(f"{source} holds no texts to classify (a header and no rows, or nothing at all)")
+    labels = load_runtime(args.model_dir, args.runtime).labels
+    added = ["predicted_label", "score", *(f"p_{label}" for label in labels)]
+    clash = [c for c in rows.columns if c in added]
+    if clash:
+        raise ExperimentError(
+            f"{source} already has column(s) {clash}, which the output adds (is it an earlier output?): classify the "
+            "original file, or drop those columns"
+        )
     out = predict(
         list(rows[args.text_column]),
         args.model_dir,
@@ -307,7 +345,7 @@ def _predict(args) -> int:
         write_table(table, args.output)
         print(f"{len(table)} rows written to {args.output}", file=sys.stderr)
     else:
-        table.to_csv(sys.stdout, index=False)
+        table.to_csv(sys.stdout, index=False, quoting=csv_quoting(table))
     return 0
 
 # %% ../nbs/93_cli.ipynb 20
@@ -345,6 +383,29 @@ def _export(args) -> int:
     return 0
 
 # %% ../nbs/93_cli.ipynb 24
+def _add_doctor(sub):
+    d = sub.add_parser(
+        "doctor",
+        help="check that what the chapters read is installed: the data and model packages, and the chapters' tools",
+    )
+    d.set_defaults(func=_doctor)
+
+# %% ../nbs/93_cli.ipynb 25
+def _doctor(args) -> int:
+    "ppt-book doctor: each package the chapters need, installed or not; exit 1 with the pip lines when any is missing."
+    from .pretrained import asset_report
+
+    report = asset_report()
+    with pd.option_context("display.max_colwidth", 70, "display.width", 200):
+        print(report.drop(columns="install").to_string(index=False))
+    missing = report[~report["installed"]]
+    if len(missing) == 0:
+        print("everything the chapters read is installed")
+        return 0
+    print("missing; install with:", *dict.fromkeys(missing["install"]), sep="\n  ")
+    return 1
+
+# %% ../nbs/93_cli.ipynb 26
 def build_parser() -> argparse.ArgumentParser:
     "The `ppt-book` argument parser: one subcommand per task, each bound to the function that does it."
     p = argparse.ArgumentParser(
@@ -354,11 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
         "before the kernel starts where it can be, else the failed run records it), 128+N stopped by signal N.",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_run, _add_params, _add_sweep, _add_results, _add_book, _add_predict, _add_readme, _add_export):
+    for add in (
+        _add_run,
+        _add_params,
+        _add_sweep,
+        _add_results,
+        _add_book,
+        _add_predict,
+        _add_readme,
+        _add_export,
+        _add_doctor,
+    ):
         add(sub)
     return p
 
-# %% ../nbs/93_cli.ipynb 25
+# %% ../nbs/93_cli.ipynb 27
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `ppt-book` command; returns the exit code."
     parser = build_parser()
@@ -368,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # the reader stopped early (`ppt-book params X | head`): leave quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ExperimentError, BadInput) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -388,6 +463,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped by {signal.Signals(e.args[0]).name}{recorded}", file=sys.stderr)
         return 128 + e.args[0]
 
-# %% ../nbs/93_cli.ipynb 26
+# %% ../nbs/93_cli.ipynb 28
 if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_book.cli`, not the notebook
     sys.exit(main())

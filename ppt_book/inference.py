@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
 import functools
 import io
 import os
@@ -24,14 +25,15 @@ import torch.nn as nn
 
 from .augment import teacher_fingerprint
 from .core import BadInput, get_device
-from .files import atomic_file
+from .files import atomic_file, check_writable
 from .finetune import softmax_np
 from .model_io import load_classifier
 from .train import logits_of, predict_logits
 
 # %% auto 0
-__all__ = ['RUNTIMES', 'Loaded', 'disk_size_mb', 'latency_stats', 'latency_ms', 'quantize_int8', 'torch_size_mb', 'export_onnx',
-           'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'predict', 'write_table']
+__all__ = ['RUNTIMES', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats', 'latency_ms', 'quantize_int8',
+           'torch_size_mb', 'export_onnx', 'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file',
+           'load_runtime', 'predict', 'check_table_path', 'csv_quoting', 'write_table']
 
 # %% ../nbs/45_inference.ipynb 8
 def disk_size_mb(folder: str | Path) -> float:
@@ -129,13 +131,11 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0
     axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
-    for op in (
-        torch.ops.aten.lstm.input,
-        torch.ops.aten.gru.input,
-    ):  # the exporter swaps in a loop-based RNN (any length) and restores the
-        # unrolled one after, but a stale dispatch cache keeps the unrolled one: a second RNN export fixed its length
+    # the exporter swaps in a loop-based RNN (any length) and restores the unrolled one after, but a stale dispatch
+    # cache keeps the unrolled one: a second RNN export fixed its length
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
         op._dispatch_cache.clear()
-    with atomic_file(Path(path)) as tmp, warnings.catch_warnings():
+    with atomic_file(Path(path)) as tmp, warnings.catch_warnings(), _quiet_logging():
         warnings.simplefilter("ignore")
         # weights inside the file: one file to move
         torch.onnx.export(
@@ -168,15 +168,19 @@ def quantize_onnx_int8(
 # %% ../nbs/45_inference.ipynb 21
 @contextlib.contextmanager
 def _quiet_logging():
-    "Silence the root logger for a block: ONNX Runtime's quantizer advises pre-processing there on every call."
+    """Silence the loggers that speak on every export and quantization: the root logger (ONNX Runtime's quantizer
+    advises pre-processing there) and torch.onnx's (it lists the torchvision operators it skips)."""
     import logging
 
-    before = logging.root.level
-    logging.root.setLevel(logging.ERROR)
+    loggers = [logging.root, logging.getLogger("torch.onnx")]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logging.root.setLevel(before)
+        for logger, level in zip(loggers, before):
+            logger.setLevel(level)
 
 # %% ../nbs/45_inference.ipynb 22
 class OrtClassifier:
@@ -298,17 +302,34 @@ def predict(
     )
 
 # %% ../nbs/45_inference.ipynb 39
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+def check_table_path(path: str | Path, what: str = "--output") -> Path:
+    "An output table's path, refused before any work when its suffix is unknown or it cannot be written."
+    path = check_writable(path, what)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise BadInput(f"{what} {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
+    return path
+
+# %% ../nbs/45_inference.ipynb 40
+def csv_quoting(df: pd.DataFrame) -> int:
+    """How to quote a table's CSV: every field when a text holds a bare carriage return (which readers take for the
+    end of a row unless it is quoted), else only where the csv module must."""
+    texts = df.select_dtypes(include="object")
+    has_cr = texts.apply(lambda col: col.astype(str).str.contains("\r", regex=False)).to_numpy().any()
+    return csv.QUOTE_ALL if has_cr else csv.QUOTE_MINIMAL
+
+# %% ../nbs/45_inference.ipynb 41
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     "Write `df` to `path` as CSV, TSV, JSONL or Parquet (by its suffix), through a temporary file and a rename."
-    path = Path(path)
-    kind = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}.get(path.suffix.lower())
-    if kind is None:
-        raise BadInput(f"--output {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
+    path = check_table_path(path)
+    kind = TABLE_SUFFIXES[path.suffix.lower()]
     with atomic_file(path) as tmp:
         if kind == "parquet":
             df.to_parquet(tmp, index=False)
         elif kind == "jsonl":
             df.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:
-            df.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",")
+            df.to_csv(tmp, index=False, sep="\t" if kind == "tsv" else ",", quoting=csv_quoting(df))
     return path

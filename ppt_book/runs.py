@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
+import math
 import operator
 import os
 import re
@@ -25,10 +27,11 @@ from .core import find_project_root, to_builtin
 from .records import RUN_DIR_ENV, create_run_dir, now_iso, pid_alive, runs_table, update_metrics
 
 # %% auto 0
-__all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
-           'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters',
-           'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params', 'Interrupted', 'run_chapter',
-           'smoke_size_note', 'results', 'chapter_headlines', 'results_view']
+__all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'INPUT_PATH_PARAM',
+           'ExperimentError', 'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range',
+           'notebook_parameters', 'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params',
+           'Interrupted', 'check_input_paths', 'run_chapter', 'smoke_size_note', 'results', 'chapter_headlines',
+           'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -65,6 +68,11 @@ def resolve_chapter(
             return as_path
         raise ExperimentError(f"Notebook {as_path} does not exist")
     folder = _nbs_dir(nbs_dir)
+    if not folder.is_dir():
+        raise ExperimentError(
+            f"No chapter {chapter!r} here: the chapters are the notebooks in nbs/ of a checkout of the project, and "
+            f"{Path.cwd()} is not inside one; clone the repository and run ppt-book in it, or give a notebook's path"
+        )
     stems = list_chapters(folder)
     matches = [s for s in stems if s == chapter] or [s for s in stems if s.split("_", 1)[-1] == chapter]
     if len(matches) == 1:
@@ -87,13 +95,13 @@ def parameters_cell(nb) -> int:
 # %% ../nbs/90_runs.ipynb 13
 _NUMBER = r"-?[\d_.]+(?:e-?\d+)?"
 _BOUND = re.compile(rf"(at least|at most|above|below)\s+({_NUMBER})")
-# words: papermill's reader rejects '=' in a comment
-_RANGE = re.compile(rf";\s*((?:(?:at least|at most|above|below)\s+{_NUMBER}\s*(?:,|and)?\s*)+)$")
+# words: papermill's reader rejects '=' in a comment; a list's bounds hold for each of its numbers ('; each above 0')
+_RANGE = re.compile(rf";\s*(?:each\s+)?((?:(?:at least|at most|above|below)\s+{_NUMBER}\s*(?:,|and)?\s*)+)$")
 
 
 def parse_range(comment: str) -> list[tuple[str, float]]:
     """Bounds a parameter's comment declares at its end: '...; at least 2' or '; above 0, at most 1' -> [('at least',
-    2.0)]."""
+    2.0)]; '; each above 0' bounds every number of a list."""
     m = _RANGE.search(comment or "")
     return [(op, float(num.replace("_", ""))) for op, num in _BOUND.findall(m.group(1))] if m else []
 
@@ -160,6 +168,15 @@ def coerce_param(name: str, value, default, source: str = "the notebook"):
             raise ExperimentError(f"parameter {name!r}: value {raw!r} does not parse as YAML ({e})") from None
     if default is None:
         return value
+    for x in value if isinstance(value, (list, tuple)) else [value]:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ExperimentError(f"parameter {name!r}: value {raw!r} is not a finite number")
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+        if not value.is_integer():
+            raise ExperimentError(
+                f"parameter {name!r}: value {raw!r} is not a whole number (its default in {source} is {default!r})"
+            )
+        value = int(value)
     ok = {
         "bool": lambda v: isinstance(v, bool),
         "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -181,18 +198,25 @@ def resolve_params(nb_path: str | Path, given: dict | None = None) -> tuple[dict
     given = dict(given or {})
     unknown = sorted(set(given) - set(declared))
     if unknown:
+        close = {k: difflib.get_close_matches(k, declared, n=1) for k in unknown}
+        hints = "".join(f" ({k}: did you mean {m[0]!r}?)" for k, m in close.items() if m)
         raise ExperimentError(
-            f"unknown parameter(s) {unknown} for {Path(nb_path).stem}; valid parameters: {sorted(declared)}"
+            f"unknown parameter(s) {unknown} for {Path(nb_path).stem}{hints}; valid parameters: {sorted(declared)}"
         )
     overrides = {k: coerce_param(k, v, declared[k]["default"], Path(nb_path).name) for k, v in given.items()}
     ops = {"at least": operator.ge, "above": operator.gt, "at most": operator.le, "below": operator.lt}
     for k, v in overrides.items():
         bounds = declared[k]["range"]
-        if bounds and isinstance(v, (int, float)) and not all(ops[op](v, b) for op, b in bounds):
-            raise ExperimentError(
-                f"parameter {k!r}: value {v!r} is out of its range ({', '.join(f'{op} {b:g}' for op, b in bounds)}, "
-                f"declared in {Path(nb_path).name}): pass a value in range"
-            )
+        # a list's range bounds each of its numbers ('each above 0')
+        values = v if isinstance(v, list) else [v]
+        numbers = [x for x in values if isinstance(x, (int, float)) and not isinstance(x, bool)]
+        for x in numbers:
+            if bounds and not all(ops[op](x, b) for op, b in bounds):
+                declared_range = ", ".join(f"{op} {b:g}" for op, b in bounds)
+                raise ExperimentError(
+                    f"parameter {k!r}: value {x!r} is out of its range ({declared_range}, declared in "
+                    f"{Path(nb_path).name}): pass a value in range"
+                )
     resolved = {k: d["default"] for k, d in declared.items()}
     resolved.update(overrides)
     return to_builtin(resolved), overrides
@@ -317,6 +341,22 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/90_runs.ipynb 36
+INPUT_PATH_PARAM = re.compile(r"(_dir|_path|_metrics)$|^dataset$")  # paths a chapter reads (a *_cache it may create)
+
+
+def check_input_paths(overrides: dict, nb_path: str | Path):
+    "Before any kernel starts: every path a chapter reads that was given must name something (relative to its nbs/)."
+    folder = Path(nb_path).parent
+    for name, value in overrides.items():
+        if INPUT_PATH_PARAM.search(name) and isinstance(value, str) and value:
+            path = Path(value) if Path(value).is_absolute() else folder / value
+            if not path.exists():
+                raise ExperimentError(
+                    f"parameter {name!r}: {value} does not exist (looked for {path.resolve()}): a path given with -p "
+                    "is relative to the folder the command runs in, one in a YAML file to nbs/"
+                )
+
+# %% ../nbs/90_runs.ipynb 37
 def run_chapter(
     chapter: str | Path,  # stem, short name or path of the notebook
     params: dict | None = None,  # overrides of the notebook's parameters
@@ -332,6 +372,7 @@ def run_chapter(
 
     nb_path = resolve_chapter(chapter, nbs_dir)
     resolved, overrides = resolve_params(nb_path, params)
+    check_input_paths(overrides, nb_path)
     stem = nb_path.stem
     for folder in (runs_dir, None if run_dir is None else Path(run_dir).parent):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
@@ -386,7 +427,7 @@ def run_chapter(
     update_metrics(run_dir, status="ok", error=None, duration_s=round(time.perf_counter() - start, 3))
     return run_dir
 
-# %% ../nbs/90_runs.ipynb 37
+# %% ../nbs/90_runs.ipynb 38
 def smoke_size_note(
     chapter: str,  # the notebook stem, e.g. '30_finetuning'
     params: dict,  # the run's parameter values, e.g. the notebook's globals()
@@ -400,6 +441,15 @@ def smoke_size_note(
         return ""
     book = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(chapter) or {}
     differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
+    if params.get("dataset"):
+        # a user's own file: the smoke sizes are no guide, and the book's were set for the book's data
+        sizes = ", ".join(f"`{k}` {params[k]!r}" for k in book if k in params and not PATH_PARAM.search(k))
+        return (
+            f"**Your own file** ({params['dataset']}). This run's sizes: {sizes}. Those that count examples, steps "
+            "or epochs decide both the run time and what the numbers mean: at the defaults they are smoke-sized. "
+            f"`ppt-book run {chapter} -f configs/book.yaml -p dataset FILE` runs your file at the book's sizes (set "
+            "for the book's labelled set); for a much larger or smaller file, scale the example counts with it."
+        )
     if not differ:
         return "*This run has the book's sizes (`configs/book.yaml`).*"
     return (
@@ -410,7 +460,7 @@ def smoke_size_note(
         f"The book's run: `ppt-book run {chapter} -f configs/book.yaml`."
     )
 
-# %% ../nbs/90_runs.ipynb 41
+# %% ../nbs/90_runs.ipynb 42
 def results(
     runs_dir: str | Path = "runs",  # root of the run folders
     chapter: str | None = None,  # stem or short name; None for all
@@ -420,7 +470,7 @@ def results(
     df = runs_table(runs_dir, None if chapter is None else Path(chapter).stem)  # a path to the notebook works too
     return df.dropna(axis=1, how="all").reset_index(drop=True) if chapter is not None and len(df) else df
 
-# %% ../nbs/90_runs.ipynb 44
+# %% ../nbs/90_runs.ipynb 45
 def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]:
     "{chapter stem: the metric names its notebook metadata lists as `ppt_book.headline`}."
     folder = _nbs_dir(nbs_dir)
@@ -433,7 +483,7 @@ def chapter_headlines(nbs_dir: str | Path | None = None) -> dict[str, list[str]]
         else {}
     )
 
-# %% ../nbs/90_runs.ipynb 45
+# %% ../nbs/90_runs.ipynb 46
 def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
     "Float columns whose values are all whole numbers (or missing) as nullable integers."
     df = df.copy()
@@ -442,7 +492,7 @@ def _whole_numbers_as_int(df: pd.DataFrame) -> pd.DataFrame:
             df[c] = df[c].astype("Int64")
     return df
 
-# %% ../nbs/90_runs.ipynb 46
+# %% ../nbs/90_runs.ipynb 47
 def results_view(
     df: pd.DataFrame,  # a `results` table
     wide: bool = False,  # every column (but the folder path) instead of the compact view

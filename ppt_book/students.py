@@ -74,6 +74,10 @@ class StudentForSequenceClassification(PreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids, attention_mask=None, labels=None, **kwargs):
+        if input_ids.size(1) == 0:
+            # only empty texts (`pipeline(...)("")`): one masked pad position, as pad_batch gives
+            input_ids = input_ids.new_full((input_ids.size(0), 1), self.config.pad_token_id)
+            attention_mask = torch.zeros_like(input_ids)
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
         x = self.embed(input_ids)  # (B, T, e)

@@ -59,8 +59,9 @@ def length_grouped_batches(
 
 # %% ../nbs/05_training.ipynb 10
 def pad_batch(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "(input_ids, attention_mask), each (B, T), padded on the right to the longest row."
-    T = max(map(len, rows))
+    "(input_ids, attention_mask), each (B, T), padded on the right to the longest row (at least one column)."
+    # a batch of empty texts still gets one (masked) position: recurrent models and ONNX graphs need T >= 1
+    T = max([1, *map(len, rows)])
     ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, r in enumerate(rows):

@@ -56,3 +56,20 @@ def tiny_project(tmp_path):
         "project: {type: book}\nbook:\n  title: Tiny\n  chapters: [nbs/10_tiny.ipynb]\n"
     )
     return tmp_path
+
+
+# a tiny labelled set the training tests of several modules share (test_train, test_distill)
+TEXTS = [
+    "a fine warm film",
+    "a dull cold film",
+    "fine and warm",
+    "dull and cold",
+    "warm fine story",
+    "cold dull story",
+] * 8
+LABELS = [1, 0] * 24
+
+
+def quiet(*args):
+    "A `log` that prints nothing."
+    return None

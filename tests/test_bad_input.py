@@ -191,7 +191,8 @@ def test_non_utf8_csv_names_the_encoding_to_pass(tmp_path):
 
 RANGE_PARAMS = (
     "steps: int = 3  # steps; at least 1\nshare: float = 0.5  # a share; above 0, below 1\n"
-    'data_path: "Optional[str]" = None  # a file the chapter reads'
+    'data_path: "Optional[str]" = None  # a file the chapter reads\n'
+    "sizes: list = [1, 2]  # sizes to try; each at least 1"
 )
 RANGE_CELLS = [
     "import os\nfrom ppt_book.records import record\nrecord('steps', steps)\nrecord('data_path', data_path)\n"
@@ -223,8 +224,13 @@ def cli(capsys, *args):
         (["run", "ranged", "-p", "steps", "three"], "parameter 'steps': value 'three' is not a number"),
         (
             ["run", "ranged", "-p", "stepz", "3"],
-            "unknown parameter(s) ['stepz'] for 15_ranged; valid parameters: ['data_path', 'share', 'steps']",
+            "unknown parameter(s) ['stepz'] for 15_ranged (stepz: did you mean 'steps'?); valid parameters: "
+            "['data_path', 'share', 'sizes', 'steps']",
         ),
+        (["run", "ranged", "-p", "steps", "2.5"], "parameter 'steps': value '2.5' is not a whole number"),
+        (["run", "ranged", "-p", "share", ".inf"], "parameter 'share': value '.inf' is not a finite number"),
+        (["run", "ranged", "-p", "sizes", "[2, -1]"], "parameter 'sizes': value -1 is out of its range (at least 1"),
+        (["run", "ranged", "-p", "data_path", "nothere.txt"], "nothere.txt does not exist (looked for"),
         (["run", "../../etc/passwd"], "is not a notebook (.ipynb): name a chapter"),
         (["run", "nothere"], "No chapter 'nothere'"),
     ],
@@ -273,6 +279,21 @@ def test_runs_dir_that_is_a_file_exits_2_and_is_left_alone(project, monkeypatch,
     assert code == 2 and "taken is a file" in err and (project / "taken").read_text() == "my notes"
 
 
+def test_params_cut_short_by_its_reader_ends_quietly(project):
+    out = subprocess.run(
+        f"{BIN}/ppt-book params ranged | head -1", shell=True, cwd=project, capture_output=True, text=True
+    )
+    assert out.stdout.startswith("steps") and out.stderr == ""
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere: a read-only folder stops other users only")
+def test_a_runs_dir_that_cannot_be_written_exits_2_before_any_kernel(project, monkeypatch, capsys):
+    (project / "ro").mkdir(mode=0o555)
+    monkeypatch.chdir(project)
+    code, _, err = cli(capsys, "run", "ranged", "--runs-dir", "ro/runs", "--no-progress")
+    assert code == 2 and "cannot be written" in err
+
+
 def test_params_shows_declared_ranges(project, monkeypatch, capsys):
     monkeypatch.chdir(project)
     code, out, _ = cli(capsys, "params", "ranged")
@@ -305,8 +326,8 @@ def test_run_id_hash_sees_paths_relative_to_project_root(project):
 
 DATA_PARAMS = (
     'dataset: str = "data.csv"  # a labelled file\n'
-    "encoding: str | None = None  # its encoding\n"
-    "group_column: str | None = None  # rows sharing it stay in one split"
+    'encoding: "Optional[str]" = None  # its encoding\n'
+    'group_column: "Optional[str]" = None  # rows sharing it stay in one split'
 )
 DATA_CELLS = [
     "from ppt_book.data import load_text_classification\nfrom ppt_book.records import record\n"
@@ -365,7 +386,7 @@ def test_second_sweep_on_same_runs_dir_exits_2_naming_holder(project, monkeypatc
 
 def test_sweep_rerun_replaces_a_stale_run(project, monkeypatch, capsys):
     (project / "sweep.yaml").write_text(yaml.safe_dump({"chapter": "ranged", "grid": {"steps": [2]}}))
-    resolved = {"steps": 2, "share": 0.5, "data_path": None}
+    resolved = {"steps": 2, "share": 0.5, "data_path": None, "sizes": [1, 2]}
     dead = create_run_dir("15_ranged", resolved, runs_dir=project / "runs", run_id="20260101-000000-dead00")
     update_metrics(dead, pid=2**22 + 1)  # no such process: the runner was SIGKILLed
     assert runs_table(project / "runs")["status"].tolist() == ["stale"]

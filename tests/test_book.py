@@ -8,7 +8,8 @@ import pytest
 import yaml
 from conftest import make_notebook
 
-from ppt_book.book import build_book, markdown_math_to_mathml
+from ppt_book.book import book_dependencies, build_book, markdown_math_to_mathml
+from ppt_book.cli import main
 
 PLOT = (
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
@@ -179,3 +180,53 @@ def test_publish_copies_a_complete_build_and_refuses_a_partial_one(book_project)
     with pytest.raises(ExperimentError, match="20_beta: .*20_beta.html is missing"):
         publish_book(book_project)
     assert (docs / "20_beta.html").exists()  # the last publication is kept whole
+
+
+@pytest.fixture
+def chained_project(book_project):
+    "The fixture book plus a chapter whose book parameters read 10_alpha's book run, as 40 reads 30's teacher."
+    make_notebook(
+        book_project / "nbs" / "30_gamma.ipynb",
+        ["from pathlib import Path\nassert (Path(alpha_dir) / 'metrics.json').exists(), alpha_dir\nprint('gamma ran')"],
+        'alpha_dir = ""  # a book run to read',
+        title="Gamma chapter",
+    )
+    spec = yaml.safe_load((book_project / "_quarto.yml").read_text())
+    spec["book"]["chapters"].append("nbs/30_gamma.ipynb")
+    (book_project / "_quarto.yml").write_text(yaml.safe_dump(spec))
+    with open(book_project / "configs" / "book.yaml", "a") as f:
+        f.write("30_gamma: {alpha_dir: ../runs/book/10_alpha}\n")
+    return book_project
+
+
+def test_one_chapter_stops_before_running_when_a_book_run_it_reads_is_missing(chained_project):
+    with pytest.raises(Exception, match=r"read the book runs of 10_alpha, .*`ppt-book book --chapter 10_alpha`"):
+        build_book(chained_project, chapters=["30_gamma"], renderer="fallback", progress=False)
+    assert not (chained_project / "runs" / "book").exists()
+
+
+def test_one_chapter_runs_what_it_reads_first_and_renders_what_has_runs(chained_project, capsys, monkeypatch):
+    statuses = build_book(
+        chained_project, chapters=["gamma"], renderer="fallback", progress=False, with_dependencies=True
+    )
+    assert statuses == {"10_alpha": "ok", "30_gamma": "ok"}
+    out = capsys.readouterr().out
+    assert "running first the book runs these read: 10_alpha" in out
+    assert "not rendered, no book run yet: index, 20_beta" in out
+    pages = sorted(p.name for p in (chained_project / "_book").glob("*.html"))
+    assert pages == ["10_alpha.html", "30_gamma.html"]
+    # the command exits 0: the chapter asked for ran ok, though the book is incomplete (and cannot be published)
+    monkeypatch.chdir(chained_project)
+    assert main(["book", "--chapter", "30_gamma", "--renderer", "fallback"]) == 0
+    assert main(["book", "--no-execute", "--publish", "--renderer", "fallback"]) == 2
+
+
+def test_book_dependencies_are_the_runs_a_chapters_paths_read():
+    params = {
+        "teacher_dir": "../runs/book/30_finetuning/artifacts/teacher",
+        "lm_metrics": "runs/book/20_lm/metrics.json",
+    }
+    assert book_dependencies(params | {"dirs": ["../runs/book/30_finetuning", "x"], "n": 3}) == [
+        "30_finetuning",
+        "20_lm",
+    ]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import LABELS, TEXTS, quiet
 
 from ppt_book.checkpoint import load_checkpoint
 from ppt_book.distill import (
@@ -94,20 +95,7 @@ def test_bad_input():
         StudentConfig("transformer-xl")
 
 
-TEXTS = [
-    "a fine warm film",
-    "a dull cold film",
-    "fine and warm",
-    "dull and cold",
-    "warm fine story",
-    "cold dull story",
-] * 8
-LABELS = [1, 0] * 24
 TOK = word_tokenizer(TEXTS)
-
-
-def quiet(*a):
-    return None
 
 
 @pytest.mark.parametrize(

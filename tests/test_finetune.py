@@ -117,3 +117,41 @@ def test_own_csv_end_to_end(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no config.json"):
         predict(["x"], tmp_path / "empty")
+
+
+def test_pretraining_tokenizes_only_the_texts_its_steps_read():
+    "A short run over a large file does not tokenize all of it (a user's 30k-row file at smoke size once took minutes)."
+    from transformers import BertConfig, BertForMaskedLM
+
+    from ppt_book.finetune import pretrain_mlm
+    from ppt_book.pretrained import load_minilm_tokenizer
+
+    class CountingTokenizer:
+        "The MiniLM tokenizer, counting the texts it is asked to encode."
+
+        def __init__(self):
+            self.tok, self.texts = load_minilm_tokenizer(), 0
+
+        def __call__(self, texts, **kwargs):
+            self.texts += len(texts)
+            return self.tok(texts, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.tok, name)
+
+        def __len__(self):
+            return len(self.tok)
+
+    tok = CountingTokenizer()
+    config = BertConfig(
+        vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    pretrain_mlm(
+        BertForMaskedLM(config),
+        tok,
+        [f"review number {i} of a film" for i in range(5000)],
+        3,
+        batch_size=4,
+        log=lambda *a: None,
+    )
+    assert tok.texts == 3 * 4

@@ -1,6 +1,8 @@
 """ppt_book.inference and `ppt-book predict`: every runtime on every kind of saved model, files in and out, bad
 input."""
 
+import io
+import stat
 import subprocess
 
 import numpy as np
@@ -171,11 +173,37 @@ def test_predict_command_reads_stdin_and_writes_stdout(students):
             ["{model}", "{tmp}/in.csv", "--text-column", "review", "--batch-size", "0"],
             "--batch-size must be at least 1, got 0",
         ),
+        # found before a single text is classified, and nothing is written
+        (
+            ["{model}", "{tmp}/in.csv", "--text-column", "review", "-o", "{tmp}/nowhere/out.csv"],
+            "the folder {tmp}/nowhere does not exist",
+        ),
+        (["{model}", "{tmp}/in.csv", "--text-column", "review", "-o", "{tmp}"], "is a folder: name a file in it"),
+        (["{model}", "{tmp}/header_only.csv"], "header_only.csv holds no texts to classify"),
+        (["{model}", "{tmp}/semicolons.csv"], "looks semicolon-separated, not comma-separated"),
+        (
+            ["{model}", "{tmp}/tabs.csv"],
+            "looks tab-separated, not comma-separated: save it with commas, or name it .tsv",
+        ),
+        (["{model}", "{tmp}/twice.csv"], "column name(s) ['text'] appear more than once"),
+        (["{model}", "{tmp}/ids.csv", "--text-column", "id"], "column 'id' holds numbers only"),
+        (["{model}", "{tmp}/lists.jsonl"], "column 'text' holds list values, not texts (first at row 1"),
+        (["{model}", "{tmp}/broken.jsonl"], "broken.jsonl, line 2: not valid JSON"),
+        (["{model}/config.json", "{tmp}/ids.csv"], "config.json is a file: give the folder a model was saved in"),
+        (["{model}", "{tmp}/earlier.csv"], "already has column(s) ['predicted_label', 'score', 'p_rotten', 'p_fresh']"),
     ],
 )
 def test_predict_command_bad_input_exits_2(students, tmp_path, args, message):
     pd.DataFrame({"review": ["a fine film"]}).to_csv(tmp_path / "in.csv", index=False)
     (tmp_path / "in.xlsx").write_text("x")
+    (tmp_path / "header_only.csv").write_text("text\n")
+    (tmp_path / "semicolons.csv").write_text("text;label\na fine film;fresh\n")
+    (tmp_path / "tabs.csv").write_text("text\tlabel\na fine film\tfresh\n")
+    (tmp_path / "twice.csv").write_text("text,text\na fine film,a dull film\n")
+    (tmp_path / "ids.csv").write_text("id,text\n1,a fine film\n2,a dull film\n")
+    (tmp_path / "lists.jsonl").write_text('{"text": "a fine film"}\n{"text": ["a", "list"]}\n')
+    (tmp_path / "broken.jsonl").write_text('{"text": "a fine film"}\n{"text": oops}\n')
+    (tmp_path / "earlier.csv").write_text("text,predicted_label,score,p_rotten,p_fresh\nfine,fresh,0.6,0.4,0.6\n")
 
     def fill(s):
         return s.format(model=students["cnn"], tmp=tmp_path)
@@ -191,3 +219,46 @@ def test_unknown_runtime_and_device(students):
         predict(["x"], students["cnn"], runtime="tensorrt")
     with pytest.raises(BadInput, match="runs on the CPU"):
         predict(["x"], students["cnn"], runtime="onnx", device="cuda")
+
+
+@pytest.mark.parametrize("arch", ["bilstm", "gru", "cnn"])
+def test_empty_texts_are_classified_in_every_runtime(students, arch):
+    "A batch of nothing but empty or blank texts gets a prediction per row, as an empty text beside others does."
+    from transformers import pipeline
+
+    for runtime in RUNTIMES:
+        out = predict(["", "  "], students[arch], runtime=runtime, batch_size=1)
+        assert len(out) == 2 and out["label"].isin(["rotten", "fresh"]).all(), runtime
+    assert len(pipeline("text-classification", model=str(students[arch]), device=-1)([""])) == 1
+
+
+def test_a_carriage_return_in_a_text_keeps_the_rows(students, tmp_path):
+    "A bare \\r inside a text is quoted in the CSV written, so the file reads back with as many rows as went in."
+    (tmp_path / "in.csv").write_text('text\n"one\rtwo"\na fine film\n', newline="")
+    assert ppt_book(str(students["cnn"]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")).returncode == 0
+    assert list(pd.read_csv(tmp_path / "out.csv")["text"]) == ["one\rtwo", "a fine film"]
+    out = ppt_book(str(students["cnn"]), str(tmp_path / "in.csv"))
+    assert len(pd.read_csv(io.StringIO(out.stdout))) == 2
+
+
+def test_predict_is_quiet_and_saved_files_are_readable_by_all(students, tmp_path):
+    (tmp_path / "in.csv").write_text("text\na fine film\n")
+    out = ppt_book(str(students["gru"]), str(tmp_path / "in.csv"), "--runtime", "onnx", "-o", str(tmp_path / "o.csv"))
+    assert out.returncode == 0 and out.stderr.strip().splitlines() == ["1 rows written to " + str(tmp_path / "o.csv")]
+    assert {oct(stat.S_IMODE(f.stat().st_mode)) for f in students["gru"].iterdir()} == {"0o644"}
+
+
+def test_a_head_that_disagrees_with_the_config_is_one_line(students, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "mismatch"
+    shutil.copytree(students["cnn"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"0": "a", "1": "b", "2": "c"}
+    config["label2id"] = {"a": 0, "b": 1, "c": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    (tmp_path / "in.csv").write_text("text\na fine film\n")
+    out = ppt_book(str(folder), str(tmp_path / "in.csv"))
+    assert out.returncode == 2 and "config.json names 3 labels but the saved classifier head" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

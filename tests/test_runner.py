@@ -66,7 +66,8 @@ def test_bad_input_exits_2_and_runs_nothing(tiny_project, tmp_path):
     cases = [
         (
             ["run", "10_tiny", "-p", "stepz", "2"],
-            "unknown parameter(s) ['stepz'] for 10_tiny; valid parameters: ['fail', 'lr', 'name', 'steps']",
+            "unknown parameter(s) ['stepz'] for 10_tiny (stepz: did you mean 'steps'?); valid parameters: "
+            "['fail', 'lr', 'name', 'steps']",
         ),
         (["run", "10_tiny", "-p", "steps", "many"], "parameter 'steps': value 'many' is not a number"),
         (["run", "10_tiny", "-p", "fail", "3"], "parameter 'fail': value '3' is not a bool"),
@@ -123,3 +124,13 @@ def test_help_is_clear():
         assert word in out.stdout
     for sub in ["run", "sweep", "results", "book"]:
         assert subprocess.run([str(BIN / "ppt-book"), sub, "--help"], capture_output=True, text=True).returncode == 0
+
+
+def test_a_run_on_your_own_file_says_what_sizes_it(root):
+    from ppt_book.runs import smoke_size_note
+
+    note = smoke_size_note(
+        "30_finetuning", {"dataset": "mine.csv", "teacher_examples": 200}, root / "configs" / "book.yaml"
+    )
+    assert note.startswith("**Your own file** (mine.csv)") and "`teacher_examples` 200" in note
+    assert "-f configs/book.yaml -p dataset FILE" in note

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import LABELS, TEXTS, quiet
 from transformers import BertConfig, BertForSequenceClassification
 
 from ppt_book.checkpoint import CheckpointError, load_checkpoint
@@ -22,20 +23,7 @@ from ppt_book.train import (
     predict_logits,
 )
 
-TEXTS = [
-    "a fine warm film",
-    "a dull cold film",
-    "fine and warm",
-    "dull and cold",
-    "warm fine story",
-    "cold dull story",
-] * 8
-LABELS = [1, 0] * 24
 TOK = word_tokenizer(TEXTS)
-
-
-def quiet(*a):
-    return None
 
 
 def tiny_bert(seed=0):

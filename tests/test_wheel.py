@@ -1,9 +1,13 @@
-"""The library installs on its own: a wheel into a fresh venv with only the runtime requirements."""
+"""The library installs on its own (a wheel into a fresh venv, the runtime requirements only), and the README's route
+for running chapters installs what they import."""
 
+import shlex
+import shutil
 import subprocess
 import sys
 
 from test_layers import ORDER
+from test_readme import readme_commands
 
 
 def run(*args, **kw):
@@ -67,3 +71,20 @@ def test_wheel_installs_into_fresh_venv(tmp_path, root):
     # a function of a late chapter that stands on the training layer works from the installed package alone
     probs = run(env / "bin" / "python", "-c", PROBA_CHECK, cwd=tmp_path).stdout.split()
     assert len(probs) == 2 and abs(sum(map(float, probs)) - 1) < 1e-5
+    # outside a checkout there are no chapters, and the error says where they live
+    lost = subprocess.run([env / "bin" / "ppt-book", "run", "finetuning"], cwd=tmp_path, capture_output=True, text=True)
+    assert lost.returncode == 2 and "notebooks in nbs/ of a checkout of the project" in lost.stderr
+    # the README's route for running chapters, line by line, into the same environment; then a chapter runs
+    for line in readme_commands(root, "Use the library"):
+        words = shlex.split(line.replace("constraints.txt", str(root / "constraints.txt")))
+        words = [f"{wheel}[chapters]" if w == ".[chapters]" else w for w in words]
+        if words[0] == "pip":
+            words = [env / "bin" / "python", "-m", "pip", words[1], "-q", "--no-compile", *words[2:]]
+        else:
+            words = [env / "bin" / words[0], *words[1:]]
+        run(*words, cwd=tmp_path)
+    project = tmp_path / "checkout"
+    shutil.copytree(root / "nbs", project / "nbs", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copy(root / "_quarto.yml", project / "_quarto.yml")
+    ran = run(env / "bin" / "ppt-book", "run", "checkpoints", "--no-progress", cwd=project)
+    assert ran.stdout.startswith("ok: ")
