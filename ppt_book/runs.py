@@ -443,7 +443,9 @@ def smoke_size_note(
     differ = [f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and params[k] != v]
     if params.get("dataset"):
         # a user's own file: the smoke sizes are no guide, and the book's were set for the book's data
-        sizes = ", ".join(f"`{k}` {params[k]!r}" for k in book if k in params and not PATH_PARAM.search(k))
+        sizes = ", ".join(
+            f"`{k}` {params[k]!r} (book: {v!r})" for k, v in book.items() if k in params and not PATH_PARAM.search(k)
+        )
         return (
             f"**Your own file** ({params['dataset']}). This run's sizes: {sizes}. Those that count examples, steps "
             "or epochs decide both the run time and what the numbers mean: at the defaults they are smoke-sized. "

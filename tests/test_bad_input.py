@@ -279,6 +279,12 @@ def test_runs_dir_that_is_a_file_exits_2_and_is_left_alone(project, monkeypatch,
     assert code == 2 and "taken is a file" in err and (project / "taken").read_text() == "my notes"
 
 
+def test_results_csv_onto_a_folder_exits_2_before_reading_runs(project, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    code, _, err = cli(capsys, "results", "--csv", str(project))
+    assert code == 2 and "is a folder: name a file in it" in err
+
+
 def test_params_cut_short_by_its_reader_ends_quietly(project):
     out = subprocess.run(
         f"{BIN}/ppt-book params ranged | head -1", shell=True, cwd=project, capture_output=True, text=True

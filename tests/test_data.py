@@ -112,3 +112,20 @@ def test_rotten_tomatoes_split_by_movie():
     n = sum(len(m) for m in movies)
     assert abs(len(movies[0]) / n - 0.8) < 0.01 and abs(len(movies[2]) / n - 0.1) < 0.01
     assert sum(len(dsd[s]) for s in dsd) > 12000
+
+
+def test_a_training_file_with_two_label_columns_names_the_column(tmp_path):
+    (tmp_path / "two.csv").write_text("text,label,label\na fine film,fresh,rotten\n")
+    with pytest.raises(ValueError, match=r"column name\(s\) \['label'\] appear more than once"):
+        load_text_classification(tmp_path / "two.csv")
+
+
+def test_a_thousand_labels_give_a_short_error(tmp_path):
+    "Too few rows per class to split: the message names a few classes and counts the rest, in one line."
+    pd.DataFrame({"text": [f"review {i}" for i in range(1000)], "label": [f"c{i}" for i in range(1000)]}).to_csv(
+        tmp_path / "many.csv", index=False
+    )
+    with pytest.raises(ValueError) as err:
+        load_text_classification(tmp_path / "many.csv")
+    assert "have too few rows to split" in str(err.value) and "995 more" in str(err.value)
+    assert len(str(err.value)) < 600

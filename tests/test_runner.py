@@ -132,5 +132,5 @@ def test_a_run_on_your_own_file_says_what_sizes_it(root):
     note = smoke_size_note(
         "30_finetuning", {"dataset": "mine.csv", "teacher_examples": 200}, root / "configs" / "book.yaml"
     )
-    assert note.startswith("**Your own file** (mine.csv)") and "`teacher_examples` 200" in note
+    assert note.startswith("**Your own file** (mine.csv)") and "`teacher_examples` 200 (book: 0)" in note
     assert "-f configs/book.yaml -p dataset FILE" in note
