@@ -275,10 +275,8 @@ def _book(args) -> int:
         with_dependencies=args.with_dependencies,
     )
     # with --chapter, what this command ran decides; older runs rendered beside them do not
-    judged = [
-        stem for stem in statuses if not args.chapter or stem in [Path(resolve_chapter(c)).stem for c in args.chapter]
-    ]
-    failed = [stem for stem in judged if statuses[stem] != "ok"]
+    asked = {Path(resolve_chapter(c)).stem for c in args.chapter or []}
+    failed = [stem for stem, status in statuses.items() if status != "ok" and (not asked or stem in asked)]
     if failed:
         print(f"chapters that failed: {failed}; their errors are in runs/book/<chapter>/metrics.json", file=sys.stderr)
         return 1

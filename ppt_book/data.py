@@ -232,7 +232,7 @@ def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.Data
 
 # %% ../nbs/01_data.ipynb 44
 def _check_jsonl_lines(path: Path, encoding: str | None):
-    "A JSONL file's first line that is not a JSON object, named by its number."
+    "Raise for a JSONL file's first line that is not a JSON object, naming the line; return if every line is one."
     import json
 
     with open(path, encoding=encoding or "utf-8") as f:
@@ -278,8 +278,6 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             return pd.concat([loaded[s].to_pandas().assign(split=s) for s in loaded], ignore_index=True)
         return loaded.to_pandas()
     try:
-        if fmt == "jsonl":
-            _check_jsonl_lines(path, encoding)
         if fmt in ("csv", "tsv"):  # no "NA"/"null"/"nan" as missing, no "01" as 1: the text as written
             return pd.read_csv(
                 path,
@@ -293,8 +291,6 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             with open(path, encoding=encoding or "utf-8") as f:
                 return pd.read_json(f, lines=fmt == "jsonl", dtype=False)
         return pd.read_parquet(path)
-    except BadInput:
-        raise
     except UnicodeDecodeError as e:
         bad = e.object[e.start : e.start + 1].hex()
         raise BadInput(
@@ -302,6 +298,9 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             "Pass the file's encoding, e.g. encoding='latin-1' (Western European) or 'cp1252' (Windows)"
         ) from None
     except (pd.errors.ParserError, ValueError) as e:
+        if fmt == "jsonl":
+            # pandas does not say where: find the line, reading the file a second time only when it is broken
+            _check_jsonl_lines(path, encoding)
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
 # %% ../nbs/01_data.ipynb 47

@@ -27,11 +27,10 @@ from .core import find_project_root, to_builtin
 from .records import RUN_DIR_ENV, create_run_dir, now_iso, pid_alive, runs_table, update_metrics
 
 # %% auto 0
-__all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'INPUT_PATH_PARAM',
-           'ExperimentError', 'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range',
-           'notebook_parameters', 'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params',
-           'Interrupted', 'check_input_paths', 'run_chapter', 'smoke_size_note', 'results', 'chapter_headlines',
-           'results_view']
+__all__ = ['BAD_INPUT_ERRORS', 'OFFLINE_ENV', 'QUIET_ENV', 'INLINE_PLOTS', 'PATH_PARAM', 'HEARTBEAT_S', 'ExperimentError',
+           'list_chapters', 'resolve_chapter', 'parameters_cell', 'parse_range', 'notebook_parameters',
+           'parse_parameters', 'coerce_param', 'resolve_params', 'RunFailed', 'id_params', 'Interrupted',
+           'check_input_paths', 'run_chapter', 'smoke_size_note', 'results', 'chapter_headlines', 'results_view']
 
 # %% ../nbs/90_runs.ipynb 6
 class ExperimentError(Exception):
@@ -341,14 +340,13 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 # %% ../nbs/90_runs.ipynb 36
-INPUT_PATH_PARAM = re.compile(r"(_dir|_path|_metrics)$|^dataset$")  # paths a chapter reads (a *_cache it may create)
-
-
 def check_input_paths(overrides: dict, nb_path: str | Path):
     "Before any kernel starts: every path a chapter reads that was given must name something (relative to its nbs/)."
     folder = Path(nb_path).parent
     for name, value in overrides.items():
-        if INPUT_PATH_PARAM.search(name) and isinstance(value, str) and value:
+        # a *_cache is a folder the chapter may create; every other path parameter names something it reads
+        reads = PATH_PARAM.search(name) and not name.endswith("_cache")
+        if reads and isinstance(value, str) and value:
             path = Path(value) if Path(value).is_absolute() else folder / value
             if not path.exists():
                 raise ExperimentError(

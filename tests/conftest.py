@@ -1,6 +1,8 @@
 """Shared fixtures: offline environment, the project root, and tiny fixture notebooks."""
 
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +75,35 @@ LABELS = [1, 0] * 24
 def quiet(*args):
     "A `log` that prints nothing."
     return None
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def open_in_chromium(page: Path, profile: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Load `page` in headless Chromium, offline and with its logging on stderr: (the finished process, whose stdout is
+    the DOM, and the console errors and failed loads it logged)."""
+    out = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    problems = ("CONSOLE", "Uncaught", "Failed to load resource")
+    return out, [line for line in out.stderr.splitlines() if any(p in line for p in problems)]

@@ -1,12 +1,10 @@
 """The book build: chapters run into runs/book/, staged into _proc/, rendered by the fallback into _book/."""
 
 import re
-import shutil
-import subprocess
 
 import pytest
 import yaml
-from conftest import make_notebook
+from conftest import CHROMIUM, make_notebook, open_in_chromium
 
 from ppt_book.book import book_dependencies, build_book, markdown_math_to_mathml
 from ppt_book.cli import main
@@ -119,44 +117,15 @@ def test_maths_conversion_leaves_code_alone():
     assert "<math" in out and "`$PATH`" in out and "$$not maths$$" in out
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 def test_page_in_headless_chromium(book_project, tmp_path):
     build_book(book_project, renderer="fallback", progress=False)
     page = book_project / "_book" / "10_alpha.html"
-    out = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out, console = open_in_chromium(page, tmp_path / "profile")
     assert out.returncode == 0, out.stderr[-2000:]
     dom = out.stdout
     assert "<title>Alpha chapter | Fixture Book</title>" in dom and "Alpha chapter</h1>" in dom
     assert re.search(r'<img[^>]+src="10_alpha_files/[^"]+\.png"', dom) and "<math" in dom
-    console = [
-        line
-        for line in out.stderr.splitlines()
-        if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
-    ]
     assert console == [], console
 
 

@@ -4,12 +4,11 @@ clean in a browser."""
 import html
 import json
 import re
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, open_in_chromium
 
 from ppt_book.book import DOCS_LIMIT_MB, book_chapters
 
@@ -77,41 +76,12 @@ def test_every_local_link_and_figure_resolves(root, docs):
     assert missing == [], missing[:20]
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 def test_every_published_page_in_headless_chromium(root, docs, tmp_path):
     _, order = book_chapters(root)
     for c in order:
         page = docs / page_of(Path(c).stem)
-        out = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--virtual-time-budget=3000",
-                "--dump-dom",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        out, console = open_in_chromium(page, tmp_path / "profile")
         assert out.returncode == 0, (page.name, out.stderr[-2000:])
         assert re.search(r"<h1[^>]*>", out.stdout) and "Traceback (most recent call last)" not in out.stdout, page.name
-        console = [
-            line
-            for line in out.stderr.splitlines()
-            if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
-        ]
         assert console == [], (page.name, console)
