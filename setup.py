@@ -39,7 +39,7 @@ setuptools.setup(
     extras_require={
         'dev': dev_requirements,
         'chapters': shlex.split(cfg.get('chapters_requirements', '')),
-        'ray': ['ray[default]>=2.40'],
+        'ray': ['ray[default,serve]>=2.40'],  # Ray Serve: the server past one machine
     },
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],

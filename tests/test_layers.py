@@ -30,6 +30,7 @@ ORDER = [
     "augment",
     "distill",
     "inference",
+    "serve",
     "scaling",
     "interpret",
     "runs",
@@ -71,12 +72,13 @@ def test_imports_go_down_the_staircase(root, module):
 
 
 def test_no_module_imports_another_modules_private_name(root):
-    "A helper two modules use is public; `_name` stays inside the module that defines it."
+    """A helper two modules use is public; `_name` stays inside the module that defines it (a dunder such as __version__
+    is public)."""
     found = []
     for path in sorted((root / "ppt_book").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ppt_book")):
-                found += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")]
+                found += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_") and a.name[:2] != "__"]
     assert found == []
 
 
