@@ -29,6 +29,7 @@ import sys
 from _common import ROOT, emit, parser, quick_teacher
 
 CONCURRENCY = (1, 8, 32, 64)
+QUICK_CONCURRENCY = (1, 32)  # --quick: the headline's level and the lone client
 RUNTIME = "onnx-int8"  # ours: the fastest runtime of chapter 45 for every model it serves
 
 
@@ -54,13 +55,13 @@ def peer_server(model_dir: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def curve(command: list[str], port: int, texts, expected, seconds: float, env: dict | None = None) -> list[dict]:
+def curve(command: list[str], port: int, texts, expected, seconds: float, levels) -> list[dict]:
     "One server started by `command`, driven at each concurrency level for `seconds`."
     from ppt_book.serve import load_test, running_server
 
-    with running_server(command, port, env=env) as server:
+    with running_server(command, port) as server:
         load_test(server.url, texts, 4, min(2.0, seconds))  # warm-up: first calls, thread pools, caches
-        return [load_test(server.url, texts, c, seconds, expected) for c in CONCURRENCY]
+        return [load_test(server.url, texts, c, seconds, expected) for c in levels]
 
 
 def soak(model_dir: str, texts, expected, seconds: float) -> dict:
@@ -140,6 +141,7 @@ def main():
     from ppt_book.serve import expected_answers, free_port, serve_command
 
     seconds = args.seconds or (2.0 if args.quick else 15.0)
+    levels = QUICK_CONCURRENCY if args.quick else CONCURRENCY
     soak_s = args.soak_s or (5.0 if args.quick else 60.0)
     dsd = load_rotten_tomatoes(0)
     texts = list(dsd["test"]["text"])
@@ -158,9 +160,11 @@ def main():
         ours_expected = expected_answers(texts, folder, RUNTIME)
         peer_expected = expected_answers(texts, folder, "torch")
         port = free_port()
-        curves[name, "ours"] = curve(serve_command(folder, port, runtime=RUNTIME), port, texts, ours_expected, seconds)
+        curves[name, "ours"] = curve(
+            serve_command(folder, port, runtime=RUNTIME), port, texts, ours_expected, seconds, levels
+        )
         peer = [sys.executable, __file__, "--peer-server", folder, "--port", str(port)]
-        curves[name, "peer"] = curve(peer, port, texts, peer_expected, seconds)
+        curves[name, "peer"] = curve(peer, port, texts, peer_expected, seconds, levels)
         print(name, "ours", figures(curves[name, "ours"]), "\n", name, "peer", figures(curves[name, "peer"]))
     extra = {"curves": {f"{name}_{side}": rows for (name, side), rows in curves.items()}}
     student = models["student"]
@@ -168,7 +172,7 @@ def main():
     if not args.no_ray:
         port = free_port()
         command = serve_command(student, port, runtime=RUNTIME, replicas=2)
-        extra["curves"]["student_ray_2_replicas"] = curve(command, port, texts, student_expected, seconds)
+        extra["curves"]["student_ray_2_replicas"] = curve(command, port, texts, student_expected, seconds, levels)
     if not args.quick:
         extra["soak"] = soak(student, texts, student_expected, soak_s)
     extra["runtime"], extra["texts"] = RUNTIME, len(texts)

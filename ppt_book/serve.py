@@ -58,9 +58,12 @@ class ServeConfig:
         return self
 
 # %% ../nbs/45_inference.ipynb 52
+_STOP = object()  # what `Batcher.close` queues: answer what is ahead of it, then stop
+
+
 class Batcher:
     """One thread owns the model: it takes the requests that arrive within `max_wait_ms` of the first, up to
-    `max_batch_size` texts, answers them with one call of `predict`, and hands each caller its own rows."""
+    `max_batch_size` texts, answers them with one forward pass (`classify`), and hands each caller its own rows."""
 
     def __init__(self, config: ServeConfig):
         self.config = config
@@ -72,29 +75,31 @@ class Batcher:
     def submit(self, texts: list[str]) -> concurrent.futures.Future:
         "A future of the rows for `texts`, in their order."
         future = concurrent.futures.Future()
-        self.queue.put((texts, future))
+        self.queue.put((texts, future, time.monotonic()))
         return future
 
     def close(self) -> None:
         "Answer what is queued, then stop the thread."
-        self.queue.put(None)
+        self.queue.put(_STOP)
         self.thread.join()
 
     def _run(self) -> None:
-        carried = None
+        carried = None  # a request taken from the queue that did not fit the last batch
         while True:
             job = carried or self.queue.get()
             carried = None
-            if job is None:
+            if job is _STOP:
                 return
             batch, n = [job], len(job[0])
-            deadline = time.monotonic() + self.config.max_wait_ms / 1e3
+            # the wait counts from the first request's arrival: under load it has waited while the model was busy,
+            # so the batch takes what is queued and goes
+            deadline = job[2] + self.config.max_wait_ms / 1e3
             while n < self.config.max_batch_size:
                 try:
                     nxt = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
-                if nxt is None or n + len(nxt[0]) > self.config.max_batch_size:
+                if nxt is _STOP or n + len(nxt[0]) > self.config.max_batch_size:
                     carried = nxt  # the next batch starts with it
                     break
                 batch.append(nxt)
@@ -102,18 +107,18 @@ class Batcher:
             self._answer(batch)
 
     def _answer(self, batch: list) -> None:
-        texts = [t for texts, _ in batch for t in texts]
+        texts = [t for texts, _, _ in batch for t in texts]
         try:
             rows = classify(texts, self.config)
         except Exception as e:  # every caller of this batch hears of it; the thread goes on
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception(e)
             return
         self.served["requests"] += len(batch)
         self.served["texts"] += len(texts)
         self.served["batches"] += 1
         start = 0
-        for texts, future in batch:
+        for texts, future, _ in batch:
             future.set_result(rows[start : start + len(texts)])
             start += len(texts)
 

@@ -317,3 +317,17 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
         timeout=600,
     )
     assert out.returncode != 0 and "differs in ['recipe_iters']" in out.stderr
+
+
+def test_serve_load_quick(root):
+    "Ours and the pipeline-per-request peer, each server in its own process, at the headline's concurrency."
+    out = run_benchmark(root, "serve_load.py", "--quick", "--no-ray", timeout=900)
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "serve_load" and line["runtime"] == "onnx-int8"
+    for side in ("ours", "peer"):
+        for key in ("requests_per_s_c32", "p95_ms_c32", "teacher_requests_per_s_c1"):
+            assert line[side][key] > 0, (side, key)
+    for rows in line["curves"].values():
+        assert all(r["wrong"] == r["lost"] == r["server_error"] == 0 for r in rows), rows
+    assert_comparable(line)
+    assert "requests/s" in line["headline"]["ours"]

@@ -276,3 +276,27 @@ def test_ray_serve_replicas_answer_like_predict(models, tmp_path):
 def test_serve_is_a_subcommand():
     out = subprocess.run([sys.executable, "-m", "ppt_book.cli", "serve", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--max-wait-ms" in out.stdout and "Ray Serve" in out.stdout
+
+
+def test_readme_serve_section_runs_as_written(root, models):
+    "The README's serve command parses, and the body its curl line sends is answered."
+    import re
+    import shlex
+
+    section = (root / "README.md").read_text().split("## Serve a model over HTTP")[1].split("\n## ")[0]
+    block = section.split("```bash\n")[1].split("```")[0]
+    serve_line = next(line for line in block.splitlines() if line.startswith("ppt-book serve"))
+    args = build_parser().parse_args(shlex.split(serve_line.rstrip("& "))[1:])
+    assert args.runtime == "onnx-int8" and args.port == 8000
+    body = re.search(r"-d '(.+?)'", block).group(1)
+    with TestClient(make_app(ServeConfig(str(models["cnn"]), "torch"))) as client:
+        assert client.post("/predict", content=body, headers={"content-type": "application/json"}).status_code == 200
+
+
+def test_close_answers_a_request_carried_past_a_full_batch(models):
+    "A request that did not fit the batch before `close` is answered, and the thread stops."
+    batcher = Batcher(ServeConfig(str(models["cnn"]), "torch", max_batch_size=3, max_wait_ms=300))
+    first, second = batcher.submit(DISTINCT[:2]), batcher.submit(DISTINCT[2:4])
+    batcher.close()
+    assert len(first.result(timeout=5)) == len(second.result(timeout=5)) == 2
+    assert not batcher.thread.is_alive()
