@@ -468,9 +468,10 @@ def load_test(
     if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         raise BadInput(f"load_test drives loopback servers only, not {url}")
     bad_every = round(1 / bad_fraction) if bad_fraction else 0
-    latencies, counts, wall = asyncio.run(
-        _drive(url, texts, concurrency, duration_s, expected, tolerance, bad_every, texts_per_request)
-    )
+    drive = _drive(url, texts, concurrency, duration_s, expected, tolerance, bad_every, texts_per_request)
+    # an event loop of its own, in a thread of its own: Jupyter's kernel already runs one in this thread
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        latencies, counts, wall = pool.submit(asyncio.run, drive).result()
     ms = np.array(latencies) * 1e3 if latencies else np.array([np.nan])
     return {
         "concurrency": concurrency,
