@@ -77,10 +77,6 @@ def soak(model_dir: str, texts, expected, seconds: float) -> dict:
     return result | {"rss_before_mb": before, "rss_after_mb": after, "rss_growth": after / before - 1}
 
 
-def at(rows: list[dict], concurrency: int) -> dict:
-    return next(r for r in rows if r["concurrency"] == concurrency)
-
-
 def figures(rows: list[dict]) -> dict:
     "The flat figures of one curve: requests/s and p95 at each concurrency."
     out = {}

@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -284,7 +285,7 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_le
     import uvicorn
 
     _exit_zero_on_sigterm()
-    uvicorn.run(make_app(config.check()), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(make_app(config), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 
 # %% ../nbs/45_inference.ipynb 62
 def free_port() -> int:
@@ -390,8 +391,6 @@ class _Connection:
 
 
 async def _drive(url, texts, concurrency, duration_s, expected, tolerance, bad_every, texts_per_request):
-    from urllib.parse import urlparse
-
     latencies = []
     counts = {"ok": 0, "wrong": 0, "lost": 0, "bad_refused": 0, "bad_accepted": 0, "server_error": 0}
     counts["max_prob_diff"] = 0.0  # the largest distance of a good answer from `expected`
@@ -463,8 +462,6 @@ def load_test(
     texts_per_request: int = 1,
 ) -> dict:
     "Requests/s, texts/s and p50/p95/p99 latency of good requests, and what became of every request, in one dict."
-    from urllib.parse import urlparse
-
     if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         raise BadInput(f"load_test drives loopback servers only, not {url}")
     bad_every = round(1 / bad_fraction) if bad_fraction else 0
@@ -494,7 +491,7 @@ def serve_on_ray(config: ServeConfig, replicas: int = 2, host: str = "127.0.0.1"
     import ray
     from ray import serve as ray_serve
 
-    app = make_app(config.check())
+    app = make_app(config)  # checks the settings before Ray starts
 
     @ray_serve.deployment(
         num_replicas=replicas,
