@@ -18,7 +18,7 @@ import numpy as np
 
 from .train import predict_logits
 
-# %% ../nbs/40_distillation.ipynb 31
+# %% ../nbs/40_distillation.ipynb 38
 def glove_neighbours(
     words: list[str], glove, k: int = 5, search: int = 50000, batch: int = 2048
 ) -> dict[str, list[str]]:
@@ -37,7 +37,7 @@ def glove_neighbours(
             out[w] = [glove.words[i] for i in cand if glove.words[i] != w][:k]
     return out
 
-# %% ../nbs/40_distillation.ipynb 32
+# %% ../nbs/40_distillation.ipynb 39
 def augment(
     text: str,
     rng: np.random.Generator,
@@ -65,7 +65,7 @@ def augment(
         out = out[start : start + n]
     return " ".join(out)
 
-# %% ../nbs/40_distillation.ipynb 33
+# %% ../nbs/40_distillation.ipynb 40
 def plot_sentences(
     held_out_movies,  # names of the validation and test movies: their plots are never taken
     min_words: int = 4,
@@ -83,7 +83,7 @@ def plot_sentences(
     sentences = (s for p in plots for s in re.split(r"(?<=[.!?])\s+", normalize_text(p)))
     return [s for s in sentences if min_words <= len(s.split()) <= max_words]
 
-# %% ../nbs/40_distillation.ipynb 34
+# %% ../nbs/40_distillation.ipynb 41
 def teacher_fingerprint(model_dir: str | Path) -> str:
     "sha1 of a saved model folder's safetensors weights and config.json: the name its cached logits are filed under."
     d = Path(model_dir)
@@ -98,7 +98,7 @@ def teacher_fingerprint(model_dir: str | Path) -> str:
         h.update(f.read_bytes())
     return h.hexdigest()
 
-# %% ../nbs/40_distillation.ipynb 35
+# %% ../nbs/40_distillation.ipynb 42
 def cached_teacher_logits(
     teacher,
     tokenizer,

@@ -31,9 +31,10 @@ from .model_io import load_classifier
 from .train import logits_of, predict_logits
 
 # %% auto 0
-__all__ = ['RUNTIMES', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats', 'latency_ms', 'quantize_int8',
-           'torch_size_mb', 'export_onnx', 'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file',
-           'load_runtime', 'class_probabilities', 'predict', 'check_table_path', 'csv_quoting', 'write_table']
+__all__ = ['FUSABLE', 'RUNTIMES', 'EXPORT_FORMAT', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats', 'latency_ms',
+           'quantize_int8', 'torch_size_mb', 'fusable', 'onnx_op_counts', 'export_onnx', 'quantize_onnx_int8',
+           'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'class_probabilities', 'predict',
+           'check_table_path', 'csv_quoting', 'write_table']
 
 # %% ../nbs/45_inference.ipynb 8
 def disk_size_mb(folder: str | Path) -> float:
@@ -122,9 +123,68 @@ class _ExportRNN(nn.Module):
         return self.student.mlp(torch.cat([h_f, h_b], 1))
 
 # %% ../nbs/45_inference.ipynb 19
-def export_onnx(model: nn.Module, path: str | Path) -> Path:
+FUSABLE = ("bert", "ppt_layer_student")  # model types whose graph ONNX Runtime's BERT optimizer recognises
+
+
+def fusable(model: nn.Module) -> bool:
+    "Whether `model` is a BERT encoder (the teacher, the layer student): its attention can be fused."
+    return getattr(getattr(model, "config", None), "model_type", None) in FUSABLE
+
+
+def _export_fused(model: nn.Module, path: str | Path) -> Path:
+    """A BERT classifier exported so that ONNX Runtime fuses it: eager attention (the MatMul, Softmax, MatMul pattern
+    the optimizer looks for), the TorchScript exporter (opset 17), then `onnxruntime.transformers.optimizer` with the
+    model's heads and hidden size, which rewrites each layer's attention into one Attention node, the residual adds
+    and LayerNorms into SkipLayerNormalization and GELU with its bias into BiasGelu. Written atomically."""
+    import tempfile
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    net = _Logits(copy.deepcopy(model)).cpu().eval()
+    net.model.set_attn_implementation("eager")
+    ids = torch.randint(1, model.config.vocab_size, (2, 16))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
+    with (
+        tempfile.TemporaryDirectory() as d,
+        atomic_file(Path(path)) as tmp,
+        warnings.catch_warnings(),
+        _quiet_logging(),
+    ):
+        warnings.simplefilter("ignore")
+        raw = str(Path(d) / "raw.onnx")
+        torch.onnx.export(
+            net,
+            (ids, mask),
+            raw,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+        cfg = model.config
+        optimize_model(
+            raw, model_type="bert", num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size
+        ).save_model_to_file(tmp)
+    return Path(path)
+
+
+def onnx_op_counts(path: str | Path) -> dict[str, int]:
+    "How many nodes of each operator an ONNX file's graph has, most frequent first."
+    from collections import Counter
+
+    import onnx
+
+    return dict(Counter(node.op_type for node in onnx.load(str(path)).graph.node).most_common())
+
+# %% ../nbs/45_inference.ipynb 20
+def export_onnx(model: nn.Module, path: str | Path, fuse: bool = True) -> Path:
     """Export a classifier's logits to ONNX with dynamic batch and sequence axes (a recurrent student through
-    `_ExportRNN`), atomically."""
+    `_ExportRNN`), atomically; a BERT encoder with `fuse` through `_export_fused`, in the graph ONNX Runtime fuses."""
+    if fuse and fusable(model):
+        return _export_fused(model, path)
     net = _ExportRNN(model) if getattr(model.config, "arch", None) in ("bilstm", "gru") else _Logits(model)
     net = copy.deepcopy(net).cpu().eval()
     ids = torch.randint(1, model.config.vocab_size, (2, 16))
@@ -151,21 +211,24 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
         )
     return Path(path)
 
-# %% ../nbs/45_inference.ipynb 20
+# %% ../nbs/45_inference.ipynb 21
 def quantize_onnx_int8(
     src: str | Path,
     dst: str | Path,
     per_channel: bool = True,  # one scale per output row of each weight matrix; False: one per tensor
 ) -> Path:
     "ONNX Runtime's dynamic int8 quantization of an exported model, written atomically."
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with atomic_file(Path(dst)) as tmp, warnings.catch_warnings(), _quiet_logging():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel)
+        # a fused graph's outputs carry no type the quantizer can infer: they are float
+        options = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+        quantize_dynamic(str(src), tmp, weight_type=QuantType.QInt8, per_channel=per_channel, extra_options=options)
     return Path(dst)
 
-# %% ../nbs/45_inference.ipynb 21
+# %% ../nbs/45_inference.ipynb 22
 @contextlib.contextmanager
 def _quiet_logging():
     """Silence the loggers that speak on every export and quantization: the root logger (ONNX Runtime's quantizer
@@ -182,7 +245,7 @@ def _quiet_logging():
         for logger, level in zip(loggers, before):
             logger.setLevel(level)
 
-# %% ../nbs/45_inference.ipynb 22
+# %% ../nbs/45_inference.ipynb 23
 class OrtClassifier:
     """An ONNX Runtime session (CPU, every graph optimisation) that answers like a model: `model(input_ids=,
     attention_mask=)` gives logits."""
@@ -216,8 +279,9 @@ class OrtClassifier:
     def train(self, mode: bool = True):
         return self
 
-# %% ../nbs/45_inference.ipynb 34
+# %% ../nbs/45_inference.ipynb 38
 RUNTIMES = ("torch", "torch-int8", "onnx", "onnx-int8")
+EXPORT_FORMAT = "fused-1"  # the cache's folder for exports made as export_onnx makes them now; a new way, a new name
 Loaded = namedtuple("Loaded", "model tokenizer labels max_length")
 
 
@@ -228,21 +292,21 @@ def cache_root() -> Path:
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ppt_book"
     )
 
-# %% ../nbs/45_inference.ipynb 35
+# %% ../nbs/45_inference.ipynb 39
 def onnx_file(model_dir: str | Path, model: nn.Module, int8: bool = False) -> Path:
     """MODEL_DIR/model.onnx (model.int8.onnx) when the folder has it, else an export made once into the cache, by
     fingerprint."""
     name = "model.int8.onnx" if int8 else "model.onnx"
     if (Path(model_dir) / name).is_file():
         return Path(model_dir) / name
-    cache = cache_root() / "onnx" / teacher_fingerprint(model_dir)
+    cache = cache_root() / "onnx" / EXPORT_FORMAT / teacher_fingerprint(model_dir)
     if not (cache / "model.onnx").is_file():
         export_onnx(model, cache / "model.onnx")
     if int8 and not (cache / name).is_file():
         quantize_onnx_int8(cache / "model.onnx", cache / name)
     return cache / name
 
-# %% ../nbs/45_inference.ipynb 36
+# %% ../nbs/45_inference.ipynb 40
 @functools.lru_cache(maxsize=8)
 def _load(model_dir: str, runtime: str, device: str, file_times: tuple) -> Loaded:
     model, tok = load_classifier(model_dir)
@@ -256,7 +320,7 @@ def _load(model_dir: str, runtime: str, device: str, file_times: tuple) -> Loade
         model = model.to(device)
     return Loaded(model, tok, labels, limit)
 
-# %% ../nbs/45_inference.ipynb 37
+# %% ../nbs/45_inference.ipynb 41
 def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | None = None) -> Loaded:
     """(model, tokenizer, labels, max_length) of a saved classifier in `runtime`, kept per folder and refreshed when its
     files change."""
@@ -273,7 +337,7 @@ def load_runtime(model_dir: str | Path, runtime: str = "torch", device: str | No
     )
     return _load(str(folder), runtime, device, file_times)
 
-# %% ../nbs/45_inference.ipynb 38
+# %% ../nbs/45_inference.ipynb 42
 def class_probabilities(
     loaded: Loaded,  # a classifier from load_runtime
     texts: list[str],
@@ -287,7 +351,7 @@ def class_probabilities(
     )
     return softmax_np(logits)
 
-# %% ../nbs/45_inference.ipynb 39
+# %% ../nbs/45_inference.ipynb 43
 def predict(
     texts: list[str],  # the texts to classify
     model_dir: str | Path,  # a folder saved by save_classifier: the teacher or any student
@@ -313,7 +377,7 @@ def predict(
         }
     )
 
-# %% ../nbs/45_inference.ipynb 40
+# %% ../nbs/45_inference.ipynb 44
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -324,7 +388,7 @@ def check_table_path(path: str | Path, what: str = "--output") -> Path:
         raise BadInput(f"{what} {path}: unknown suffix {path.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
     return path
 
-# %% ../nbs/45_inference.ipynb 41
+# %% ../nbs/45_inference.ipynb 45
 def csv_quoting(df: pd.DataFrame) -> int:
     """How to quote a table's CSV: every field when a text holds a bare carriage return (which readers take for the
     end of a row unless it is quoted), else only where the csv module must."""
@@ -332,7 +396,7 @@ def csv_quoting(df: pd.DataFrame) -> int:
     has_cr = texts.apply(lambda col: col.astype(str).str.contains("\r", regex=False)).to_numpy().any()
     return csv.QUOTE_ALL if has_cr else csv.QUOTE_MINIMAL
 
-# %% ../nbs/45_inference.ipynb 42
+# %% ../nbs/45_inference.ipynb 46
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     "Write `df` to `path` as CSV, TSV, JSONL or Parquet (by its suffix), through a temporary file and a rename."
     path = check_table_path(path)

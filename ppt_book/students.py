@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['STUDENT_ARCHS', 'StudentConfig', 'StudentForSequenceClassification', 'word_tokenizer', 'glove_init', 'transformer_student']
+__all__ = ['STUDENT_ARCHS', 'StudentConfig', 'StudentForSequenceClassification', 'word_tokenizer', 'glove_init', 'transformer_student', 'in_domain_vocab', 'pruned_tokenizer', 'prune_vocab', 'FactorisedEmbedding', 'LayerStudentConfig', 'LayerStudentForSequenceClassification', 'factorise_embedding']
 
 # %% ../nbs/40_distillation.ipynb 4
 # The student models: BiLSTM, GRU and CNN classes registered with transformers' Auto classes, and the layer student.
@@ -16,7 +16,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 # %% ../nbs/40_distillation.ipynb 21
@@ -126,8 +133,14 @@ def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
     "A BertForSequenceClassification keeping the teacher's embeddings, pooler, classifier and the listed layers."
     import copy
 
-    from transformers import BertForSequenceClassification
-
+    if (
+        not layers
+        or len(set(layers)) != len(layers)
+        or not all(0 <= i < teacher.config.num_hidden_layers for i in layers)
+    ):
+        raise ValueError(
+            f"layers {layers} must name distinct teacher layers in 0..{teacher.config.num_hidden_layers - 1}"
+        )
     cfg = copy.deepcopy(teacher.config)
     cfg.num_hidden_layers = len(layers)
     student = BertForSequenceClassification(cfg)
@@ -142,8 +155,130 @@ def transformer_student(teacher, layers: tuple[int, ...] = (0, 3)):
     student.load_state_dict(new, strict=True)
     return student
 
-# %% ../nbs/40_distillation.ipynb 27
+# %% ../nbs/40_distillation.ipynb 28
+def in_domain_vocab(tokenizer, texts: list[str], min_count: int = 1) -> list[int]:
+    """The token ids a pruned vocabulary keeps, in the tokenizer's order: those seen at least `min_count` times in
+    `texts`, the special tokens, and every single printable ASCII character with and without '##' (so that any ASCII
+    word still splits into pieces instead of becoming [UNK])."""
+    if min_count < 1:
+        raise ValueError(f"min_count must be at least 1, got {min_count}")
+    counts = Counter()
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        counts.update(ids)
+    vocab = tokenizer.get_vocab()
+    chars = {chr(c) for c in range(33, 127)}
+    keep = {i for i, n in counts.items() if n >= min_count} | set(tokenizer.all_special_ids)
+    keep |= {i for t, i in vocab.items() if t in chars or (t.startswith("##") and t[2:] in chars)}
+    return sorted(keep)
+
+# %% ../nbs/40_distillation.ipynb 29
+def pruned_tokenizer(tokenizer, keep: list[int]):
+    """A copy of a WordPiece tokenizer that knows only the ids in `keep`, renumbered 0..len(keep)-1 in their order.
+    A word whose pieces are all kept splits as before (WordPiece takes the longest known piece first, and the full
+    vocabulary's choice is kept); any other word splits into smaller kept pieces, or [UNK]."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    if state["model"]["type"] != "WordPiece":
+        raise ValueError(f"vocabulary pruning needs a WordPiece tokenizer; this one is {state['model']['type']}")
+    old = {i: t for t, i in state["model"]["vocab"].items()}
+    missing = [i for i in keep if i not in old]
+    if missing:
+        raise ValueError(f"ids {missing[:5]} are not in the tokenizer's vocabulary of {len(old)}")
+    new_id = {i: n for n, i in enumerate(keep)}
+    for special in tokenizer.all_special_ids:
+        if special not in new_id:
+            raise ValueError(f"keep must hold the special token {old[special]!r} (id {special})")
+    state["model"]["vocab"] = {old[i]: new_id[i] for i in keep}
+    state["added_tokens"] = [dict(t, id=new_id[t["id"]]) for t in state["added_tokens"] if t["id"] in new_id]
+    for special in (state.get("post_processor") or {}).get("special_tokens", {}).values():
+        special["ids"] = [new_id[i] for i in special["ids"]]
+    backend = Tokenizer.from_str(json.dumps(state))
+    names = {k: getattr(tokenizer, k) for k in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=tokenizer.model_max_length, do_lower_case=True, **names
+    )
+
+# %% ../nbs/40_distillation.ipynb 30
+def prune_vocab(student, tokenizer, keep: list[int]):
+    """(student, tokenizer) with the vocabulary cut to the ids in `keep`: the embedding keeps those rows, in order,
+    and the tokenizer numbers them the same way."""
+    emb = student.get_input_embeddings()
+    new = nn.Embedding(len(keep), emb.embedding_dim, padding_idx=None)
+    with torch.no_grad():
+        new.weight.copy_(emb.weight[torch.as_tensor(keep)])
+    student.set_input_embeddings(new)
+    tok = pruned_tokenizer(tokenizer, keep)
+    student.config.vocab_size = len(keep)
+    student.config.pad_token_id = tok.pad_token_id
+    return student, tok
+
+# %% ../nbs/40_distillation.ipynb 31
+class FactorisedEmbedding(nn.Module):
+    "A vocabulary × hidden embedding as the product of a vocabulary × rank table and a rank × hidden map (ALBERT's)."
+
+    def __init__(self, vocab_size: int, rank: int, hidden_size: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, rank)
+        self.project = nn.Linear(rank, hidden_size, bias=False)
+
+    @property
+    def weight(self):  # the full table it stands for, (vocab, hidden)
+        return self.project(self.embed.weight)
+
+    def forward(self, input_ids):
+        return self.project(self.embed(input_ids))
+
+# %% ../nbs/40_distillation.ipynb 32
+class LayerStudentConfig(BertConfig):
+    "A BERT config whose word embedding may be factorised to `embedding_rank` (0: a full table)."
+
+    model_type = "ppt_layer_student"
+
+    def __init__(self, embedding_rank: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding_rank = embedding_rank
+
+
+class LayerStudentForSequenceClassification(BertForSequenceClassification):
+    "BERT for classification with a factorised word embedding: the layer student after `factorise_embedding`."
+
+    config_class = LayerStudentConfig
+
+    def __init__(self, config: LayerStudentConfig):
+        super().__init__(config)
+        if config.embedding_rank:
+            self.bert.embeddings.word_embeddings = FactorisedEmbedding(
+                config.vocab_size, config.embedding_rank, config.hidden_size
+            )
+            self.post_init()
+
+# %% ../nbs/40_distillation.ipynb 33
+def factorise_embedding(student, rank: int):
+    """The student with its word embedding E (vocabulary × hidden) replaced by the best rank-`rank` product A B
+    (truncated SVD: A = U_r S_r, B = V_r^T), every other weight kept."""
+    emb = student.get_input_embeddings().weight.detach()
+    if not 0 < rank < min(emb.shape):
+        raise ValueError(
+            f"rank must be between 1 and {min(emb.shape) - 1} for a {tuple(emb.shape)} embedding, got {rank}"
+        )
+    config = LayerStudentConfig(**{**student.config.to_dict(), "embedding_rank": rank})
+    config.architectures = [LayerStudentForSequenceClassification.__name__]
+    new = LayerStudentForSequenceClassification(config)
+    state = {k: v for k, v in student.state_dict().items() if k != "bert.embeddings.word_embeddings.weight"}
+    U, S, Vt = torch.linalg.svd(emb.float(), full_matrices=False)
+    state["bert.embeddings.word_embeddings.embed.weight"] = U[:, :rank] * S[:rank]
+    state["bert.embeddings.word_embeddings.project.weight"] = Vt[:rank].T.contiguous()
+    new.load_state_dict(state, strict=True)
+    return new
+
+# %% ../nbs/40_distillation.ipynb 34
 # Saved students load like any transformers model (`from_pretrained`, `pipeline`): importing this module registers
 # their classes with the Auto classes; registering again changes nothing (exist_ok).
 AutoConfig.register("ppt_student", StudentConfig, exist_ok=True)
 AutoModelForSequenceClassification.register(StudentConfig, StudentForSequenceClassification, exist_ok=True)
+AutoConfig.register("ppt_layer_student", LayerStudentConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(LayerStudentConfig, LayerStudentForSequenceClassification, exist_ok=True)

@@ -262,3 +262,60 @@ def test_a_head_that_disagrees_with_the_config_is_one_line(students, tmp_path):
     out = ppt_book(str(folder), str(tmp_path / "in.csv"))
     assert out.returncode == 2 and "config.json names 3 labels but the saved classifier head" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def bert_folders(tmp_path_factory):
+    "A saved small random BERT classifier on MiniLM's vocabulary, and its layer student pruned and factorised."
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from ppt_book.pretrained import load_minilm_tokenizer
+    from ppt_book.students import factorise_embedding, in_domain_vocab, prune_vocab, transformer_student
+
+    tok = load_minilm_tokenizer()
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        max_position_embeddings=128,
+    )
+    bert = BertForSequenceClassification(config).eval()
+    student, small = prune_vocab(transformer_student(bert, (0, 2)), tok, in_domain_vocab(tok, TEXTS))
+    student = factorise_embedding(student, 4).eval()
+    root = tmp_path_factory.mktemp("bert")
+    return {
+        "bert": save_classifier(bert, tok, root / "bert", ["rotten", "fresh"]),
+        "layer_student": save_classifier(student, small, root / "student", ["rotten", "fresh"]),
+    }
+
+
+@pytest.mark.parametrize("which,layers", [("bert", 3), ("layer_student", 2)])
+def test_bert_exports_with_one_fused_attention_per_layer(bert_folders, which, layers, tmp_path):
+    from ppt_book.inference import onnx_op_counts, quantize_onnx_int8
+    from ppt_book.model_io import load_classifier
+
+    model, tok = load_classifier(bert_folders[which])
+    fused = export_onnx(model, tmp_path / "fused.onnx")
+    plain = export_onnx(model, tmp_path / "plain.onnx", fuse=False)
+    counts, plain_counts = onnx_op_counts(fused), onnx_op_counts(plain)
+    assert counts["Attention"] == layers and "Attention" not in plain_counts
+    assert sum(counts.values()) < sum(plain_counts.values())
+    assert onnx_op_counts(quantize_onnx_int8(fused, tmp_path / "fused.int8.onnx"))["QAttention"] == layers
+    x = tok(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ref = logits_of(model, x["input_ids"], x["attention_mask"])
+    for path in (fused, plain):
+        assert torch.allclose(OrtClassifier(path)(x["input_ids"], x["attention_mask"]), ref, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fused.int8.onnx", "fused.onnx", "plain.onnx"]
+
+
+def test_predict_with_a_layer_student_in_every_runtime(bert_folders):
+    ref = predict(TEXTS, bert_folders["layer_student"])
+    for runtime in RUNTIMES[1:]:
+        out = predict(TEXTS, bert_folders["layer_student"], runtime=runtime)
+        tol = 1e-5 if runtime == "onnx" else 0.05
+        assert np.abs(out["p_fresh"] - ref["p_fresh"]).max() < tol, runtime
