@@ -163,6 +163,28 @@ def test_distill_levers_quick(root):
     assert bad.returncode != 0 and "no-such.txt: no such file" in bad.stderr
 
 
+def test_layer_student_quick(root):
+    out = run_benchmark(root, "layer_student.py", "--quick", "--fresh", timeout=900)
+    line = last_json(out.stdout)
+    assert line["benchmark"] == "layer_student" and line["quick"]
+    rows = line["rows"]
+    assert [r["stage"] for r in rows] == ["learning rate"] * 2 + ["warm-up"] + ["layers"] * 2 + ["levers"] * 6
+    # each choice keeps the value validation prefers, and the next stage starts from it
+    for stage, field in (("learning rate", "lr"), ("layers", "layers")):
+        tried = [r for r in rows if r["stage"] == stage]
+        best = max(tried, key=lambda r: r["val_acc"])
+        assert all(r["spec"][field] == best["spec"][field] for r in rows if r["stage"] == "levers")
+    levers = {r["lever"].split(" (")[0]: r for r in rows if r["stage"] == "levers"}
+    pruned = levers["+ vocabulary pruned to the in-domain text"]
+    assert pruned["vocab"] == line["in_domain_vocab"] < 30522 and pruned["params"] < levers["+ transfer set"]["params"]
+    assert all(
+        r["vs_previous"]["diff_low"] <= r["vs_previous"]["diff"] <= r["vs_previous"]["diff_high"]
+        for r in levers.values()
+    )
+    assert line["ours"]["params"] <= line["peer"]["params"] / 3
+    assert line["headline"]["chapter"] == "40_distillation"
+
+
 def test_lm_vs_transformers_quick(root):
     out = run_benchmark(root, "lm_vs_transformers.py", "--quick", timeout=600)
     line = last_json(out.stdout)
