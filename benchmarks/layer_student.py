@@ -56,7 +56,9 @@ def main(argv=None):
     p.add_argument(
         "--layers", default="0-3,1-4,0-2-4,1-3-5", help="teacher layer sets to choose from, first the chapter's"
     )
-    p.add_argument("--epochs", type=int, default=None, help="epochs of the 'more epochs' row (default 2; quick 2)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="epochs of the 'more epochs' row (default 2; 1 leaves the row out)"
+    )
     p.add_argument(
         "--rank", type=int, default=160, help="rank of the factorised embedding (160: three layers stay within a third)"
     )
@@ -264,7 +266,8 @@ def main(argv=None):
     lever(f"+ embedding factorised to rank {args.rank}", keep_always=True, rank=args.rank)
     lever("+ intermediate losses (hidden states, attention maps)", intermediate=1.0)
     lever(f"+ general distillation ({general_steps} steps on in-domain text)", general_steps=general_steps)
-    lever(f"+ {more_epochs} epochs", epochs=more_epochs)  # last: the costliest row, of the recipe kept so far
+    if more_epochs > spec["epochs"]:  # last: the costliest row, of the recipe kept so far (--epochs 1: none)
+        lever(f"+ {more_epochs} epochs", epochs=more_epochs)
 
     small = [r for r in rows if r["params_vs_teacher"] <= 1 / 3] or rows
     best = max(small, key=lambda r: r["val_acc"])
