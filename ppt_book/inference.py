@@ -31,10 +31,10 @@ from .model_io import load_classifier
 from .train import logits_of, predict_logits
 
 # %% auto 0
-__all__ = ['FUSABLE', 'RUNTIMES', 'EXPORT_FORMAT', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats', 'latency_ms',
-           'quantize_int8', 'torch_size_mb', 'fusable', 'onnx_op_counts', 'export_onnx', 'quantize_onnx_int8',
-           'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'class_probabilities', 'predict',
-           'check_table_path', 'csv_quoting', 'write_table']
+__all__ = ['FUSABLE', 'DYNAMIC_AXES', 'RUNTIMES', 'EXPORT_FORMAT', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats',
+           'latency_ms', 'quantize_int8', 'torch_size_mb', 'fusable', 'onnx_op_counts', 'export_onnx',
+           'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'class_probabilities',
+           'predict', 'check_table_path', 'csv_quoting', 'write_table']
 
 # %% ../nbs/45_inference.ipynb 8
 def disk_size_mb(folder: str | Path) -> float:
@@ -124,6 +124,15 @@ class _ExportRNN(nn.Module):
 
 # %% ../nbs/45_inference.ipynb 19
 FUSABLE = ("bert", "ppt_layer_student")  # model types whose graph ONNX Runtime's BERT optimizer recognises
+DYNAMIC_AXES = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+
+
+def _example_inputs(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    "Two reviews of 16 tokens, the second padded after 9, for tracing an export: (input_ids, attention_mask)."
+    ids = torch.randint(1, model.config.vocab_size, (2, 16))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    return ids, mask
 
 
 def fusable(model: nn.Module) -> bool:
@@ -142,10 +151,8 @@ def _export_fused(model: nn.Module, path: str | Path) -> Path:
 
     net = _Logits(copy.deepcopy(model)).cpu().eval()
     net.model.set_attn_implementation("eager")
-    ids = torch.randint(1, model.config.vocab_size, (2, 16))
-    mask = torch.ones_like(ids)
-    mask[1, 9:] = 0
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "logits": {0: "batch"}}
+    ids, mask = _example_inputs(model)
+    axes = {**DYNAMIC_AXES, "logits": {0: "batch"}}
     with (
         tempfile.TemporaryDirectory() as d,
         atomic_file(Path(path)) as tmp,
@@ -187,10 +194,7 @@ def export_onnx(model: nn.Module, path: str | Path, fuse: bool = True) -> Path:
         return _export_fused(model, path)
     net = _ExportRNN(model) if getattr(model.config, "arch", None) in ("bilstm", "gru") else _Logits(model)
     net = copy.deepcopy(net).cpu().eval()
-    ids = torch.randint(1, model.config.vocab_size, (2, 16))
-    mask = torch.ones_like(ids)
-    mask[1, 9:] = 0
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}}
+    ids, mask = _example_inputs(model)
     # the exporter swaps in a loop-based RNN (any length) and restores the unrolled one after, but a stale dispatch
     # cache keeps the unrolled one: a second RNN export fixed its length
     for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
@@ -204,7 +208,7 @@ def export_onnx(model: nn.Module, path: str | Path, fuse: bool = True) -> Path:
             tmp,
             input_names=["input_ids", "attention_mask"],
             output_names=["logits"],
-            dynamic_shapes=axes,
+            dynamic_shapes=DYNAMIC_AXES,
             dynamo=True,
             external_data=False,
             verbose=False,

@@ -107,3 +107,21 @@ def open_in_chromium(page: Path, profile: Path) -> tuple[subprocess.CompletedPro
     )
     problems = ("CONSOLE", "Uncaught", "Failed to load resource")
     return out, [line for line in out.stderr.splitlines() if any(p in line for p in problems)]
+
+
+def tiny_bert(vocab_size: int, layers: int):
+    "A small random BERT classifier (width 32, 2 heads, 2 labels) on a real tokenizer's vocabulary, in eval mode."
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+        max_position_embeddings=128,
+    )
+    return BertForSequenceClassification(config).eval()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import BIN
+from conftest import BIN, tiny_bert
 
 from ppt_book.core import BadInput
 from ppt_book.inference import RUNTIMES, OrtClassifier, _ExportRNN, export_onnx, predict, quantize_int8
@@ -267,23 +267,11 @@ def test_a_head_that_disagrees_with_the_config_is_one_line(students, tmp_path):
 @pytest.fixture(scope="module")
 def bert_folders(tmp_path_factory):
     "A saved small random BERT classifier on MiniLM's vocabulary, and its layer student pruned and factorised."
-    from transformers import BertConfig, BertForSequenceClassification
-
     from ppt_book.pretrained import load_minilm_tokenizer
     from ppt_book.students import factorise_embedding, in_domain_vocab, prune_vocab, transformer_student
 
     tok = load_minilm_tokenizer()
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-        max_position_embeddings=128,
-    )
-    bert = BertForSequenceClassification(config).eval()
+    bert = tiny_bert(len(tok), 3)
     student, small = prune_vocab(transformer_student(bert, (0, 2)), tok, in_domain_vocab(tok, TEXTS))
     student = factorise_embedding(student, 4).eval()
     root = tmp_path_factory.mktemp("bert")

@@ -4,7 +4,8 @@ general distillation, and the choice of layers on validation."""
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+from conftest import tiny_bert
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from ppt_book.distill import DistillConfig, choose_layers, general_distillation, intermediate_loss
 from ppt_book.pretrained import load_minilm_tokenizer
@@ -33,17 +34,7 @@ def tok():
 @pytest.fixture(scope="module")
 def teacher(tok):
     "A small random BERT classifier on MiniLM's vocabulary: four layers of width 32."
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-        max_position_embeddings=128,
-    )
-    return BertForSequenceClassification(config).eval()
+    return tiny_bert(len(tok), 4)
 
 
 def test_pruned_tokenizer_encodes_in_domain_text_to_the_ids_the_full_one_maps_them_to(tok, tmp_path):
