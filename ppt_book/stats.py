@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['COMPARISON_METRICS', 'bootstrap_ci', 'paired_test', 'block_bootstrap_ci', 'paired_spearman']
+__all__ = ['COMPARISON_METRICS', 'bootstrap_ci', 'paired_test', 'confusion_matrix', 'per_class_table', 'block_bootstrap_ci', 'paired_spearman']
 
 # %% ../nbs/00_core.ipynb 5
 # Comparing models on one test set: bootstrap intervals, paired tests, block bootstrap, paired Spearman.
@@ -83,6 +83,31 @@ def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95,
     }
 
 # %% ../nbs/00_core.ipynb 82
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    "(K, K) counts: row = true class, column = predicted class."
+    y, p, _ = _paired(y_true, y_pred)
+    if y.min() < 0 or p.min() < 0 or max(y.max(), p.max()) >= n_classes:
+        raise ValueError(f"labels and predictions must lie in 0..{n_classes - 1}, got {sorted(set(y) | set(p))}")
+    counts = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(counts, (y, p), 1)
+    return counts
+
+
+def per_class_table(y_true, y_pred, names: list[str]):
+    """Precision, recall, F1 and support of each class (a DataFrame indexed by name): precision is 0 for a class never
+    predicted, recall 0 for a class never present."""
+    import pandas as pd
+
+    counts = confusion_matrix(y_true, y_pred, len(names))
+    tp, predicted, present = np.diag(counts), counts.sum(0), counts.sum(1)
+    precision = tp / np.maximum(predicted, 1)
+    recall = tp / np.maximum(present, 1)
+    f1 = 2 * tp / np.maximum(predicted + present, 1)  # = 2PR / (P + R)
+    return pd.DataFrame(
+        {"precision": precision, "recall": recall, "f1": f1, "support": present}, index=pd.Index(names, name="class")
+    )
+
+# %% ../nbs/00_core.ipynb 85
 def block_bootstrap_ci(
     values,  # per-position values, e.g. nats per character, or two models' difference on the same text
     n_blocks: int = 100,
@@ -103,7 +128,7 @@ def block_bootstrap_ci(
     low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(low), float(high)
 
-# %% ../nbs/00_core.ipynb 83
+# %% ../nbs/00_core.ipynb 86
 def paired_spearman(
     human,
     scores_a,

@@ -11,7 +11,7 @@ __all__ = ['BERT_SPECIALS', 'train_tokenizer', 'tokenizer_stats']
 # Subword tokenizers (BPE, WordPiece, unigram) trained on our own text, and how they split it.
 
 
-# %% ../nbs/01_data.ipynb 89
+# %% ../nbs/01_data.ipynb 100
 BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -20,7 +20,7 @@ def _wrap(tok, **special):
 
     return PreTrainedTokenizerFast(tokenizer_object=tok, **special)
 
-# %% ../nbs/01_data.ipynb 90
+# %% ../nbs/01_data.ipynb 101
 def train_tokenizer(
     texts: list[str],  # training corpus
     kind: str = "wordpiece",  # 'wordpiece', 'bpe' (byte-level) or 'char'
@@ -73,7 +73,7 @@ def train_tokenizer(
         return _wrap(tok, unk_token="[UNK]", pad_token="[PAD]")
     raise ValueError(f"unknown tokenizer kind {kind!r}: use 'wordpiece', 'bpe' or 'char'")
 
-# %% ../nbs/01_data.ipynb 91
+# %% ../nbs/01_data.ipynb 102
 def tokenizer_stats(tokenizer, texts: list[str]) -> dict:
     "Vocabulary size, tokens per word and the share of unknown tokens on `texts`."
     ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
