@@ -49,6 +49,26 @@ def headline_markdown(
                 "source": "`docs/results.json`, the published book's run",
             }
         )
+    if "genre_teacher_test_macro_f1" in m and "genre_tfidf_test_macro_f1" in m:
+        (f1, low, high), (peer, peer_low, peer_high) = m["genre_teacher_test_macro_f1"], m["genre_tfidf_test_macro_f1"]
+        paired = m.get("genre_teacher_vs_tfidf", {})
+        rows.append(
+            {
+                "chapter": "30_finetuning",
+                "claim": "second task, three First Folio genres: MiniLM teacher vs TF-IDF + LR, macro-F1",
+                "ours": f"{f1:.3f} [{low:.3f}, {high:.3f}]",
+                "peer": f"{peer:.3f} [{peer_low:.3f}, {peer_high:.3f}]",
+                "comparison": f"{f1 - peer:+.3f} macro-F1"
+                + (
+                    f"; accuracy {100 * paired['diff']:+.1f} points, "
+                    + ("real" if paired["significant"] else "within noise")
+                    + f" (McNemar p = {paired['mcnemar_p']:.2g})"
+                    if paired
+                    else ""
+                ),
+                "source": "`docs/results.json`, the published book's run",
+            }
+        )
     if not rows:
         return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
     rows.sort(key=lambda r: r["chapter"])

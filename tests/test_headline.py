@@ -18,3 +18,18 @@ def test_headline_table_shows_the_row_each_result_carries(tmp_path):
     (line,) = [line for line in table.splitlines() if line.startswith("| word2vec")]
     assert "| 10 s | 20 s | 0.50x | [10_embeddings](10_embeddings.html) |" in line and "2026-11-30" in line
     assert "levers" not in table
+
+
+def test_headline_table_has_the_second_task_row_from_the_published_run(tmp_path):
+    "The multi-class task's row: the genre teacher's macro-F1 and the TF-IDF floor's, each with its interval."
+    from ppt_book.headline import headline_markdown
+
+    (tmp_path / "docs").mkdir()
+    metrics = {
+        "genre_teacher_test_macro_f1": [0.61, 0.59, 0.63],
+        "genre_tfidf_test_macro_f1": [0.5, 0.48, 0.52],
+        "genre_teacher_vs_tfidf": {"diff": 0.1, "significant": True, "mcnemar_p": 1e-9},
+    }
+    (tmp_path / "docs" / "results.json").write_text(json.dumps({"30_finetuning": {"metrics": metrics}}))
+    (line,) = [line for line in headline_markdown(tmp_path).splitlines() if "Folio genres: MiniLM" in line]
+    assert "| 0.610 [0.590, 0.630] | 0.500 [0.480, 0.520] | +0.110 macro-F1; accuracy +10.0 points, real" in line
