@@ -75,11 +75,12 @@ def machine() -> dict:
 
 
 def ratios(ours: dict, peer: dict) -> dict:
-    "ours/peer for every numeric figure both sides have."
+    """ours/peer for every numeric figure both sides have, where both are at least zero and the peer's is not: a signed
+    figure below zero (a correlation) has no meaningful ratio, and its paired difference says more."""
     out = {}
     for k, v in ours.items():
         p = peer.get(k)
-        if isinstance(v, (int, float)) and isinstance(p, (int, float)) and not isinstance(v, bool) and p:
+        if isinstance(v, (int, float)) and isinstance(p, (int, float)) and not isinstance(v, bool) and v >= 0 and p > 0:
             out[k] = v / p
     return out
 

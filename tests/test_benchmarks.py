@@ -19,6 +19,19 @@ def assert_comparable(line: dict):
     assert all(math.isfinite(v) and v >= 0 for v in line["ratio"].values()), line["ratio"]
 
 
+def test_ratios_only_of_figures_that_have_one(root):
+    "A ratio for every shared figure at least zero on both sides (the peer's above zero); a negative correlation none."
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from _common import ratios
+    finally:
+        sys.path.remove(str(root / "benchmarks"))
+    ours = {"wall_s": 2.0, "rho": 0.11, "simlex": -0.03, "flag": True, "engine": "numba"}
+    peer = {"wall_s": 0.5, "rho": -0.004, "simlex": 0.05, "flag": True, "engine": "gensim"}
+    assert ratios(ours, peer) == {"wall_s": 4.0}
+    assert ratios({"acc": 0.0}, {"acc": 0.5}) == {"acc": 0.0} and ratios({"acc": 0.5}, {"acc": 0.0}) == {}
+
+
 def run_benchmark(root, script: str, *args, timeout: int = 600, **kw):
     "Run benchmarks/<script> with `args`; assert it succeeded and return the finished process."
     out = subprocess.run(

@@ -18,6 +18,7 @@ ORDER = [
     "pretrained",
     "data",
     "corpora",
+    "genres",
     "subwords",
     "checkpoint",
     "train",
