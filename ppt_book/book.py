@@ -24,8 +24,9 @@ from .records import read_metrics
 from .runs import ExperimentError, RunFailed, parse_parameters, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['DOCS_LIMIT_MB', 'book_chapters', 'book_params', 'book_dependencies', 'markdown_math_to_mathml', 'notebook_title',
-           'render_fallback', 'parameters_markdown', 'api_markdown', 'stage_notebook', 'build_book', 'publish_book']
+__all__ = ['PARAMETERS_SHOWN_OPEN', 'DOCS_LIMIT_MB', 'book_chapters', 'book_parts', 'book_params', 'book_dependencies',
+           'markdown_math_to_mathml', 'notebook_title', 'page_contents', 'render_fallback', 'parameters_markdown',
+           'api_markdown', 'stage_notebook', 'run_footer', 'build_book', 'publish_book', 'page_problems']
 
 # %% ../nbs/92_book.ipynb 22
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
@@ -46,6 +47,21 @@ def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
     return book, chapters
 
 # %% ../nbs/92_book.ipynb 23
+def book_parts(book: dict) -> list[dict]:
+    """The book's parts, from the `book` mapping `book_chapters` returns: [{"title": part or None, "chapters": [notebook
+    paths]}] in order. Quarto's `- part: TITLE` entries with their `chapters`; a chapter outside any part gets a part of
+    its own with no title."""
+    parts = []
+    for entry in book.get("chapters") or []:
+        if isinstance(entry, dict):
+            parts.append({"title": entry.get("part"), "chapters": list(entry.get("chapters") or [])})
+        elif parts and parts[-1]["title"] is None:
+            parts[-1]["chapters"].append(entry)
+        else:
+            parts.append({"title": None, "chapters": [entry]})
+    return parts
+
+# %% ../nbs/92_book.ipynb 24
 def book_params(root: str | Path, config: str | Path | None = None) -> dict:
     "{chapter stem: {param: value}} from configs/book.yaml (or `config`)."
     path = Path(config) if config else Path(root) / "configs" / "book.yaml"
@@ -56,7 +72,7 @@ def book_params(root: str | Path, config: str | Path | None = None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/92_book.ipynb 24
+# %% ../nbs/92_book.ipynb 25
 _BOOK_RUN = re.compile(r"runs/book/([^/\s]+)")
 
 
@@ -74,22 +90,28 @@ def book_dependencies(params: dict) -> list[str]:
             values += list(value.values())
     return found
 
-# %% ../nbs/92_book.ipynb 28
+# %% ../nbs/92_book.ipynb 29
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
 
 
+# commands latex2mathml does not know, written with ones it does (Quarto's MathJax knows both)
+_MATH_SPELLINGS = {r"\arg\max": r"\operatorname*{argmax}", r"\arg\min": r"\operatorname*{argmin}"}
+
+
 def _mathml(latex: str, display: bool) -> str:
     from latex2mathml.converter import convert
 
+    for written, known in _MATH_SPELLINGS.items():
+        latex = latex.replace(written, known)
     try:
         out = convert(latex.strip(), display="block" if display else "inline")
     except Exception:
         return html.escape(f"$${latex}$$" if display else f"${latex}$")
     return f"\n\n{out}\n\n" if display else out
 
-# %% ../nbs/92_book.ipynb 29
+# %% ../nbs/92_book.ipynb 30
 def markdown_math_to_mathml(text: str) -> str:
     "Replace LaTeX maths in Markdown `text` by MathML, outside code."
     pieces = _CODE.split(text)
@@ -98,7 +120,7 @@ def markdown_math_to_mathml(text: str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/92_book.ipynb 31
+# %% ../nbs/92_book.ipynb 32
 def notebook_title(nb) -> str:
     "The first `# heading` of a notebook."
     for cell in nb.cells:
@@ -108,7 +130,7 @@ def notebook_title(nb) -> str:
                 return m.group(1).strip()
     return "Untitled"
 
-# %% ../nbs/92_book.ipynb 32
+# %% ../nbs/92_book.ipynb 33
 def _prepare_for_book(nb):
     """Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert
     maths."""
@@ -133,7 +155,7 @@ def _prepare_for_book(nb):
     nb.cells = keep
     return nb
 
-# %% ../nbs/92_book.ipynb 33
+# %% ../nbs/92_book.ipynb 34
 def _shared_css(page: str, out_dir: Path) -> str:
     """Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by
     its content, and link it."""
@@ -150,7 +172,49 @@ def _shared_css(page: str, out_dir: Path) -> str:
     head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
     return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
 
-# %% ../nbs/92_book.ipynb 34
+# %% ../nbs/92_book.ipynb 35
+_HEADING = re.compile(r"<h([1-6])([^>]*)>(.*?)</h\1>", re.S)
+
+
+def _heading_id(text: str, seen: dict) -> str:
+    slug = re.sub(r"[^\w]+", "-", text.lower()).strip("-") or "section"
+    seen[slug] = seen.get(slug, 0) + 1
+    return slug if seen[slug] == 1 else f"{slug}-{seen[slug] - 1}"
+
+# %% ../nbs/92_book.ipynb 36
+def page_contents(page: str, levels: tuple = (2, 3)) -> str:
+    """Give every heading of a page's `<main>` an id made of its words (unique on the page), and fill the page's
+    `<!--page-toc-->` with a list of links to its headings of `levels`: the in-page table of contents."""
+    head, sep, rest = page.partition("<main")
+    if not sep:
+        return page
+    main, end, tail = rest.partition("</main>")
+    seen, found = {}, []
+
+    def with_id(m):
+        level, attrs, inner = int(m.group(1)), m.group(2), m.group(3)
+        text = html.unescape(re.sub(r"<[^>]+>", "", inner)).strip()
+        given = re.search(r"""\bid=(["'])(.*?)\1""", attrs)
+        hid = given.group(2) if given else _heading_id(text, seen)
+        if not given:
+            attrs = f' id="{hid}"{attrs}'
+        found.append((level, hid, text))
+        return f"<h{level}{attrs}>{inner}</h{level}>"
+
+    main = _HEADING.sub(with_id, main)
+    items = "".join(
+        f'<li class="toc-h{level}"><a href="#{hid}">{html.escape(text)}</a></li>'
+        for level, hid, text in found
+        if level in levels
+    )
+    toc = (
+        f'<aside class="page-toc" aria-label="On this page"><p>On this page</p><ul>{items}</ul></aside>'
+        if items
+        else ""
+    )
+    return head + sep + main + end + tail.replace("<!--page-toc-->", toc, 1)
+
+# %% ../nbs/92_book.ipynb 37
 def render_fallback(
     proc_dir: str | Path,  # staged project: _quarto.yml and nbs/<chapter>.ipynb
     out_dir: str | Path,  # the site folder to write
@@ -172,6 +236,10 @@ def render_fallback(
         }
         for c, nb in zip(chapters, nbs)
     ]
+    by_path = dict(zip(chapters, entries))
+    parts = [
+        {"title": p["title"], "chapters": [by_path[c] for c in p["chapters"] if c in by_path]} for p in book_parts(book)
+    ]
     exporter = HTMLExporter(
         template_name="lab",
         # the page template: nbconvert's `lab` template with a table of contents, previous/next links and the run line
@@ -191,6 +259,7 @@ def render_fallback(
                 "book": {
                     "title": book.get("title", "Book"),
                     "chapters": entries,
+                    "parts": parts,
                     "current": entry["href"],
                     "prev": entries[i - 1] if i else None,
                     "next": entries[i + 1] if i + 1 < len(entries) else None,
@@ -200,7 +269,7 @@ def render_fallback(
                 "unique_key": entry["stem"],
             }
             body, res = exporter.from_notebook_node(nb, resources=resources)
-            body = _shared_css(body, tmp_out)
+            body = _shared_css(page_contents(body), tmp_out)
             for name, data in res.get("outputs", {}).items():  # figures as files beside the page, not inside it
                 (tmp_out / name).parent.mkdir(parents=True, exist_ok=True)
                 (tmp_out / name).write_bytes(data if isinstance(data, bytes) else data.encode())
@@ -208,7 +277,7 @@ def render_fallback(
             pages.append(out_dir / entry["href"])
     return pages
 
-# %% ../nbs/92_book.ipynb 36
+# %% ../nbs/92_book.ipynb 39
 def _comments(source: str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
     import io
@@ -223,7 +292,7 @@ def _comments(source: str) -> dict:
         pass
     return out
 
-# %% ../nbs/92_book.ipynb 37
+# %% ../nbs/92_book.ipynb 40
 def _cell_table(rows: list[tuple], header: tuple) -> str:
     def cell(s):
         return str(s).replace("|", "\\|").replace("\n", " ")
@@ -231,27 +300,43 @@ def _cell_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-# %% ../nbs/92_book.ipynb 38
+# %% ../nbs/92_book.ipynb 41
+PARAMETERS_SHOWN_OPEN = 8  # a longer parameters table starts folded
+
+
 def parameters_markdown(
     defaults: str,  # the source of the cell tagged `parameters`
     injected: str | None = None,  # papermill's injected cell of the run, if any
 ) -> str:
-    """The parameters of a run as one Markdown table: name, the value this run used (and the default where it differs),
-    meaning."""
+    """The parameters of a run as one table (HTML, which a Markdown cell carries as it is, so that it can fold): name,
+    the value this run used (and the default where it differs), meaning; open when it has at most
+    `PARAMETERS_SHOWN_OPEN` rows."""
     given = parse_parameters(strip_directives(injected or ""))
+
+    def code(value):
+        return f"<code>{html.escape(repr(value))}</code>"
+
     rows = []
     for name, p in parse_parameters(strip_directives(defaults)).items():
         value = (
-            f"`{given[name]['default']!r}` (default `{p['default']!r}`)"
+            f"{code(given[name]['default'])} (default {code(p['default'])})"
             if name in given and given[name]["default"] != p["default"]
-            else f"`{p['default']!r}`"
+            else code(p["default"])
         )
-        rows.append((f"`{name}`", value, p["help"]))
-    return "**Parameters of this run** (change any with `ppt-book run CHAPTER -p NAME VALUE`):\n\n" + _cell_table(
-        rows, ("parameter", "value", "meaning")
+        rows.append(
+            f"<tr><td><code>{html.escape(name)}</code></td><td>{value}</td><td>{html.escape(p['help'])}</td></tr>"
+        )
+    folded = "" if len(rows) <= PARAMETERS_SHOWN_OPEN else " (unfold to see them)"
+    return (
+        f'<details class="book-params" id="parameters"{"" if folded else " open"}>'
+        f"<summary><strong>Parameters of this run</strong>: {len(rows)}{folded}; change any with "
+        "<code>ppt-book run CHAPTER -p NAME VALUE</code></summary>\n"
+        "<table><thead><tr><th>parameter</th><th>value</th><th>meaning</th></tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table></details>"
     )
 
-# %% ../nbs/92_book.ipynb 39
+# %% ../nbs/92_book.ipynb 42
 def _signature(node) -> str:
     import ast
 
@@ -259,7 +344,28 @@ def _signature(node) -> str:
     ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
     return f"{node.name}({args}){ret}"
 
-# %% ../nbs/92_book.ipynb 40
+# %% ../nbs/92_book.ipynb 43
+_SITE_PACKAGES = re.compile(r"(?:/[^\s/'\"<>()]+)+/((?:site|dist)-packages)/")
+_TEMP = re.compile(r"/tmp/[^\s/'\"<>()]+")
+
+
+def _without_machine_paths(output, root: str | Path | None):
+    """An output with no path of the machine that ran it: the project root's prefix dropped, an installed package's
+    path from `site-packages/` on, a temporary folder as `<tmp>`."""
+
+    def clean(text):
+        if root:
+            text = text.replace(str(Path(root).resolve()) + "/", "")
+        return _TEMP.sub("<tmp>", _SITE_PACKAGES.sub(r"\1/", text))
+
+    if "text" in output:
+        output["text"] = clean(output["text"])
+    for mime, value in (output.get("data") or {}).items():
+        if mime.startswith("text/") and isinstance(value, str):
+            output["data"][mime] = clean(value)
+    return output
+
+# %% ../nbs/92_book.ipynb 44
 def api_markdown(source: str) -> str | None:
     """nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring,
     and a table of the parameters (or fields) that carry a comment."""
@@ -338,28 +444,37 @@ def api_markdown(source: str) -> str | None:
         parts.append(f'<div class="api-doc">\n\n{text}\n\n</div>')
     return "\n\n".join(parts) or None
 
-# %% ../nbs/92_book.ipynb 41
-def stage_notebook(nb):
+# %% ../nbs/92_book.ipynb 45
+def stage_notebook(
+    nb,
+    root: str | Path | None = None,  # the project root the run was made in: paths under it are shown relative to it
+):
     """An executed chapter as the reader sees it, for either renderer: the parameters cell (and papermill's injected
-    one) as one table, each exported definition as its signature and docstring with its source folded under it (`#|
-    code-fold: show` keeps it open),
-    and no stderr output (warnings, progress bars)."""
-    cells, injected = (
+    one) as one table after the chapter's opening paragraph, each exported definition as its signature and docstring
+    with its source folded under it (`#| code-fold: show` keeps it open), no stderr output (warnings, progress bars)
+    and no path of the machine that ran it."""
+    cells, injected, table = (
         [],
         next((c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None),
+        None,
     )
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type != "code":
             cells.append(cell)
+            if table is not None and cell.source.strip():  # the opening paragraph, then the table
+                cells.append(table)
+                table = None
             continue
         if "injected-parameters" in tags:
             continue
         if "parameters" in tags:
-            cells.append(nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected)))
+            table = nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected))
             continue
         cell.outputs = [
-            o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            _without_machine_paths(o, root)
+            for o in cell.get("outputs", [])
+            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
         ]
         d = cell_directives(cell.source)
         if ("export" in d or "exports" in d) and "code-fold" not in d:
@@ -368,17 +483,19 @@ def stage_notebook(nb):
                 cells.append(nbformat.v4.new_markdown_cell(doc))
             cell.source = "#| code-fold: true\n" + cell.source
         cells.append(cell)
+    if table is not None:
+        cells.append(table)
     nb.cells = cells
     return nb
 
-# %% ../nbs/92_book.ipynb 44
+# %% ../nbs/92_book.ipynb 48
 def _finished(run_dir: Path) -> bool:
     try:
         return read_metrics(run_dir)["status"] == "ok"
     except FileNotFoundError:
         return False
 
-# %% ../nbs/92_book.ipynb 45
+# %% ../nbs/92_book.ipynb 49
 def _unfinished_dependencies(chapters: list[str], params: dict, book_runs: Path, stems: list[str]) -> list[str]:
     "The book runs that `chapters` read, directly or through another, with no finished run and not asked for; in order."
     needed, todo = set(), list(chapters)
@@ -389,7 +506,7 @@ def _unfinished_dependencies(chapters: list[str], params: dict, book_runs: Path,
                 todo.append(dep)
     return [stem for stem in stems if stem in needed]
 
-# %% ../nbs/92_book.ipynb 46
+# %% ../nbs/92_book.ipynb 50
 def _last_times(root: Path, stems: list[str]) -> str:
     "How long each chapter's book run took last time, from its run folder or the published book's results.json."
     import json
@@ -405,7 +522,21 @@ def _last_times(root: Path, stems: list[str]) -> str:
         times.append(f"{stem} took {seconds / 60:.0f} min last time" if seconds else f"{stem}: no earlier run known")
     return "; ".join(times)
 
-# %% ../nbs/92_book.ipynb 47
+# %% ../nbs/92_book.ipynb 51
+def run_footer(m: dict) -> str:
+    "A book run's metrics.json in words, for the foot of its page: commit, date, run time, processor, status."
+    seconds = m.get("duration_s") or 0
+    took = f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+    day, _, clock = str(m.get("started") or "").partition("T")
+    when = f"on {day} at {clock[:5]} UTC" if clock else "at an unrecorded time"
+    commit = (m.get("commit") or "")[:10] or "no commit (outside git)"
+    status = "" if m.get("status") == "ok" else f" It ended {m.get('status')}."
+    return (
+        f"This page shows the run of commit {commit} started {when}, which took {took} on "
+        f"{m.get('cpu') or 'an unrecorded processor'} with ppt_book {m.get('version')}.{status}"
+    )
+
+# %% ../nbs/92_book.ipynb 52
 def _stage_quarto_yml(source: Path, dest: Path, leave_out: list[str]):
     "Copy _quarto.yml, leaving out the chapters that have no book run to render."
     spec = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
@@ -422,7 +553,7 @@ def _stage_quarto_yml(source: Path, dest: Path, leave_out: list[str]):
     spec.setdefault("book", {})["chapters"] = kept(spec.get("book", {}).get("chapters"))
     dest.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
-# %% ../nbs/92_book.ipynb 48
+# %% ../nbs/92_book.ipynb 53
 def build_book(
     root: str | Path | None = None,  # project root (default: found from cwd)
     config: str | Path | None = None,  # parameters per chapter (default: configs/book.yaml)
@@ -492,14 +623,10 @@ def build_book(
         stem, executed = Path(c).stem, book_runs / Path(c).stem / "output.ipynb"
         if stem in unrun:
             continue
-        nbformat.write(stage_notebook(nbformat.read(executed, as_version=4)), proc / c)
+        nbformat.write(stage_notebook(nbformat.read(executed, as_version=4), root), proc / c)
         m = read_metrics(executed.parent)
         statuses.setdefault(stem, m["status"])
-        run_info[stem] = (
-            f"Executed by `ppt-book book`: status {m['status']}, {m['duration_s']} s on "
-            f"{m.get('cpu') or 'an unrecorded processor'}, started {m['started']}, "
-            f"ppt_book {m['version']}, commit {(m.get('commit') or 'none')[:10]}, parameters {m['params']}"
-        )
+        run_info[stem] = run_footer(m)
     use_quarto = renderer == "quarto" or (renderer == "auto" and shutil.which("quarto"))
     if use_quarto:
         subprocess.run(["quarto", "render", str(proc), "--to", "html"], check=True)
@@ -510,7 +637,7 @@ def build_book(
     print(f"book written to {out_dir / 'index.html'}")
     return statuses
 
-# %% ../nbs/92_book.ipynb 50
+# %% ../nbs/92_book.ipynb 55
 DOCS_LIMIT_MB = 25
 
 
@@ -539,6 +666,11 @@ def publish_book(
         page = site / ("index.html" if stem == "index" else f"{stem}.html")
         if not page.exists():
             problems.append(f"{stem}: {page} is missing")
+        else:
+            problems += [f"{page.name}: {p}" for p in page_problems(page.read_text(encoding="utf-8"))]
+    commits = sorted({str(m.get("commit")) for m in runs.values()})
+    if len(commits) > 1:  # every page, and the index's table, from the same code
+        problems.append(f"the runs come from {len(commits)} commits ({', '.join(c[:10] for c in commits)}), not one")
     if problems:
         raise ExperimentError(
             "only a complete, successful build is published; " + "; ".join(problems) + ": run `ppt-book book` first"
@@ -567,3 +699,38 @@ def publish_book(
         (tmp / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"published {len(results)} chapters ({size:.1f} MB) to {docs}")
     return results
+
+# %% ../nbs/92_book.ipynb 56
+def page_problems(page: str) -> list[str]:
+    """What a published page must not have: LaTeX left as text (in its maths or its prose), a heading without an id or
+    with nothing under it, a figure without a description, a path of the machine that built it."""
+    problems = []
+    for m in re.finditer(r"<math\b.*?</math>", page, re.S):
+        raw = re.findall(r"\\[A-Za-z]+", re.sub(r"<[^>]+>", " ", m.group(0)))
+        if raw:
+            problems.append(f"maths shows the LaTeX command {raw[0]} as text")
+    main = page.partition("<main")[2].partition("</main>")[0]
+    prose = re.sub(r"<(pre|code|script|style|math)\b.*?</\1>", " ", main, flags=re.S)
+    prose = html.unescape(re.sub(r"<[^>]+>", " ", prose))
+    for raw in sorted(set(re.findall(r"\$\$|\\[A-Za-z]{2,}", prose)))[:3]:
+        problems.append(f"LaTeX left as text: {raw}")
+    for m in re.finditer(r"<img\b[^>]*>", page):
+        alt = re.search(r"""\balt=(["'])(.*?)\1""", m.group(0))
+        if not alt or not alt.group(2).strip() or alt.group(2).startswith("No description"):
+            src = re.search(r"""\bsrc=(["'])(.{0,80}?)\1""", m.group(0))
+            problems.append(f"figure without a description: {src.group(2) if src else m.group(0)[:80]}")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", main))
+    for path in sorted(set(re.findall(r"(?<![\w.~<])/(?:home|root|work|usr|opt|mnt|tmp)/[\w./-]+", text)))[:3]:
+        problems.append(f"a path of the machine that built it: {path}")
+    blocks = [
+        (int(m.group(1)) if m.group(1) else 0, m)
+        for m in re.finditer(r"<h([1-6])\b|<(?:p|pre|table|img|ul|ol|math|details|blockquote|dl|svg)\b", main)
+    ]
+    for (level, m), following in zip(blocks, blocks[1:] + [(None, None)]):
+        heading = _HEADING.match(main, m.start()) if level else None
+        if heading and not re.search(r"\bid=", heading.group(2)):
+            problems.append(f"heading without an id: {re.sub(r'<[^>]+>', '', heading.group(3)).strip()}")
+        if level and (following[0] is None or 0 < following[0] <= level):
+            text = re.sub(r"<[^>]+>", "", heading.group(3)).strip() if heading else "?"
+            problems.append(f"heading with nothing under it: {text}")
+    return problems

@@ -19,7 +19,7 @@ import torch
 __all__ = ['seed_everything', 'get_device', 'to_builtin', 'BadInput', 'cpu_name', 'find_project_root', 'config_to_dict',
            'config_from_dict', 'validate_fields', 'count_parameters', 'Timer']
 
-# %% ../nbs/00_core.ipynb 9
+# %% ../nbs/00_core.ipynb 10
 def seed_everything(
     seed: int = 0,  # the one integer every generator is seeded from
 ) -> int:
@@ -33,14 +33,14 @@ def seed_everything(
     torch.manual_seed(seed)
     return seed
 
-# %% ../nbs/00_core.ipynb 13
+# %% ../nbs/00_core.ipynb 14
 _DEVICE_TYPES = ("cuda", "mps", "cpu")
 
 
 def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
-# %% ../nbs/00_core.ipynb 14
+# %% ../nbs/00_core.ipynb 15
 def get_device(
     prefer: str | torch.device | None = None,  # 'cuda', 'cuda:1', 'mps', 'cpu', or None for the best available
 ) -> torch.device:
@@ -65,7 +65,7 @@ def get_device(
         raise RuntimeError(f"Device {prefer!r} requested but MPS is not available: pass 'cpu' or None")
     return device
 
-# %% ../nbs/00_core.ipynb 23
+# %% ../nbs/00_core.ipynb 24
 def to_builtin(value, name="value"):
     "Turn NumPy/torch scalars and arrays into plain Python so that JSON and YAML can hold them."
     if isinstance(value, torch.Tensor):
@@ -87,12 +87,12 @@ def to_builtin(value, name="value"):
         "record numbers, strings, lists or dicts of them"
     )
 
-# %% ../nbs/00_core.ipynb 37
+# %% ../nbs/00_core.ipynb 38
 class BadInput(ValueError):
     """An input a user gave (a data file, a model folder, a checkpoint) is wrong; the message names it and the fix. A
     chapter that raises it makes `ppt-book run` exit 2."""
 
-# %% ../nbs/00_core.ipynb 43
+# %% ../nbs/00_core.ipynb 44
 def cpu_name() -> str:
     """The processor's model name ('AMD EPYC 9R14', 'Intel(R) Xeon(R) Processor'): timings from two CPUs are not one
     comparison."""
@@ -106,7 +106,7 @@ def cpu_name() -> str:
 
     return platform.processor() or platform.machine()
 
-# %% ../nbs/00_core.ipynb 65
+# %% ../nbs/00_core.ipynb 66
 def find_project_root(start: str | Path | None = None) -> Path | None:
     "The nearest folder at or above `start` (default: the working directory) holding `_quarto.yml` and `nbs/`, or None."
     here = Path(start or Path.cwd()).resolve()
@@ -115,14 +115,14 @@ def find_project_root(start: str | Path | None = None) -> Path | None:
             return folder
     return None
 
-# %% ../nbs/00_core.ipynb 89
+# %% ../nbs/00_core.ipynb 97
 def config_to_dict(config) -> dict:
     "The fields of dataclass instance `config` as plain Python."
     if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
     return to_builtin(dataclasses.asdict(config))
 
-# %% ../nbs/00_core.ipynb 90
+# %% ../nbs/00_core.ipynb 98
 def config_from_dict(cls, data: dict, source: str = "the config"):
     "Build dataclass `cls` from `data`; unknown keys are an error naming them and the valid ones."
     names = [f.name for f in dataclasses.fields(cls)]
@@ -131,7 +131,7 @@ def config_from_dict(cls, data: dict, source: str = "the config"):
         raise ValueError(f"{source} has unknown field(s) {unknown} for {cls.__name__}; valid fields: {names}")
     return cls(**data)
 
-# %% ../nbs/00_core.ipynb 91
+# %% ../nbs/00_core.ipynb 99
 def validate_fields(config, **rules):
     """Raise ValueError naming the first field of `config` outside its range; rules: field=(test, 'allowed range in
     words')."""
@@ -140,12 +140,12 @@ def validate_fields(config, **rules):
         if not ok(value):
             raise ValueError(f"{type(config).__name__}.{name} must be {allowed}, got {value!r}")
 
-# %% ../nbs/00_core.ipynb 92
+# %% ../nbs/00_core.ipynb 100
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     "Number of parameters of `model` (shared ones counted once)."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/00_core.ipynb 93
+# %% ../nbs/00_core.ipynb 101
 class Timer:
     "Context manager measuring wall time with `time.perf_counter`; `elapsed` is in seconds (so far, inside the block)."
 

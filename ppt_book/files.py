@@ -21,7 +21,7 @@ from typing import Iterator
 
 from .core import BadInput, to_builtin
 
-# %% ../nbs/00_core.ipynb 18
+# %% ../nbs/00_core.ipynb 19
 _UMASK_LOCK = threading.Lock()
 
 
@@ -38,12 +38,12 @@ def _umask() -> int:
         os.umask(mask)
     return mask
 
-# %% ../nbs/00_core.ipynb 19
+# %% ../nbs/00_core.ipynb 20
 def file_mode() -> int:
     "The mode a new file gets from the process's umask (0o644 under the usual 022): what our atomic writes give files."
     return 0o666 & ~_umask()
 
-# %% ../nbs/00_core.ipynb 20
+# %% ../nbs/00_core.ipynb 21
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[str]:
     """A temporary name beside `path`, readable as the umask allows; it replaces `path` when the block ends without
@@ -59,7 +59,7 @@ def atomic_file(path: Path) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-# %% ../nbs/00_core.ipynb 21
+# %% ../nbs/00_core.ipynb 22
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` through a temporary file and an atomic rename."
     with atomic_file(Path(path)) as tmp, open(tmp, "wb") as f:
@@ -68,17 +68,17 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         os.fsync(f.fileno())
     return Path(path)
 
-# %% ../nbs/00_core.ipynb 22
+# %% ../nbs/00_core.ipynb 23
 def write_text_atomic(path: str | Path, text: str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return write_bytes_atomic(path, text.encode("utf-8"))
 
-# %% ../nbs/00_core.ipynb 24
+# %% ../nbs/00_core.ipynb 25
 def write_json_atomic(path: str | Path, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     return write_text_atomic(path, json.dumps(to_builtin(obj), indent=2, sort_keys=False) + "\n")
 
-# %% ../nbs/00_core.ipynb 25
+# %% ../nbs/00_core.ipynb 26
 def check_writable(
     path: str | Path,  # a file to be written
     what: str = "the output",  # how the error names it, e.g. '--output'
@@ -94,7 +94,7 @@ def check_writable(
         raise BadInput(f"{what} {path} cannot be written (permissions): choose a folder you can write to")
     return path
 
-# %% ../nbs/00_core.ipynb 26
+# %% ../nbs/00_core.ipynb 27
 def _exchange(a: Path, b: Path) -> bool:
     "Swap two existing paths in one step (Linux renameat2 with RENAME_EXCHANGE); False where the system cannot."
     import ctypes
@@ -112,7 +112,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     raise OSError(err, os.strerror(err), str(b))
 
-# %% ../nbs/00_core.ipynb 27
+# %% ../nbs/00_core.ipynb 28
 def replace_dir(
     new: str | Path,  # a complete folder, on the same file system as `dest`
     dest: str | Path,
@@ -130,7 +130,7 @@ def replace_dir(
         shutil.rmtree(old)
     return dest
 
-# %% ../nbs/00_core.ipynb 28
+# %% ../nbs/00_core.ipynb 29
 @contextlib.contextmanager
 def atomic_dir(dest: str | Path) -> Iterator[Path]:
     """Yield an empty temporary sibling of `dest`; when the block ends without error it replaces `dest`, else it is
@@ -146,7 +146,7 @@ def atomic_dir(dest: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-# %% ../nbs/00_core.ipynb 29
+# %% ../nbs/00_core.ipynb 30
 class LockHeld(RuntimeError):
     "Another process holds the lock a non-blocking `file_lock` asked for; `holder` is what that process wrote into it."
 
@@ -154,7 +154,7 @@ class LockHeld(RuntimeError):
         super().__init__(f"{path} is held by {holder or 'another process'}")
         self.holder = holder
 
-# %% ../nbs/00_core.ipynb 30
+# %% ../nbs/00_core.ipynb 31
 @contextlib.contextmanager
 def file_lock(
     path: str | Path,  # the lock file, created if missing; its content names the holder

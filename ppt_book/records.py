@@ -26,7 +26,7 @@ import yaml
 from .core import cpu_name, to_builtin
 from .files import file_lock, write_json_atomic, write_text_atomic
 
-# %% ../nbs/00_core.ipynb 38
+# %% ../nbs/00_core.ipynb 39
 METRICS_FILE = "metrics.json"
 PARAMS_FILE = "params.yaml"
 
@@ -36,13 +36,13 @@ def params_hash(params: dict | None) -> str:
     text = json.dumps(to_builtin(params or {}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:6]
 
-# %% ../nbs/00_core.ipynb 39
+# %% ../nbs/00_core.ipynb 40
 def make_run_id(params: dict | None = None, now: dt.datetime | None = None) -> str:
     "A run id `YYYYmmdd-HHMMSS-<params hash>`."
     now = now or dt.datetime.now()
     return f"{now:%Y%m%d-%H%M%S}-{params_hash(params)}"
 
-# %% ../nbs/00_core.ipynb 40
+# %% ../nbs/00_core.ipynb 41
 def git_commit(path: str | Path | None = None) -> str | None:
     "The git commit of the repository holding `path` (default: this package), or None outside git."
     if path is None:
@@ -56,17 +56,17 @@ def git_commit(path: str | Path | None = None) -> str | None:
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
 
-# %% ../nbs/00_core.ipynb 41
+# %% ../nbs/00_core.ipynb 42
 def _version() -> str:
     import ppt_book
 
     return getattr(ppt_book, "__version__", "unknown")
 
-# %% ../nbs/00_core.ipynb 42
+# %% ../nbs/00_core.ipynb 43
 def now_iso() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
-# %% ../nbs/00_core.ipynb 44
+# %% ../nbs/00_core.ipynb 45
 def new_metrics(chapter: str, run_id: str, params: dict | None = None, status: str = "running") -> dict:
     "A fresh metrics.json record for a run that this process starts now."
     return {
@@ -85,7 +85,7 @@ def new_metrics(chapter: str, run_id: str, params: dict | None = None, status: s
         "metrics": {},
     }
 
-# %% ../nbs/00_core.ipynb 45
+# %% ../nbs/00_core.ipynb 46
 def create_run_dir(
     chapter: str,  # the notebook stem, e.g. '40_distillation'
     params: dict | None = None,  # the resolved parameters, written to params.yaml
@@ -114,7 +114,7 @@ def create_run_dir(
     write_json_atomic(run_dir / METRICS_FILE, new_metrics(chapter, run_id, params))
     return run_dir
 
-# %% ../nbs/00_core.ipynb 46
+# %% ../nbs/00_core.ipynb 47
 def read_metrics(run_dir: str | Path) -> dict:
     "The metrics.json of `run_dir`, with a clear error when it is missing or broken."
     path = Path(run_dir) / METRICS_FILE
@@ -130,12 +130,12 @@ def read_metrics(run_dir: str | Path) -> dict:
         raise ValueError(f"{path} has no 'metrics' field: it is not a ppt_book metrics file")
     return data
 
-# %% ../nbs/00_core.ipynb 47
+# %% ../nbs/00_core.ipynb 48
 def metrics_lock(run_dir: str | Path):
     "The lock every read-modify-write of `run_dir`'s metrics.json holds (runner, kernel, heartbeat)."
     return file_lock(Path(run_dir) / f".{METRICS_FILE}.lock")
 
-# %% ../nbs/00_core.ipynb 48
+# %% ../nbs/00_core.ipynb 49
 def update_metrics(run_dir: str | Path, **fields) -> dict:
     "Set top-level `fields` of `run_dir`'s metrics.json atomically, under its lock; return the new record."
     with metrics_lock(run_dir):
@@ -144,7 +144,7 @@ def update_metrics(run_dir: str | Path, **fields) -> dict:
         write_json_atomic(Path(run_dir) / METRICS_FILE, data)
     return data
 
-# %% ../nbs/00_core.ipynb 57
+# %% ../nbs/00_core.ipynb 58
 RUN_DIR_ENV = "PPT_RUN_DIR"
 _scratch_run_dir: Path | None = None
 
@@ -165,7 +165,7 @@ def current_run_dir() -> Path:
         print(f"record(): not started by `ppt-book run` ({RUN_DIR_ENV} unset); metrics go to {_scratch_run_dir}")
     return _scratch_run_dir
 
-# %% ../nbs/00_core.ipynb 58
+# %% ../nbs/00_core.ipynb 59
 def record(
     name: str,  # metric name, snake_case with its unit, e.g. 'test_acc', 'wall_s'
     value,  # a number, string, or list/dict of them (NumPy and torch scalars are converted)
@@ -183,13 +183,13 @@ def record(
         write_json_atomic(run_dir / METRICS_FILE, data)
     return value
 
-# %% ../nbs/00_core.ipynb 61
+# %% ../nbs/00_core.ipynb 62
 def _metrics_files(runs_dir: Path):
     for path in sorted(runs_dir.rglob(METRICS_FILE)):
         if not any(part.startswith(".") for part in path.relative_to(runs_dir).parts):
             yield path
 
-# %% ../nbs/00_core.ipynb 62
+# %% ../nbs/00_core.ipynb 63
 HEARTBEAT_STALE_S = 120  # a running run whose heartbeat is older than this is stale (the runner beats every 30 s)
 
 
@@ -202,7 +202,7 @@ def pid_alive(pid: int) -> bool:
         return True  # alive, owned by someone else
     return True
 
-# %% ../nbs/00_core.ipynb 63
+# %% ../nbs/00_core.ipynb 64
 def run_status(data: dict) -> str | None:
     "The status of a metrics.json record as read now: a 'running' run whose process is gone is 'stale' (never stored)."
     if data.get("status") != "running":
@@ -214,7 +214,7 @@ def run_status(data: dict) -> str | None:
         return "stale"
     return "running"
 
-# %% ../nbs/00_core.ipynb 64
+# %% ../nbs/00_core.ipynb 65
 def runs_table(
     runs_dir: str | Path = "runs",  # root of all run folders
     # keep only this chapter's runs: its stem ('40_distillation') or short name ('distillation')

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-# %% ../nbs/00_core.ipynb 74
+# %% ../nbs/00_core.ipynb 75
 def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Macro-F1 of each row of (R, N) labels and predictions, over the classes seen in either (0 where a class has no
     support)."""
@@ -24,7 +24,7 @@ def _macro_f1(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
     return np.mean([f1(c) for c in np.union1d(y, p)], axis=0)
 
-# %% ../nbs/00_core.ipynb 75
+# %% ../nbs/00_core.ipynb 76
 # name: metric of (R, N) labels and predictions, one value per row
 COMPARISON_METRICS = {
     "acc": lambda y, p: (y == p).mean(-1),
@@ -41,7 +41,7 @@ def _paired(y_true, *preds, n_boot: int = 0, seed: int = 0) -> list[np.ndarray]:
         )
     return arrays + [np.random.default_rng(seed).integers(0, len(arrays[0]), (n_boot, len(arrays[0])))]
 
-# %% ../nbs/00_core.ipynb 76
+# %% ../nbs/00_core.ipynb 77
 def bootstrap_ci(
     y_true,
     y_pred,
@@ -58,7 +58,7 @@ def bootstrap_ci(
     low, high = np.quantile(fn(y[idx], p[idx]), [(1 - level) / 2, (1 + level) / 2])
     return float(fn(y[None], p[None])[0]), float(low), float(high)
 
-# %% ../nbs/00_core.ipynb 77
+# %% ../nbs/00_core.ipynb 78
 def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
     """Accuracy of A against B on the same examples: the difference with its paired bootstrap interval and p-value, and
     McNemar's exact test."""
@@ -82,7 +82,7 @@ def paired_test(y_true, pred_a, pred_b, n_boot: int = 2000, level: float = 0.95,
         "significant": bool(mcnemar_p < 1 - level),
     }
 
-# %% ../nbs/00_core.ipynb 82
+# %% ../nbs/00_core.ipynb 83
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
     "(K, K) counts: row = true class, column = predicted class."
     y, p, _ = _paired(y_true, y_pred)
@@ -107,7 +107,7 @@ def per_class_table(y_true, y_pred, names: list[str]):
         {"precision": precision, "recall": recall, "f1": f1, "support": present}, index=pd.Index(names, name="class")
     )
 
-# %% ../nbs/00_core.ipynb 85
+# %% ../nbs/00_core.ipynb 86
 def block_bootstrap_ci(
     values,  # per-position values, e.g. nats per character, or two models' difference on the same text
     n_blocks: int = 100,
@@ -128,7 +128,7 @@ def block_bootstrap_ci(
     low, high = np.quantile(sums[idx].sum(1) / sizes[idx].sum(1), [(1 - level) / 2, (1 + level) / 2])
     return float(v.mean()), float(low), float(high)
 
-# %% ../nbs/00_core.ipynb 86
+# %% ../nbs/00_core.ipynb 87
 def paired_spearman(
     human,
     scores_a,

@@ -6,12 +6,13 @@ import pytest
 import yaml
 from conftest import CHROMIUM, make_notebook, open_in_chromium
 
-from ppt_book.book import book_dependencies, build_book, markdown_math_to_mathml
+from ppt_book.book import book_dependencies, build_book, markdown_math_to_mathml, page_problems
 from ppt_book.cli import main
 
 PLOT = (
-    "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
-    "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set_title('a figure'); plt.show()"
+    "import matplotlib.pyplot as plt\nfrom ppt_book.figures import describe_figures\ndescribe_figures()\n"
+    "fig, ax = plt.subplots(figsize=(3, 2))\n"
+    "ax.plot([0, 1, 2], [steps, 1, 0]); ax.set(title='a figure', xlabel='step', ylabel='loss'); plt.show()"
 )
 
 
@@ -36,6 +37,7 @@ def book_project(tmp_path):
         nbs / "10_alpha.ipynb",
         [
             ("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
+            ("md", "## A section\n\nIts words, and $\\arg\\max_c p_c$.\n\n### A section\n\nThe same words twice."),
             "from ppt_book.records import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
             "#| hide\nprint('hidden cell output')",
             PLOT,
@@ -52,7 +54,11 @@ def book_project(tmp_path):
                 "project": {"type": "book", "output-dir": "_book"},
                 "book": {
                     "title": "Fixture Book",
-                    "chapters": ["nbs/index.ipynb", "nbs/10_alpha.ipynb", "nbs/20_beta.ipynb"],
+                    "chapters": [
+                        "nbs/index.ipynb",
+                        {"part": "First part", "chapters": ["nbs/10_alpha.ipynb"]},
+                        "nbs/20_beta.ipynb",
+                    ],
                 },
             }
         )
@@ -76,11 +82,20 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     assert "hidden cell output" not in alpha and "#| hide" not in alpha
     figure = re.search(r'<img[^>]+src="(10_alpha_files/[^"]+\.png)"', alpha)  # figures as PNG files beside the page
     assert figure and (book / figure.group(1)).stat().st_size > 1000 and not re.search(r"<img[^>]+src=\"data:", alpha)
+    assert """alt='Line plot "a figure", x axis: step, y axis: loss'""" in alpha  # described from the figure
+    # the parts in the contents; every heading has an id, and the page lists its sections
+    assert re.search(r'<p class="book-part">First part</p><ol><li><a [^>]*href="10_alpha.html"', alpha)
+    assert '<h2 id="a-section">' in alpha and '<h3 id="a-section-1">' in alpha
+    assert re.search(r'<aside class="page-toc"[^>]*>.*<a href="#a-section">A section</a>', alpha, re.S)
+    assert "argmax" in alpha and "\\arg" not in alpha  # maths the fallback's converter does not know, rewritten
     # the parameters as one table with this run's value; papermill's injected cell not shown
     assert re.search(
         r"<td><code>steps</code></td>\s*<td><code>7</code> \(default <code>1</code>\)</td>\s*<td>a knob</td>", alpha
     )
     assert "Parameters" not in alpha.split("Parameters of this run", 1)[1]
+    # after the opening paragraph, open because it is short
+    params_table = re.search(r"<details [^>]*\bid=\"parameters\"[^>]*>", alpha)
+    assert params_table and " open" in params_table.group(0) and alpha.index("The loss is") < params_table.start()
     # an exported function: signature, docstring and parameter table, its source folded
     doc = alpha.split('<div class="api-doc">', 1)[1].split("<details", 1)[0]
     assert (
@@ -95,7 +110,10 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     assert re.search(r'<a (?=[^>]*rel="next")(?=[^>]*href="20_beta.html")', alpha)
     assert "beta printed hello" in pages["20_beta.html"]
     assert "index ran" in pages["index.html"] and "print(&#39;index ran&#39;)" not in pages["index.html"]
-    assert "Executed by" in alpha and "steps" in alpha  # run time and parameters at the foot
+    # the foot in words: commit, date, time taken, processor, and a link to the parameters
+    assert re.search(r"This page shows the run of commit \w+ started on \d{4}-\d\d-\d\d at \d\d:\d\d UTC", alpha)
+    assert '<a href="#parameters">' in alpha
+    assert page_problems(alpha) == []
     for page in pages.values():  # nothing from a CDN: the book reads offline
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
     # staged and executed copies
@@ -110,6 +128,25 @@ def test_book_rejects_unknown_chapter_in_config(book_project):
     (book_project / "configs" / "book.yaml").write_text("99_nope: {x: 1}\n")
     with pytest.raises(Exception, match=r"names chapter\(s\) \['99_nope'\]"):
         build_book(book_project, renderer="fallback")
+
+
+def test_page_problems_names_what_a_reader_would_trip_on():
+    good = (
+        '<main><h1 id="t">Title</h1><p>Words.</p><h2 id="s">Section</h2><p>More.</p>'
+        '<img src="a.png" alt="Line plot"></main>'
+    )
+    assert page_problems(good) == []
+    bad = (
+        "<main><h1>Title</h1><p>Written to /home/me/ppt/runs/x, a path of one machine.</p>"
+        '<h2 id="e">Empty</h2><h2 id="f">Full</h2><p>$$x$$ and <math><mi>\\arg</mi></math></p>'
+        '<img src="a.png" alt="No description has been provided for this image"><img src="b.png"></main>'
+    )
+    problems = page_problems(bad)
+    assert "heading without an id: Title" in problems and "heading with nothing under it: Empty" in problems
+    assert "maths shows the LaTeX command \\arg as text" in problems and "LaTeX left as text: $$" in problems
+    assert "a path of the machine that built it: /home/me/ppt/runs/x" in problems
+    assert "figure without a description: a.png" in problems and "figure without a description: b.png" in problems
+    assert len(problems) == 7, problems
 
 
 def test_maths_conversion_leaves_code_alone():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import CHROMIUM, open_in_chromium
 
-from ppt_book.book import DOCS_LIMIT_MB, book_chapters
+from ppt_book.book import DOCS_LIMIT_MB, book_chapters, page_problems
 
 
 class _Refs(HTMLParser):
@@ -63,6 +63,20 @@ def test_published_book_has_every_chapter_from_an_ok_run(root, docs):
         )
     size = sum(f.stat().st_size for f in docs.rglob("*") if f.is_file()) / 1e6
     assert size <= DOCS_LIMIT_MB, f"docs/ holds {size:.1f} MB"
+
+
+def test_every_published_page_passes_the_page_checks(docs):
+    """What `publish_book` checks before it copies a build (one commit; `page_problems`: maths, heading ids, empty
+    headings, figure descriptions, machine paths), checked on what docs/ holds."""
+    results = json.loads((docs / "results.json").read_text(encoding="utf-8"))
+    commits = {r["commit"] for r in results.values()}
+    if len(commits) > 1:
+        pytest.skip(
+            f"docs/ holds runs of {len(commits)} commits, published before publish_book refused that: "
+            "republish the whole book (`make book`, then `make publish`)"
+        )
+    problems = [f"{p.name}: {x}" for p in sorted(docs.glob("*.html")) for x in page_problems(p.read_text("utf-8"))]
+    assert problems == [], problems[:20]
 
 
 def test_every_local_link_and_figure_resolves(root, docs):

@@ -15,6 +15,7 @@ ORDER = [
     "files",
     "records",
     "stats",
+    "figures",
     "pretrained",
     "data",
     "corpora",
