@@ -106,8 +106,8 @@ def readme_markdown(index_nb: str | Path) -> str:
     ]
     for cell in nb.cells:
         generated = cell_directives(cell.source).get("readme") if cell.cell_type == "code" else None
-        if cell.cell_type == "markdown":
-            parts.append(cell.source.strip())
+        if cell.cell_type == "markdown":  # a link to a chapter's page points into the published book
+            parts.append(re.sub(r"\]\((\w+\.html)", r"](docs/\1", cell.source.strip()))
         elif generated == "headline":
             # the committed results, as the page shows them
             parts.append(headline_markdown(root))

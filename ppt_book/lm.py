@@ -84,7 +84,7 @@ class NGramLM:
 
     def __init__(
         self,
-        order: int = 2,  # 2 is the seed's bigram
+        order: int = 2,  # 2: the bigram, P(w_t | w_{t-1})
         smoothing: str = "kneser_ney",  # 'kneser_ney', 'add_k' or 'mle' (unsmoothed: zeros for unseen n-grams)
         k: float = 1.0,  # add-k's pseudo-count
     ):

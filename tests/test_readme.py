@@ -11,10 +11,20 @@ import yaml
 from ppt_book.book import book_params
 
 
-def readme_commands(root: Path, heading: str) -> list[str]:
-    "The lines of the first bash block under `## heading` in README.md."
-    section = (root / "README.md").read_text(encoding="utf-8").split(f"## {heading}", 1)[1]
-    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+def markdown_section(path: Path, heading: str) -> str:
+    "The text under `## heading` (to the next `## `) in a Markdown file or in a notebook's Markdown cells."
+    if path.suffix == ".ipynb":
+        import nbformat
+
+        text = "\n\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    else:
+        text = path.read_text(encoding="utf-8")
+    return text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_commands(root: Path, heading: str, page: str = "README.md") -> list[str]:
+    "The lines of the first bash block under `## heading` in README.md (or `page`, a path from the project root)."
+    block = markdown_section(root / page, heading).split("```bash\n", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 

@@ -278,12 +278,14 @@ def test_serve_is_a_subcommand():
     assert out.returncode == 0 and "--max-wait-ms" in out.stdout and "Ray Serve" in out.stdout
 
 
-def test_readme_serve_section_runs_as_written(root, models):
-    "The README's serve command parses, and the body its curl line sends is answered."
+def test_serve_section_runs_as_written(root, models):
+    "The command-line chapter's serve command parses, and the body its curl line sends is answered."
     import re
     import shlex
 
-    section = (root / "README.md").read_text().split("## Serve a model over HTTP")[1].split("\n## ")[0]
+    from test_readme import markdown_section
+
+    section = markdown_section(root / "nbs" / "93_cli.ipynb", "Serve a model over HTTP")
     block = section.split("```bash\n")[1].split("```")[0]
     serve_line = next(line for line in block.splitlines() if line.startswith("ppt-book serve"))
     args = build_parser().parse_args(shlex.split(serve_line.rstrip("& "))[1:])

@@ -74,8 +74,8 @@ def test_wheel_installs_into_fresh_venv(tmp_path, root):
     # outside a checkout there are no chapters, and the error says where they live
     lost = subprocess.run([env / "bin" / "ppt-book", "run", "finetuning"], cwd=tmp_path, capture_output=True, text=True)
     assert lost.returncode == 2 and "notebooks in nbs/ of a checkout of the project" in lost.stderr
-    # the README's route for running chapters, line by line, into the same environment; then a chapter runs
-    for line in readme_commands(root, "Use the library"):
+    # the command-line chapter's route for running chapters, line by line, into the same environment; then one runs
+    for line in readme_commands(root, "Use the library", "nbs/93_cli.ipynb"):
         words = shlex.split(line.replace("constraints.txt", str(root / "constraints.txt")))
         words = [f"{wheel}[chapters]" if w == ".[chapters]" else w for w in words]
         if words[0] == "pip":
