@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['headline_markdown']
+__all__ = ['headline_markdown', 'benchmark_markdown']
 
 # %% ../nbs/92_book.ipynb 4
 # The front page's table of claims: one row per saved benchmark result, ours beside the peer.
@@ -77,4 +77,41 @@ def headline_markdown(
         f"| {r['claim']} | {r['ours']} | {r['peer']} | {r['comparison']} | "
         f"[{r['chapter']}]({link_prefix}{r['chapter']}.html) | {r['source']} |"
         for r in rows
+    )
+
+# %% ../nbs/92_book.ipynb 22
+def _machine_words(line: dict) -> str:
+    m = line.get("machine") or {}
+    if line.get("gpu"):  # gpu_check.sh writes the device at the top level
+        return f"{line['gpu']} (torch {line.get('torch', '?')})"
+    if not m:
+        return "an unrecorded machine"
+    words = f"{m.get('cpu') or 'an unrecorded processor'}, {m.get('cores', '?')} cores"
+    return words + (f", CUDA {m['cuda']}" if m.get("cuda") else ", no GPU")
+
+# %% ../nbs/92_book.ipynb 23
+def benchmark_markdown(
+    name: str,  # the benchmark's results file stem (`embeddings_vs_gensim`), or `gpu` for the newest gpu-<date>.json
+    root: str | Path | None = None,  # project root (default: found from cwd)
+) -> str:
+    """A saved benchmark as its chapter shows it: the claim, ours, the peer and the comparison (the front page's row),
+    with the script, the date, the commit and the machine it was measured on."""
+    import json
+
+    root = Path(root or find_project_root() or ".")
+    results = root / "benchmarks" / "results"
+    found = sorted(results.glob("gpu-*.json"))[-1:] if name == "gpu" else [results / f"{name}.json"]
+    if not found or not found[0].exists():
+        script = "gpu_check.sh" if name == "gpu" else f"{name}.py --save"
+        return f"*No saved result of `benchmarks/{script}` in this checkout, so nothing to show here yet.*"
+    line = json.loads(found[0].read_text(encoding="utf-8"))
+    row = line.get("headline")
+    if not row:
+        raise ValueError(f"{found[0]} has no `headline` row: rerun the benchmark with --save")
+    commit = (line.get("commit") or "")[:10]
+    return (
+        f"**{row['claim']}** (`benchmarks/results/{found[0].name}`, measured "
+        f"{line.get('date', 'on an unrecorded date')}"
+        f"{f' at commit {commit}' if commit else ''} on {_machine_words(line)}): ours {row['ours']}; "
+        f"the peer {row['peer']}; {row['comparison']}."
     )

@@ -330,12 +330,12 @@ if __name__ == "__main__" and "get_ipython" not in globals():  # `python -m ppt_
     sys.stderr.flush()
     os._exit(0)  # skip interpreter teardown: gloo's destructors at exit can wait forever on a peer that has left
 
-# %% ../nbs/50_scaling.ipynb 43
+# %% ../nbs/50_scaling.ipynb 45
 def non_embedding_params(model: TransformerLM) -> int:
     "Parameters outside the token and position embeddings (Kaplan et al.'s N)."
     return count_parameters(model) - model.wte.weight.numel() - model.wpe.weight.numel()
 
-# %% ../nbs/50_scaling.ipynb 44
+# %% ../nbs/50_scaling.ipynb 46
 def fit_scaling_law(N, L) -> dict:
     "Least-squares fit of L(N) = a·N^(-alpha) + c; returns a, alpha, c and the fit's largest relative error."
     from scipy.optimize import curve_fit

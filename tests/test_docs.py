@@ -65,9 +65,8 @@ def test_published_book_has_every_chapter_from_an_ok_run(root, docs):
     assert size <= DOCS_LIMIT_MB, f"docs/ holds {size:.1f} MB"
 
 
-def test_every_published_page_passes_the_page_checks(docs):
-    """What `publish_book` checks before it copies a build (one commit; `page_problems`: maths, heading ids, empty
-    headings, figure descriptions, machine paths), checked on what docs/ holds."""
+def one_publication(docs):
+    "Skip a check that only a publication of one commit can pass (docs/ published before publish_book refused others)."
     results = json.loads((docs / "results.json").read_text(encoding="utf-8"))
     commits = {r["commit"] for r in results.values()}
     if len(commits) > 1:
@@ -75,8 +74,26 @@ def test_every_published_page_passes_the_page_checks(docs):
             f"docs/ holds runs of {len(commits)} commits, published before publish_book refused that: "
             "republish the whole book (`make book`, then `make publish`)"
         )
+
+
+def test_every_published_page_passes_the_page_checks(docs):
+    """What `publish_book` checks before it copies a build (one commit; `page_problems`: maths, heading ids, empty
+    headings, figure descriptions, machine paths), checked on what docs/ holds."""
+    one_publication(docs)
     problems = [f"{p.name}: {x}" for p in sorted(docs.glob("*.html")) for x in page_problems(p.read_text("utf-8"))]
     assert problems == [], problems[:20]
+
+
+def test_every_headline_figure_is_on_the_page_its_row_links_to(root, docs):
+    "The front page's row and the chapter's page read the same saved result: the row's figures are on that page."
+    one_publication(docs)
+    missing = []
+    for f in sorted((root / "benchmarks" / "results").glob("*.json")):
+        row = json.loads(f.read_text(encoding="utf-8")).get("headline")
+        if row:
+            page = html.unescape(re.sub(r"<[^>]+>", "", (docs / page_of(row["chapter"])).read_text(encoding="utf-8")))
+            missing += [f"{row['chapter']}: {row[k]}" for k in ("ours", "peer", "comparison") if row[k] not in page]
+    assert missing == [], missing
 
 
 def test_every_local_link_and_figure_resolves(root, docs):

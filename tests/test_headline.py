@@ -33,3 +33,39 @@ def test_headline_table_has_the_second_task_row_from_the_published_run(tmp_path)
     (tmp_path / "docs" / "results.json").write_text(json.dumps({"30_finetuning": {"metrics": metrics}}))
     (line,) = [line for line in headline_markdown(tmp_path).splitlines() if "Folio genres: MiniLM" in line]
     assert "| 0.610 [0.590, 0.630] | 0.500 [0.480, 0.520] | +0.110 macro-F1; accuracy +10.0 points, real" in line
+
+
+def test_every_saved_benchmark_is_shown_by_the_chapter_its_row_links_to(root):
+    """A headline row names its chapter; that chapter's notebook shows the same saved file through `benchmark_markdown`,
+    so the front page and the chapter's page are one reading of one result."""
+    import nbformat
+
+    results = root / "benchmarks" / "results"
+    missing = []
+    for f in sorted(results.glob("*.json")):
+        row = json.loads(f.read_text()).get("headline")
+        if not row:
+            continue
+        name = "gpu" if f.name.startswith("gpu-") else f.stem
+        cells = nbformat.read(root / "nbs" / f"{row['chapter']}.ipynb", as_version=4).cells
+        if not any(
+            "benchmark_markdown(" in c.source and f'"{name}"' in c.source for c in cells if c.cell_type == "code"
+        ):
+            missing.append(f"{f.name} -> {row['chapter']}")
+    assert missing == [], missing
+
+
+def test_benchmark_markdown_names_the_file_date_and_machine(tmp_path):
+    from ppt_book.headline import benchmark_markdown
+
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    row = {"chapter": "10_x", "claim": "ours vs theirs", "ours": "1.0 s", "peer": "2.0 s", "comparison": "0.50x"}
+    machine = {"cpu": "Some CPU", "cores": 2, "cuda": None}
+    (results / "x.json").write_text(json.dumps({"headline": row, "date": "2026-12-01", "machine": machine}))
+    text = benchmark_markdown("x", tmp_path)
+    assert text == (
+        "**ours vs theirs** (`benchmarks/results/x.json`, measured 2026-12-01 on Some CPU, 2 cores, no GPU): "
+        "ours 1.0 s; the peer 2.0 s; 0.50x."
+    )
+    assert "No saved result of `benchmarks/y.py --save`" in benchmark_markdown("y", tmp_path)
