@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['cell_directives', 'strip_directives', 'chapter_modules', 'modules_markdown', 'readme_markdown', 'write_readme', 'export_package']
+__all__ = ['cell_directives', 'strip_directives', 'chapter_modules', 'modules_markdown', 'readme_markdown', 'write_readme', 'export_package', 'prose_words']
 
 # %% ../nbs/92_book.ipynb 3
 # Files generated from the notebooks: the package's modules (nbdev_export) and README.md from the index.
@@ -145,3 +145,14 @@ def export_package(root: str | Path | None = None) -> list[str]:
     nbdev_export = Path(sys.executable).parent / "nbdev_export"
     subprocess.run([str(nbdev_export)], cwd=root, check=True)
     return sorted(modules)
+
+# %% ../nbs/92_book.ipynb 19
+_FENCED = re.compile(r"```.*?```", re.S)
+_MATHS = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.S)
+
+
+def prose_words(nb_path: str | Path) -> int:
+    "Words of prose in a notebook's Markdown cells: fenced code and maths left out (generated sentences are outputs)."
+    nb = nbformat.read(nb_path, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return len(re.findall(r"[A-Za-z][\w'-]*", _MATHS.sub(" ", _FENCED.sub(" ", text))))

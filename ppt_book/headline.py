@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .core import find_project_root
 
-# %% ../nbs/92_book.ipynb 19
+# %% ../nbs/92_book.ipynb 23
 def headline_markdown(
     root: str | Path | None = None,  # project root (default: found from cwd)
     link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
@@ -79,7 +79,7 @@ def headline_markdown(
         for r in rows
     )
 
-# %% ../nbs/92_book.ipynb 22
+# %% ../nbs/92_book.ipynb 26
 def _machine_words(line: dict) -> str:
     m = line.get("machine") or {}
     if line.get("gpu"):  # gpu_check.sh writes the device at the top level
@@ -89,7 +89,7 @@ def _machine_words(line: dict) -> str:
     words = f"{m.get('cpu') or 'an unrecorded processor'}, {m.get('cores', '?')} cores"
     return words + (f", CUDA {m['cuda']}" if m.get("cuda") else ", no GPU")
 
-# %% ../nbs/92_book.ipynb 23
+# %% ../nbs/92_book.ipynb 27
 def benchmark_markdown(
     name: str,  # the benchmark's results file stem (`embeddings_vs_gensim`), or `gpu` for the newest gpu-<date>.json
     root: str | Path | None = None,  # project root (default: found from cwd)

@@ -91,10 +91,13 @@ _P = re.compile(r"(?:^|\s)-p (\w+)")
 
 
 def test_every_chapter_closes_with_a_summary_and_exercises(root):
-    "A Summary section, then 3-5 numbered exercises; every `-p NAME` in them is a parameter of the chapter it runs."
+    """A Summary section, then 3-5 numbered exercises; every `-p NAME` in them is a parameter of the chapter it runs,
+    and no exercise's run repeats the book's own."""
+    from ppt_book.book import book_params
     from ppt_book.runs import resolve_chapter
 
     _, chapters = book_chapters(root)
+    book = book_params(root)
     problems = []
     for c in chapters:
         stem = Path(c).stem
@@ -111,30 +114,40 @@ def test_every_chapter_closes_with_a_summary_and_exercises(root):
         if not 3 <= len(items) <= 5:
             problems.append(f"{stem}: {len(items)} exercises, want 3 to 5")
         own = set(notebook_parameters(root / c))
-        for span in re.findall(r"`([^`]+)`", text):
-            m = _RUN.search(span)
-            names = set(_P.findall(span))
-            if m:
-                target = set(notebook_parameters(resolve_chapter(m.group(1), root / "nbs")))
-            elif span.startswith("-p "):
-                target = own
-            else:
-                continue
-            problems += [f"{stem}: `{span}` names `{n}`, not a parameter of that chapter" for n in names - target]
+        for item in re.split(r"^\d+\. ", text, flags=re.M)[1:]:
+            repeats = []  # for each run the exercise asks for: how it repeats the book's own run, if it does
+            for span in re.findall(r"`([^`]+)`", item):
+                m = _RUN.search(span)
+                names = set(_P.findall(span))
+                if m:
+                    target = set(notebook_parameters(resolve_chapter(m.group(1), root / "nbs")))
+                    repeats.append(_repeats_the_book_run(root, m.group(1), span, book))
+                elif span.startswith("-p "):
+                    target = own
+                    repeats.append(_repeats_the_book_run(root, stem, span, book))
+                else:
+                    continue
+                problems += [f"{stem}: `{span}` names `{n}`, not a parameter of that chapter" for n in names - target]
+            if repeats and all(repeats):  # an exercise that only reruns what the page already shows
+                problems += [r for found in repeats for r in found]
     assert not problems, "\n".join(problems)
 
 
-def markdown_words(path) -> int:
-    """Words of prose in a notebook's Markdown cells: fenced code and maths left out (generated result sentences are
-    code output, never counted)."""
-    text = "\n".join(_markdown_cells(path))
-    text = _MATH.sub(" ", _FENCE.sub(" ", text))
-    return len(re.findall(r"[A-Za-z][\w'-]*", text))
+_PV = re.compile(r"-p (\w+) ('[^']*'|\S+)")
 
 
-def test_subject_chapters_read_like_a_textbook(root):
-    "Each subject chapter (10 to 60) explains at textbook length: at least 2,000 words of its own prose."
-    short = {
-        p.stem: markdown_words(p) for p in sorted((root / "nbs").glob("[1-6][0-9]_*.ipynb")) if markdown_words(p) < 2000
-    }
-    assert not short, f"chapters under 2,000 words of prose: {short}"
+def _repeats_the_book_run(root, chapter, span, book) -> list[str]:
+    """An exercise's run that the book's own run already is: every `-p` value equal to the one the book ran with (its
+    configs/book.yaml value, else the default), or the book's sizes with no `-p` at all."""
+    import yaml
+
+    from ppt_book.runs import resolve_chapter
+
+    path = resolve_chapter(chapter, root / "nbs")
+    ran = {k: v["default"] for k, v in notebook_parameters(path).items()} | (book.get(Path(path).stem) or {})
+    given = {name: yaml.safe_load(value.strip("'")) for name, value in _PV.findall(span)}
+    if given and all(ran.get(name) == value for name, value in given.items()):
+        return [f"{chapter}: `{span}` repeats the book's run ({given}): change something it did not do"]
+    if not given and "configs/book.yaml" in span:
+        return [f"{chapter}: `{span}` is the book's own run: change something it did not do"]
+    return []
