@@ -24,9 +24,10 @@ from .records import read_metrics
 from .runs import ExperimentError, RunFailed, parse_parameters, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['PARAMETERS_SHOWN_OPEN', 'DOCS_LIMIT_MB', 'book_chapters', 'book_parts', 'book_params', 'book_dependencies',
-           'markdown_math_to_mathml', 'notebook_title', 'page_contents', 'render_fallback', 'parameters_markdown',
-           'api_markdown', 'stage_notebook', 'run_footer', 'build_book', 'publish_book', 'page_problems']
+__all__ = ['PARAMETERS_SHOWN_OPEN', 'LOG_LINES_SHOWN', 'DOCS_LIMIT_MB', 'book_chapters', 'book_parts', 'book_params',
+           'book_dependencies', 'markdown_math_to_mathml', 'notebook_title', 'page_contents', 'render_fallback',
+           'parameters_markdown', 'api_markdown', 'stage_notebook', 'run_footer', 'build_book', 'publish_book',
+           'page_problems']
 
 # %% ../nbs/92_book.ipynb 30
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
@@ -345,6 +346,17 @@ def _signature(node) -> str:
     return f"{node.name}({args}){ret}"
 
 # %% ../nbs/92_book.ipynb 51
+LOG_LINES_SHOWN = 15  # a cell printing more lines than this shows them folded
+
+
+def _as_a_terminal_shows(output):
+    "A stream output as a terminal leaves it: a progress bar that redraws its line with `\\r` keeps its last drawing."
+    if output.get("output_type") == "stream":
+        lines = output.get("text", "").split("\n")
+        output["text"] = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines)
+    return output
+
+
 _SITE_PACKAGES = re.compile(r"(?:/[^\s/'\"<>()]+)+/((?:site|dist)-packages)/")
 _TEMP = re.compile(r"/tmp/[^\s/'\"<>()]+")
 
@@ -472,10 +484,13 @@ def stage_notebook(
             table = nbformat.v4.new_markdown_cell(parameters_markdown(cell.source, injected))
             continue
         cell.outputs = [
-            _without_machine_paths(o, root)
+            _without_machine_paths(_as_a_terminal_shows(o), root)
             for o in cell.get("outputs", [])
             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
         ]
+        log_lines = sum(o.get("text", "").count("\n") for o in cell.outputs if o.get("output_type") == "stream")
+        if log_lines > LOG_LINES_SHOWN:  # a training log: folded under one line that says what it is
+            cell.metadata["book_fold_output"] = log_lines
         d = cell_directives(cell.source)
         if ("export" in d or "exports" in d) and "code-fold" not in d:
             doc = api_markdown(cell.source)

@@ -174,7 +174,7 @@ def area_between(random_curve: np.ndarray, curve: np.ndarray) -> float:
     "Mean of (random - method) over the deletion steps after the first: positive when the method beats chance."
     return float(np.mean(random_curve[1:] - curve[1:])) if len(curve) > 1 else 0.0
 
-# %% ../nbs/60_interpretability.ipynb 33
+# %% ../nbs/60_interpretability.ipynb 34
 @torch.no_grad()
 def mean_pooled_embeddings(
     encoder, tokenizer, texts: list[str], max_length: int = 128, batch_size: int = 64
@@ -191,7 +191,7 @@ def mean_pooled_embeddings(
         out.append(((h * m).sum(1) / m.sum(1)).numpy())
     return np.concatenate(out) if out else np.zeros((0, encoder.config.hidden_size))
 
-# %% ../nbs/60_interpretability.ipynb 34
+# %% ../nbs/60_interpretability.ipynb 35
 def cross_val_probs(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0, C: float = 1.0) -> np.ndarray:
     "Out-of-fold predicted probabilities of a logistic-regression probe."
     from sklearn.linear_model import LogisticRegression
@@ -207,14 +207,14 @@ def cross_val_probs(X: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0,
         method="predict_proba",
     )
 
-# %% ../nbs/60_interpretability.ipynb 35
+# %% ../nbs/60_interpretability.ipynb 36
 def find_label_issues(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
     "Indices of likely label errors, most likely first (cleanlab's confident learning, ranked by self-confidence)."
     from cleanlab.filter import find_label_issues as cl_find
 
     return cl_find(labels=np.asarray(labels), pred_probs=pred_probs, return_indices_ranked_by="self_confidence")
 
-# %% ../nbs/60_interpretability.ipynb 36
+# %% ../nbs/60_interpretability.ipynb 37
 def near_duplicates(a: list[str], b: list[str], threshold: float = 0.9) -> pd.DataFrame:
     "Pairs (a_index, b_index, similarity) with TF-IDF character 3-5-gram cosine similarity >= threshold."
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -230,7 +230,7 @@ def near_duplicates(a: list[str], b: list[str], threshold: float = 0.9) -> pd.Da
         "similarity", ascending=False, ignore_index=True
     )
 
-# %% ../nbs/60_interpretability.ipynb 44
+# %% ../nbs/60_interpretability.ipynb 45
 POSITIVE_ADJ = [
     "good",
     "great",
@@ -268,7 +268,7 @@ def typo(text: str, rng) -> str:
     words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
     return " ".join(words)
 
-# %% ../nbs/60_interpretability.ipynb 45
+# %% ../nbs/60_interpretability.ipynb 46
 def behavioural_suite(texts: list[str], seed: int = 0) -> dict:
     "Test cases {test: (kind, inputs, expectation)} for negation (MFT), typos and names (INV), intensity (DIR)."
     rng = np.random.default_rng(seed)
@@ -288,7 +288,7 @@ def behavioural_suite(texts: list[str], seed: int = 0) -> dict:
     ]
     return {"negation": ("MFT", neg), "typos": ("INV", typos), "names": ("INV", names), "intensity": ("DIR", intens)}
 
-# %% ../nbs/60_interpretability.ipynb 46
+# %% ../nbs/60_interpretability.ipynb 47
 def run_behavioural(predict_proba, suite: dict, pos: int = 1, tolerance: float = 0.0) -> pd.DataFrame:
     "Pass rate of every test of `suite` for a model given as texts -> probabilities."
     rows = []

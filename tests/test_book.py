@@ -43,6 +43,8 @@ def book_project(tmp_path):
             PLOT,
             EXPORTED,
             "import sys\nprint('a warning', 'on stderr', file=sys.stderr)",
+            "for i in range(30):\n    print(f'step {i}: loss 0.{i}')\n"
+            "print(chr(13).join(f'bar {p}%' for p in (10, 50, 100)))",
         ],
         "steps = 1  # a knob",
         title="Alpha chapter",
@@ -114,6 +116,11 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     assert re.search(r"This page shows the run of commit \w+ started on \d{4}-\d\d-\d\d at \d\d:\d\d UTC", alpha)
     assert '<a href="#parameters">' in alpha
     assert page_problems(alpha) == []
+    # a long log folds under one line; a progress bar shows its last drawing only
+    assert re.search(
+        r'<details class="book-log"><summary>the run\'s log, 31 lines</summary>.*step 29: loss', alpha, re.S
+    )
+    assert "bar 100%" in alpha and "bar 50%" not in alpha
     for page in pages.values():  # nothing from a CDN: the book reads offline
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
     # staged and executed copies
