@@ -24,10 +24,10 @@ from .records import read_metrics
 from .runs import ExperimentError, RunFailed, parse_parameters, resolve_chapter, resolve_params, run_chapter
 
 # %% auto 0
-__all__ = ['PARAMETERS_SHOWN_OPEN', 'LOG_LINES_SHOWN', 'DOCS_LIMIT_MB', 'book_chapters', 'book_parts', 'book_params',
-           'book_dependencies', 'markdown_math_to_mathml', 'notebook_title', 'page_contents', 'render_fallback',
-           'parameters_markdown', 'api_markdown', 'stage_notebook', 'run_footer', 'build_book', 'publish_book',
-           'page_problems']
+__all__ = ['PARAMETERS_SHOWN_OPEN', 'LOG_LINES_SHOWN', 'TABLE_ROWS_SHOWN', 'DOCS_LIMIT_MB', 'book_chapters', 'book_parts',
+           'book_params', 'book_dependencies', 'markdown_math_to_mathml', 'notebook_title', 'page_contents',
+           'render_fallback', 'parameters_markdown', 'api_markdown', 'stage_notebook', 'run_footer', 'build_book',
+           'publish_book', 'page_problems']
 
 # %% ../nbs/92_book.ipynb 30
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
@@ -347,6 +347,7 @@ def _signature(node) -> str:
 
 # %% ../nbs/92_book.ipynb 51
 LOG_LINES_SHOWN = 15  # a cell printing more lines than this shows them folded
+TABLE_ROWS_SHOWN = 15  # and a table of more rows than this
 
 
 def _as_a_terminal_shows(output):
@@ -489,8 +490,13 @@ def stage_notebook(
             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
         ]
         log_lines = sum(o.get("text", "").count("\n") for o in cell.outputs if o.get("output_type") == "stream")
+        table_rows = max(
+            (str(o.get("data", {}).get("text/html", "")).count("<tr") - 1 for o in cell.outputs), default=0
+        )
         if log_lines > LOG_LINES_SHOWN:  # a training log: folded under one line that says what it is
-            cell.metadata["book_fold_output"] = log_lines
+            cell.metadata["book_fold_output"] = f"the run's log, {log_lines} lines"
+        elif table_rows > TABLE_ROWS_SHOWN:  # a big table: the prose discusses a few rows; the rest is there to look up
+            cell.metadata["book_fold_output"] = f"the full table, {table_rows} rows"
         d = cell_directives(cell.source)
         if ("export" in d or "exports" in d) and "code-fold" not in d:
             doc = api_markdown(cell.source)

@@ -310,13 +310,13 @@ def train_classifier(
         log=log,
     )
 
-# %% ../nbs/30_finetuning.ipynb 36
+# %% ../nbs/30_finetuning.ipynb 40
 def softmax_np(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
-# %% ../nbs/30_finetuning.ipynb 37
+# %% ../nbs/30_finetuning.ipynb 41
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
     "ECE with equal-width confidence bins."
     conf, pred = probs.max(1), probs.argmax(1)
@@ -328,7 +328,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
             ece += m.mean() * abs((pred[m] == labels[m]).mean() - conf[m].mean())
     return float(ece)
 
-# %% ../nbs/30_finetuning.ipynb 38
+# %% ../nbs/30_finetuning.ipynb 42
 def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
     "Accuracy, macro-F1, ECE and the confusion matrix."
     from sklearn.metrics import confusion_matrix, f1_score
@@ -342,7 +342,7 @@ def classification_report(logits: np.ndarray, labels, names: list[str]) -> dict:
         "confusion": confusion_matrix(labels, pred, labels=list(range(len(names)))).tolist(),
     }
 
-# %% ../nbs/30_finetuning.ipynb 39
+# %% ../nbs/30_finetuning.ipynb 43
 def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -354,7 +354,7 @@ def plot_confusion(confusion, names, ax=None, title="confusion matrix"):
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 40
+# %% ../nbs/30_finetuning.ipynb 44
 def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title="reliability"):
     import matplotlib.pyplot as plt
 
@@ -372,7 +372,7 @@ def plot_reliability(probs: np.ndarray, labels, n_bins: int = 10, ax=None, title
     ax.set(xlabel="confidence", ylabel="accuracy", title=title, xlim=(0.45, 1), ylim=(0, 1))
     return ax
 
-# %% ../nbs/30_finetuning.ipynb 43
+# %% ../nbs/30_finetuning.ipynb 47
 HEADS = ("linear_cls", "linear_mean", "conv", "attention")
 
 
@@ -412,7 +412,7 @@ class EncoderClassifier(nn.Module):
             z = (torch.softmax(scores, 1) * H).sum(1)
         return self.out(self.dropout(z))
 
-# %% ../nbs/30_finetuning.ipynb 47
+# %% ../nbs/30_finetuning.ipynb 51
 def small_bert_classifier(num_labels: int, config: SmallBertConfig, pad_token_id: int, mlm_model=None):
     "BertForSequenceClassification of `config`, its encoder copied from a pretrained BertForMaskedLM when given."
     from transformers import BertForSequenceClassification

@@ -18,7 +18,7 @@ import ppt_book.students  # noqa: F401
 from .core import BadInput
 from .files import atomic_dir, file_mode
 
-# %% ../nbs/30_finetuning.ipynb 50
+# %% ../nbs/30_finetuning.ipynb 54
 @contextlib.contextmanager
 def _quiet_transformers():
     "transformers' load reports and progress bars are for its own users: ours see one line when something fails."
@@ -34,7 +34,7 @@ def _quiet_transformers():
         if bars:
             transformers_logging.enable_progress_bar()
 
-# %% ../nbs/30_finetuning.ipynb 51
+# %% ../nbs/30_finetuning.ipynb 55
 def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str]) -> Path:
     "save_pretrained of a sequence classifier with its tokenizer and label names (id2label), via a temporary folder."
     out_dir = Path(out_dir)
@@ -48,7 +48,7 @@ def save_classifier(model, tokenizer, out_dir: str | Path, label_names: list[str
             f.chmod(file_mode())
     return out_dir
 
-# %% ../nbs/30_finetuning.ipynb 52
+# %% ../nbs/30_finetuning.ipynb 56
 def check_model_folder(model_dir: str | Path) -> Path:
     """Refuse a model folder that would run code: one whose configs name code to import (`auto_map`), or whose weights
     are not safetensors."""
@@ -78,7 +78,7 @@ def check_model_folder(model_dir: str | Path) -> Path:
         )
     return model_dir
 
-# %% ../nbs/30_finetuning.ipynb 53
+# %% ../nbs/30_finetuning.ipynb 57
 def load_classifier(model_dir: str | Path):
     """(model, tokenizer) of a folder written by save_classifier: safetensors only, no code from the folder, clear
     errors."""
@@ -110,7 +110,7 @@ def load_classifier(model_dir: str | Path):
         ) from None
     return model, tok
 
-# %% ../nbs/30_finetuning.ipynb 54
+# %% ../nbs/30_finetuning.ipynb 58
 def check_labels(model, label_names: list[str], source: str = "the data"):
     "Raise unless the model's id2label equals `label_names` (same names, same order)."
     theirs = [model.config.id2label[i] for i in range(model.config.num_labels)]

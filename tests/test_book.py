@@ -45,6 +45,7 @@ def book_project(tmp_path):
             "import sys\nprint('a warning', 'on stderr', file=sys.stderr)",
             "for i in range(30):\n    print(f'step {i}: loss 0.{i}')\n"
             "print(chr(13).join(f'bar {p}%' for p in (10, 50, 100)))",
+            "import pandas as pd\npd.DataFrame({'row': range(40)})",
         ],
         "steps = 1  # a knob",
         title="Alpha chapter",
@@ -121,6 +122,7 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
         r'<details class="book-log"><summary>the run\'s log, 31 lines</summary>.*step 29: loss', alpha, re.S
     )
     assert "bar 100%" in alpha and "bar 50%" not in alpha
+    assert '<details class="book-log"><summary>the full table, 40 rows</summary>' in alpha
     for page in pages.values():  # nothing from a CDN: the book reads offline
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page)
     # staged and executed copies
