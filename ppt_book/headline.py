@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['headline_markdown', 'benchmark_markdown']
+__all__ = ['book_results', 'headline_markdown', 'benchmark_markdown']
 
 # %% ../nbs/92_book.ipynb 4
 # The front page's table of claims: one row per saved benchmark result, ours beside the peer.
@@ -14,9 +14,29 @@ from pathlib import Path
 from .core import find_project_root
 
 # %% ../nbs/92_book.ipynb 23
+def book_results(source: str | Path) -> dict:
+    """{chapter: {metric: value}} of the book's runs, from a published results.json or from a folder of runs
+    (`<chapter>/metrics.json`, as `runs/book/` is while the book is built); an error naming the path when it is
+    neither."""
+    import json
+
+    source = Path(source)
+    if source.is_file():
+        return {ch: r.get("metrics") or {} for ch, r in json.loads(source.read_text(encoding="utf-8")).items()}
+    if source.is_dir():
+        return {
+            p.parent.name: json.loads(p.read_text(encoding="utf-8")).get("metrics") or {}
+            for p in sorted(source.glob("*/metrics.json"))
+        }
+    raise FileNotFoundError(
+        f"{source} is neither a results.json nor a folder of runs: give the published docs/results.json or runs/book"
+    )
+
+# %% ../nbs/92_book.ipynb 24
 def headline_markdown(
     root: str | Path | None = None,  # project root (default: found from cwd)
     link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
+    results_from: str | Path | None = None,  # the book's own runs (`book_results`); default: docs/results.json
 ) -> str:
     """The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json`
     (each with its date)."""
@@ -32,12 +52,8 @@ def headline_markdown(
         row = line.get("headline")  # the benchmark wrote its own row (benchmarks/_common.py's emit)
         if row:
             rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
-    book = root / "docs" / "results.json"  # the published book's own runs
-    m = (
-        json.loads(book.read_text(encoding="utf-8")).get("30_finetuning", {}).get("metrics", {})
-        if book.exists()
-        else {}
-    )
+    book = Path(results_from) if results_from else root / "docs" / "results.json"  # the book's own runs
+    m = book_results(book).get("30_finetuning", {}) if book.exists() else {}
     if "teacher_test_acc" in m and "tfidf_test_acc" in m:
         rows.append(
             {
@@ -79,7 +95,7 @@ def headline_markdown(
         for r in rows
     )
 
-# %% ../nbs/92_book.ipynb 26
+# %% ../nbs/92_book.ipynb 27
 def _machine_words(line: dict) -> str:
     m = line.get("machine") or {}
     if line.get("gpu"):  # gpu_check.sh writes the device at the top level
@@ -89,7 +105,7 @@ def _machine_words(line: dict) -> str:
     words = f"{m.get('cpu') or 'an unrecorded processor'}, {m.get('cores', '?')} cores"
     return words + (f", CUDA {m['cuda']}" if m.get("cuda") else ", no GPU")
 
-# %% ../nbs/92_book.ipynb 27
+# %% ../nbs/92_book.ipynb 28
 def benchmark_markdown(
     name: str,  # the benchmark's results file stem (`embeddings_vs_gensim`), or `gpu` for the newest gpu-<date>.json
     root: str | Path | None = None,  # project root (default: found from cwd)

@@ -38,7 +38,8 @@ def book_project(tmp_path):
         [
             ("md", "The loss is $L = -\\log p(y \\mid x)$ and\n\n$$\\sum_i a_i v_{w_i}$$"),
             ("md", "## A section\n\nIts words, and $\\arg\\max_c p_c$.\n\n### A section\n\nThe same words twice."),
-            "from ppt_book.records import record\nrecord('alpha_value', steps * 2)\nprint('alpha printed', steps)",
+            "from ppt_book.records import record\nrecord('alpha_value', steps * 2)\n"
+            "record('alpha_interval', [steps, 0, 1])\nprint('alpha printed', steps)",
             "#| hide\nprint('hidden cell output')",
             PLOT,
             EXPORTED,
@@ -191,6 +192,7 @@ def test_publish_copies_a_complete_build_and_refuses_a_partial_one(book_project)
     saved = json.loads((docs / "results.json").read_text())
     assert saved == json.loads(json.dumps(results, default=str)) and saved["10_alpha"]["metrics"]["alpha_value"] == 14
     assert saved["10_alpha"]["params"] == {"steps": 7}
+    assert saved["10_alpha"]["metrics"]["alpha_interval"] == [7, 0, 1]  # an interval is kept with its ends
     (book_project / "_book" / "20_beta.html").unlink()
     with pytest.raises(ExperimentError, match="20_beta: .*20_beta.html is missing"):
         publish_book(book_project)

@@ -20,6 +20,18 @@ def test_readme_is_generated_from_index(root):
     assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
 
 
+def test_the_readme_has_no_empty_heading(root):
+    "Every heading of the README has something under it before the next heading of its level or above."
+    lines = (root / "README.md").read_text().splitlines()
+    headings = [(i, len(m.group(1))) for i, line in enumerate(lines) if (m := re.match(r"^(#{1,6}) ", line))]
+    empty = [
+        lines[i]
+        for (i, level), nxt in zip(headings, headings[1:] + [(len(lines), 0)])
+        if not any(line.strip() for line in lines[i + 1 : nxt[0]]) and (nxt[1] == 0 or nxt[1] <= level)
+    ]
+    assert empty == [], empty
+
+
 def test_the_reading_path_lists_every_chapter_in_its_part(root):
     "The index's reading path links each chapter of `_quarto.yml` once, in order, under its part's name."
     from test_readme import markdown_section

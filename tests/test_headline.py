@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 
 def test_headline_table_shows_the_row_each_result_carries(tmp_path):
     """The front page's table has one row per saved result that carries one, linked to its chapter and dated, and says
@@ -69,3 +71,19 @@ def test_benchmark_markdown_names_the_file_date_and_machine(tmp_path):
         "ours 1.0 s; the peer 2.0 s; 0.50x."
     )
     assert "No saved result of `benchmarks/y.py --save`" in benchmark_markdown("y", tmp_path)
+
+
+def test_the_table_reads_the_books_runs_from_a_results_file_or_a_runs_folder(tmp_path):
+    "While the book is built the index reads runs/book/; the README reads the publication: the same row from either."
+    from ppt_book.headline import book_results, headline_markdown
+
+    metrics = {"teacher_test_acc": 0.833, "tfidf_test_acc": 0.775}
+    (tmp_path / "runs" / "book" / "30_finetuning").mkdir(parents=True)
+    (tmp_path / "runs" / "book" / "30_finetuning" / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.json").write_text(json.dumps({"30_finetuning": {"metrics": metrics}}))
+    assert book_results(tmp_path / "runs" / "book") == book_results(tmp_path / "docs" / "results.json")
+    from_runs = headline_markdown(tmp_path, results_from=tmp_path / "runs" / "book")
+    assert "| 83.3% | 77.5% | +5.8 points |" in from_runs and from_runs == headline_markdown(tmp_path)
+    with pytest.raises(FileNotFoundError, match="neither a results.json nor a folder of runs"):
+        book_results(tmp_path / "nowhere")
