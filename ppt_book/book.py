@@ -358,6 +358,17 @@ def _as_a_terminal_shows(output):
     return output
 
 
+def _imports_only(source: str) -> bool:
+    "Whether Python `source` holds nothing but import statements (and comments)."
+    import ast
+
+    try:
+        body = ast.parse(strip_directives(source)).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
+
+
 _SITE_PACKAGES = re.compile(r"(?:/[^\s/'\"<>()]+)+/((?:site|dist)-packages)/")
 _TEMP = re.compile(r"/tmp/[^\s/'\"<>()]+")
 
@@ -498,6 +509,8 @@ def stage_notebook(
         elif table_rows > TABLE_ROWS_SHOWN:  # a big table: the prose discusses a few rows; the rest is there to look up
             cell.metadata["book_fold_output"] = f"the full table, {table_rows} rows"
         d = cell_directives(cell.source)
+        if ("export" in d or "exports" in d) and _imports_only(cell.source):
+            continue  # a module's imports: plumbing, in the package for whoever reads the code
         if ("export" in d or "exports" in d) and "code-fold" not in d:
             doc = api_markdown(cell.source)
             if doc:

@@ -42,6 +42,7 @@ def book_project(tmp_path):
             "record('alpha_interval', [steps, 0, 1])\nprint('alpha printed', steps)",
             "#| hide\nprint('hidden cell output')",
             PLOT,
+            "#| export\nimport json  # the module's own imports",
             EXPORTED,
             "import sys\nprint('a warning', 'on stderr', file=sys.stderr)",
             "for i in range(30):\n    print(f'step {i}: loss 0.{i}')\n"
@@ -108,6 +109,7 @@ def test_fallback_book_renders_every_chapter_linked(book_project):
     assert re.search(
         r'<details class="book-source"><summary>source</summary>.*?folded source.*?</details>', alpha, re.S
     )
+    assert "the module&#39;s own imports" not in alpha and "the module's own imports" not in alpha  # plumbing
     assert "a warning on stderr" not in alpha and "#| code-fold" not in alpha  # no stderr blocks, no directives
     assert "<math" in alpha and "$L" not in alpha  # maths as MathML
     assert re.search(r'<a (?=[^>]*rel="prev")(?=[^>]*href="index.html")', alpha)
