@@ -22,11 +22,13 @@ __all__ = ['POSITIVE_ADJ', 'NEGATIVE_ADJ', 'NAMES', 'embedding_layer', 'encode',
            'behavioural_suite', 'run_behavioural']
 
 # %% ../nbs/60_interpretability.ipynb 9
-def embedding_layer(model: nn.Module) -> nn.Embedding:
-    "The input (word) embedding layer of a classifier, or a clear error when it does not expose one."
+def embedding_layer(model: nn.Module) -> nn.Module:
+    """The input (word) embedding layer of a classifier, the module that maps token ids to word vectors: the one its
+    `get_input_embeddings()` returns (an `nn.Embedding`, or a factorised embedding as the pruned layer student has),
+    else an `nn.Embedding` attribute; a clear error when it exposes none."""
     try:
         layer = model.get_input_embeddings()
-        if isinstance(layer, nn.Embedding):
+        if isinstance(layer, nn.Module):  # Integrated Gradients only needs its output, the word vectors
             return layer
     except (AttributeError, NotImplementedError):
         pass

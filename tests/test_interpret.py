@@ -105,3 +105,20 @@ def test_model_without_embeddings_is_a_clear_error():
     assert embedding_layer(with_embed) is with_embed.embed
     with pytest.raises(ValueError, match="at least 5 examples"):
         cross_val_probs(np.zeros((6, 2)), np.array([0, 0, 0, 0, 1, 1]), 5)
+
+
+def test_integrated_gradients_explains_a_layer_student_with_a_factorised_embedding():
+    "The best student of 40 (the teacher's layers, vocabulary pruned, embedding factorised) is explained like the rest."
+    from conftest import tiny_bert
+
+    from ppt_book.interpret import integrated_gradients
+    from ppt_book.pretrained import load_minilm_tokenizer
+    from ppt_book.students import FactorisedEmbedding, factorise_embedding, prune_vocab, transformer_student
+
+    tok = load_minilm_tokenizer()
+    keep = sorted(set(tok.all_special_ids) | set(tok("a fine film , not a dull one")["input_ids"]))
+    student, small = prune_vocab(transformer_student(tiny_bert(len(tok), 2), (0, 1)).eval(), tok, keep)
+    student = factorise_embedding(student, 4).eval()
+    assert isinstance(embedding_layer(student), FactorisedEmbedding)
+    out = integrated_gradients(student, small, "a fine film, not a dull one", n_steps=16)
+    assert len(out["scores"]) == len(out["words"]) and np.isfinite(out["scores"]).all()
