@@ -358,6 +358,7 @@ def fit(
         f"{cfg.batch_size * world}, {total_steps} optimizer steps, on {accelerator.device}"
     )
     best_state = None  # the best weights of this session; a resumed run's earlier best is in the '.best' file
+    best_val_logits = None  # and their validation logits, which callers reuse instead of labelling validation again
     seen, train_s, losses = 0, 0.0, []
     bar = progress_bar(
         total_steps, f"training {name}", disable=not (progress and accelerator.is_main_process), initial=step
@@ -392,12 +393,8 @@ def fit(
             continue
         train_s += time.perf_counter() - clock
         unwrapped = accelerator.unwrap_model(model)
-        val_acc = float(
-            (
-                predict_logits(unwrapped, tokenizer, list(val_texts), cfg.max_length, cfg.eval_batch_size).argmax(1)
-                == val_y
-            ).mean()
-        )
+        val_logits = predict_logits(unwrapped, tokenizer, list(val_texts), cfg.max_length, cfg.eval_batch_size)
+        val_acc = float((val_logits.argmax(1) == val_y).mean())
         history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)), "val_acc": val_acc})
         losses = []
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, validation accuracy {val_acc:.4f}")
@@ -405,6 +402,7 @@ def fit(
         if improved:
             best, waited = val_acc, 0
             best_state = {k: v.detach().clone() for k, v in unwrapped.state_dict().items()}
+            best_val_logits = val_logits
         else:
             waited += 1
         stopped = bool(cfg.patience and waited >= cfg.patience)
@@ -442,6 +440,7 @@ def fit(
         "model": model,
         "history": pd.DataFrame(history),
         "best_val_acc": best,
+        "best_val_logits": best_val_logits,  # (N, C); None when resumed with no gain since
         "train_s": train_s,
         "samples_per_s": seen / train_s if train_s else float("nan"),
         "steps": step,
