@@ -94,7 +94,7 @@ def main(argv=None):
     train, val, test = dsd["train"], dsd["validation"], dsd["test"]
     if args.quick:
         train, val, test = (
-            d.shuffle(seed=args.seed).select(range(n)) for d, n in ((train, 200), (val, 100), (test, 200))
+            d.shuffle(seed=args.seed).select(range(n)) for d, n in ((train, 120), (val, 60), (test, 120))
         )
     if args.teacher:
         teacher_dir, cache = Path(args.teacher), ROOT / "runs" / "cache" / "teacher_logits"
@@ -116,7 +116,7 @@ def main(argv=None):
     aug = [augment(t, rng, neighbours) for t in base for _ in range(2)]  # the chapter's two copies of each review
     plots = plot_sentences(set(dsd["validation"]["movie"]) | set(dsd["test"]["movie"]))
     if args.quick:
-        plots = plots[:100]
+        plots = plots[:60]
     texts = base + aug + plots
     t0 = time.perf_counter()
     logits, from_cache = cached_teacher_logits(teacher, teacher_tok, texts, 64, cache, fingerprint if cache else None)
