@@ -286,7 +286,7 @@ def hidden_features(
         if hasattr(getattr(model, "config", None), "block_size"):
             states = gpt_hidden_states(model, ids)  # chapter 20's TransformerLM (LMConfig)
         else:
-            # the body only (`base_model`): a causal LM's vocabulary logits are no features and cost a fifth of its time
+            # the body only (`base_model`): a causal LM's vocabulary logits are not needed and cost a fifth of its time
             states = model.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
         if feats is None:
             feats = {p: np.zeros((len(states), len(rows), states[0].shape[-1]), dtype=np.float32) for p in POOLINGS}

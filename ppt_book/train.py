@@ -435,12 +435,13 @@ def fit(
         model.load_state_dict(best_state)
     elif best >= 0:
         load_checkpoint(_best_path(cfg.checkpoint), model, restore_rng=False)  # resumed, no gain since
+        best_val_logits = predict_logits(model, tokenizer, list(val_texts), cfg.max_length, cfg.eval_batch_size)
     model.eval()
     return {
         "model": model,
         "history": pd.DataFrame(history),
         "best_val_acc": best,
-        "best_val_logits": best_val_logits,  # (N, C); None when resumed with no gain since
+        "best_val_logits": best_val_logits,  # (N, C) of the returned weights; None when no validation ran
         "train_s": train_s,
         "samples_per_s": seen / train_s if train_s else float("nan"),
         "steps": step,
