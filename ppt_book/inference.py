@@ -396,7 +396,7 @@ def check_table_path(path: str | Path, what: str = "--output") -> Path:
 def csv_quoting(df: pd.DataFrame) -> int:
     """How to quote a table's CSV: every field when a text holds a bare carriage return (which readers take for the
     end of a row unless it is quoted), else only where the csv module must."""
-    texts = df.select_dtypes(include="object")
+    texts = df.select_dtypes(include=["object", "str"])  # texts: pandas 3 reads them as str
     has_cr = texts.apply(lambda col: col.astype(str).str.contains("\r", regex=False)).to_numpy().any()
     return csv.QUOTE_ALL if has_cr else csv.QUOTE_MINIMAL
 
