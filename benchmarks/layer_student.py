@@ -65,7 +65,7 @@ def main(argv=None):
     p.add_argument(
         "--min-count", type=int, default=3, help="keep WordPiece ids seen at least this often in-domain (default 3)"
     )
-    p.add_argument("--general-steps", type=int, default=None, help="general distillation steps (default 300; quick 20)")
+    p.add_argument("--general-steps", type=int, default=None, help="general distillation steps (default 300; quick 4)")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--alpha", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
@@ -75,7 +75,7 @@ def main(argv=None):
     warmups = [float(x) for x in ("0.05" if args.quick else args.warmups).split(",")]
     layer_sets = [tuple(int(i) for i in s.split("-")) for s in ("0-3,0-2-4" if args.quick else args.layers).split(",")]
     more_epochs = args.epochs or 2  # what 40's budget affords the layer student
-    general_steps = args.general_steps if args.general_steps is not None else (20 if args.quick else 300)
+    general_steps = args.general_steps if args.general_steps is not None else (4 if args.quick else 300)
 
     import torch
 
@@ -93,9 +93,7 @@ def main(argv=None):
     dsd = load_rotten_tomatoes(args.seed)
     train, val, test = dsd["train"], dsd["validation"], dsd["test"]
     if args.quick:
-        train, val, test = (
-            d.shuffle(seed=args.seed).select(range(n)) for d, n in ((train, 120), (val, 60), (test, 120))
-        )
+        train, val, test = (d.shuffle(seed=args.seed).select(range(n)) for d, n in ((train, 80), (val, 40), (test, 80)))
     if args.teacher:
         teacher_dir, cache = Path(args.teacher), ROOT / "runs" / "cache" / "teacher_logits"
     else:
@@ -116,7 +114,7 @@ def main(argv=None):
     aug = [augment(t, rng, neighbours) for t in base for _ in range(2)]  # the chapter's two copies of each review
     plots = plot_sentences(set(dsd["validation"]["movie"]) | set(dsd["test"]["movie"]))
     if args.quick:
-        plots = plots[:60]
+        plots = plots[:40]
     texts = base + aug + plots
     t0 = time.perf_counter()
     logits, from_cache = cached_teacher_logits(teacher, teacher_tok, texts, 64, cache, fingerprint if cache else None)
@@ -131,13 +129,15 @@ def main(argv=None):
 
     row_dir = ROOT / "runs" / "cache" / "layer_student"
     row_dir.mkdir(parents=True, exist_ok=True)
+    trained = set()  # the keys of rows this invocation has trained (a spec recurs: the next stage starts from the last)
 
     def run(spec):
         "Train one layer student as `spec` says (or read its finished row); its row with the test predictions."
         key = hashlib.sha1(json.dumps([fingerprint, args.quick, args.seed, spec], sort_keys=True).encode()).hexdigest()
         path = row_dir / f"{key[:16]}.json"
-        if path.exists() and not args.fresh:
+        if path.exists() and (not args.fresh or key in trained):  # --fresh: trained again once, in this invocation
             return json.loads(path.read_text())
+        trained.add(key)
         seed_everything(args.seed)
         student, tok = transformer_student(teacher, tuple(spec["layers"])), teacher_tok
         ids = None  # the teacher's id of each student id, once the vocabulary is pruned

@@ -21,6 +21,16 @@ def root():
     return ROOT
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slowest: one of the longest tests (minutes); run first")
+
+
+def pytest_collection_modifyitems(items):
+    """The tests marked `slowest` first, the rest in their order: CI's two workers take tests in collection order, and
+    a long test started last kept one worker busy for minutes after the other had finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slowest") is None)
+
+
 def make_notebook(path: Path, cells: list, parameters: str | None = None, title: str = "Fixture") -> Path:
     """Write a notebook: a title cell, an optional `parameters` cell, then `cells` (code strings or ('md', text))."""
     nb = nbformat.v4.new_notebook()

@@ -116,6 +116,7 @@ def test_finetune_vs_trainer_quick(root):
     assert bad.returncode != 0 and "metrics.json does not exist" in bad.stderr
 
 
+@pytest.mark.slowest
 def test_distill_tradeoff_quick(root, tmp_path):
     out = run_benchmark(root, "distill_tradeoff.py", "--quick", "--runs-dir", str(tmp_path), timeout=900)
     lines = [json.loads(line) for line in out.stdout.strip().splitlines() if line.startswith("{")]
@@ -176,6 +177,7 @@ def test_distill_levers_quick(root):
     assert bad.returncode != 0 and "no-such.txt: no such file" in bad.stderr
 
 
+@pytest.mark.slowest
 def test_layer_student_quick(root):
     out = run_benchmark(root, "layer_student.py", "--quick", "--fresh", timeout=900)
     line = last_json(out.stdout)
@@ -354,6 +356,7 @@ def test_lm_vs_nanogpt_recipe_quick(root, tmp_path):
     assert out.returncode != 0 and "differs in ['recipe_iters']" in out.stderr
 
 
+@pytest.mark.slowest
 def test_serve_load_quick(root):
     "Ours and the pipeline-per-request peer, each server in its own process, at the headline's concurrency."
     out = run_benchmark(root, "serve_load.py", "--quick", "--no-ray", timeout=900)

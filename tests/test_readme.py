@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ppt_book.book import book_params
@@ -28,6 +29,7 @@ def readme_commands(root: Path, heading: str, page: str = "README.md") -> list[s
     return [line for line in block.splitlines() if line.strip()]
 
 
+@pytest.mark.slowest
 def test_rerun_section_runs_as_written(root, tmp_path):
     """In a copy of the project whose configs/book.yaml asks for smoke sizes (the book's sizes take an hour), each
     command of the section exits 0, in order, from the project root."""

@@ -4,6 +4,7 @@ import json
 import subprocess
 
 import pandas as pd
+import pytest
 import yaml
 from conftest import BIN
 
@@ -62,7 +63,9 @@ def test_chapter_accepts_stem_short_name_and_path(tiny_project, monkeypatch):
     assert out.returncode == 0, out.stderr
 
 
-def test_bad_input_exits_2_and_runs_nothing(tiny_project, tmp_path):
+def test_bad_input_exits_2_and_runs_nothing(tiny_project, monkeypatch, capsys):
+    """Through the command's entry point in this process, as test_bad_input's argument checks are (the installed
+    command's exit status 2: test_bad_input.test_bad_data_found_inside_a_chapter_exits_2)."""
     cases = [
         (
             ["run", "10_tiny", "-p", "stepz", "2"],
@@ -75,10 +78,10 @@ def test_bad_input_exits_2_and_runs_nothing(tiny_project, tmp_path):
         (["run", "nbs/missing.ipynb"], "does not exist"),
         (["run", "noparams"], "has no cell tagged 'parameters'"),
     ]
+    monkeypatch.chdir(tiny_project)
     for args, message in cases:
-        out = ppt_book(*args, cwd=tiny_project)
-        assert out.returncode == 2, (args, out.stdout, out.stderr)
-        assert message in out.stderr, (args, out.stderr)
+        code, err = main(args), capsys.readouterr().err
+        assert code == 2 and message in err, (args, err)
     assert not (tiny_project / "runs").exists()
 
 
@@ -117,13 +120,15 @@ def test_sweep_with_a_bad_set_runs_nothing(tiny_project):
     assert not (tiny_project / "runs").exists()
 
 
-def test_help_is_clear():
+def test_help_is_clear(capsys):
     out = subprocess.run([str(BIN / "ppt-book"), "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for word in ["run", "sweep", "results", "book", "readme", "Exit codes"]:
         assert word in out.stdout
-    for sub in ["run", "sweep", "results", "book"]:
-        assert subprocess.run([str(BIN / "ppt-book"), sub, "--help"], capture_output=True, text=True).returncode == 0
+    for sub in ["run", "sweep", "results", "book"]:  # each subcommand's help, through the entry point in this process
+        with pytest.raises(SystemExit) as done:
+            main([sub, "--help"])
+        assert done.value.code == 0 and f"usage: ppt-book {sub}" in capsys.readouterr().out
 
 
 def test_a_run_on_your_own_file_says_what_sizes_it(root):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from test_layers import ORDER
 from test_readme import readme_commands
 
@@ -33,6 +34,7 @@ print(*proba_fn(model, tok)(["a fine film"])[0])
 """
 
 
+@pytest.mark.slowest
 def test_wheel_installs_into_fresh_venv(tmp_path, root):
     dist, env = tmp_path / "dist", tmp_path / "env"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, root)
