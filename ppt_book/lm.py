@@ -376,6 +376,7 @@ class LMTrainConfig:
     eval_every: int = 50  # steps between evaluations (and checkpoints); >= 1
     eval_batches: int = 8  # fixed held-out batches per evaluation; >= 1
     seed: int = 0  # seed of initialisation-time randomness and batches; >= 0
+    precision: str = "fp32"  # the training forward passes autocast to 'bf16' (faster with bf16 units) or 'fp16' (CUDA)
     checkpoint: str | None = None  # a .safetensors path written at every evaluation
     resume: bool = False  # continue from `checkpoint` if it exists
 
@@ -397,6 +398,7 @@ class LMTrainConfig:
             eval_every=at_least(1),
             eval_batches=at_least(1),
             seed=at_least(0),
+            precision=(lambda v: v in ("fp32", "bf16", "fp16"), "'fp32', 'bf16' or 'fp16'"),
         )
 
 # %% ../nbs/20_language_models.ipynb 33
@@ -460,7 +462,15 @@ def train_lm(model: nn.Module, train_ids, val_ids, cfg: LMTrainConfig | None = N
             for g in opt.param_groups:
                 g["lr"] = lr
             batch = get_batch(train_data, block, cfg.batch_size)
-            loss = optimizer_step(opt, lambda part: model(*part).loss, [batch], params, cfg.max_grad_norm)
+            loss = optimizer_step(
+                opt,
+                lambda part: model(*part).loss,
+                [batch],
+                params,
+                cfg.max_grad_norm,
+                precision=cfg.precision,
+                device_type=batch[0].device.type,
+            )
             train_losses.append(loss)
             step += 1
             bar.update(1)

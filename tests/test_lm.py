@@ -140,18 +140,24 @@ def test_a_time_budget_decays_the_rate_by_the_clock(ids):
     assert hist["step"].iloc[-1] < cfg.max_steps and hist["lr"].iloc[-1] < 2e-3
 
 
-def test_training_lowers_held_out_loss(ids):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_lowers_held_out_loss(ids, precision):
     periodic = np.tile(np.arange(12), 300)  # perfectly predictable: the loss must fall far below log(12)
     seed_everything(0)
     m = build_lm(LMConfig("transformer", vocab_size=12, n_embd=32, n_head=2, block_size=16))
+    seen = set()  # the dtypes a linear layer's outputs come in: bfloat16 only in bf16's training steps
+    linear = next(x for x in m.modules() if isinstance(x, torch.nn.Linear))
+    linear.register_forward_hook(lambda mod, inp, out: seen.add(out.dtype))
     hist = train_lm(
         m,
         periodic[:3000],
         periodic[3000:],
-        LMTrainConfig(max_steps=60, batch_size=8, lr=3e-3, eval_every=20),
+        LMTrainConfig(max_steps=60, batch_size=8, lr=3e-3, eval_every=20, precision=precision),
         log=quiet,
     )
     assert hist["val_loss"].iloc[-1] < 0.5 < math.log(12)
+    assert (torch.bfloat16 in seen) == (precision == "bf16") and torch.float32 in seen
+    assert all(p.dtype == torch.float32 for p in m.parameters())  # the weights stay in float32
 
 
 def test_resume_with_a_different_model_is_a_named_error(ids, tmp_path):
