@@ -31,8 +31,8 @@ from .model_io import load_classifier
 from .train import logits_of, predict_logits
 
 # %% auto 0
-__all__ = ['FUSABLE', 'DYNAMIC_AXES', 'RUNTIMES', 'EXPORT_FORMAT', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_stats',
-           'latency_ms', 'quantize_int8', 'torch_size_mb', 'fusable', 'onnx_op_counts', 'export_onnx',
+__all__ = ['FUSABLE', 'DYNAMIC_AXES', 'RUNTIMES', 'EXPORT_FORMAT', 'Loaded', 'TABLE_SUFFIXES', 'disk_size_mb', 'latency_times',
+           'latency_stats', 'latency_ms', 'quantize_int8', 'torch_size_mb', 'fusable', 'onnx_op_counts', 'export_onnx',
            'quantize_onnx_int8', 'OrtClassifier', 'cache_root', 'onnx_file', 'load_runtime', 'class_probabilities',
            'predict', 'check_table_path', 'csv_quoting', 'write_table']
 
@@ -43,23 +43,30 @@ def disk_size_mb(folder: str | Path) -> float:
 
 # %% ../nbs/45_inference.ipynb 9
 @torch.inference_mode()
-def latency_stats(
+def latency_times(
     model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
-) -> dict:
-    """Median and 95th-percentile milliseconds per call of tokenize + forward on `batch_size` texts, after `warmup`
-    calls, without autograd."""
+) -> list[float]:
+    """Milliseconds of each of `repeats` calls of tokenize + forward on `batch_size` texts (the texts in turn from the
+    first), after `warmup` untimed calls, without autograd."""
     if isinstance(model, nn.Module):
         model.eval()
     times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            start = (i * batch_size) % len(texts)
-            batch = texts[start : start + batch_size] or texts[:batch_size]
-            t0 = time.perf_counter()
-            x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
-            if i >= warmup:
-                times.append(1e3 * (time.perf_counter() - t0))
+    for i in range(warmup + repeats):
+        start = (i * batch_size) % len(texts)
+        batch = texts[start : start + batch_size] or texts[:batch_size]
+        t0 = time.perf_counter()
+        x = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        model(input_ids=x["input_ids"], attention_mask=x["attention_mask"])
+        if i >= warmup:
+            times.append(1e3 * (time.perf_counter() - t0))
+    return times
+
+
+def latency_stats(
+    model, tokenizer, texts: list[str], batch_size: int, repeats: int = 50, warmup: int = 5, max_length: int = 64
+) -> dict:
+    "Median and 95th-percentile milliseconds of `latency_times`' calls."
+    times = latency_times(model, tokenizer, texts, batch_size, repeats, warmup, max_length)
     return {"median_ms": statistics.median(times), "p95_ms": float(np.percentile(times, 95))}
 
 # %% ../nbs/45_inference.ipynb 10

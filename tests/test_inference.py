@@ -13,7 +13,16 @@ from conftest import BIN, tiny_bert
 
 from ppt_book.cli import main
 from ppt_book.core import BadInput
-from ppt_book.inference import RUNTIMES, OrtClassifier, _ExportRNN, export_onnx, predict, quantize_int8
+from ppt_book.inference import (
+    RUNTIMES,
+    OrtClassifier,
+    _ExportRNN,
+    export_onnx,
+    latency_stats,
+    latency_times,
+    predict,
+    quantize_int8,
+)
 from ppt_book.model_io import save_classifier
 from ppt_book.students import StudentConfig, StudentForSequenceClassification, word_tokenizer
 from ppt_book.train import logits_of
@@ -47,6 +56,24 @@ def students(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PPT_BOOK_CACHE", str(tmp_path / "cache"))
+
+
+def test_latency_times_the_calls_after_warm_up_on_the_texts_in_turn():
+    tok = word_tokenizer(TEXTS)
+    seen = []
+
+    def model(input_ids, attention_mask):
+        assert not torch.is_grad_enabled()
+        seen.append(tok.batch_decode(input_ids, skip_special_tokens=True))
+        return torch.zeros(len(input_ids), 2)
+
+    times = latency_times(model, tok, TEXTS, 2, repeats=3, warmup=2)
+    assert len(times) == 3 and all(t > 0 for t in times)
+    # five calls of two texts: the list in turn, from the first, wrapping round
+    assert [len(batch) for batch in seen] == [2] * 5
+    assert seen[2] == seen[0] and seen[1] != seen[0]
+    stats = latency_stats(model, tok, TEXTS, 1, repeats=4, warmup=0)
+    assert 0 < stats["median_ms"] <= stats["p95_ms"]
 
 
 @pytest.mark.parametrize("arch", ["bilstm", "gru", "cnn"])
