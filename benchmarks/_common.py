@@ -85,19 +85,6 @@ def ratios(ours: dict, peer: dict) -> dict:
     return out
 
 
-def pct(x: float) -> str:
-    "An accuracy as the front page writes it: 0.8335 -> '83.3%'."
-    return f"{100 * x:.1f}%"
-
-
-def points_interval(paired: dict | None) -> str:
-    "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
-    if not paired:
-        return ""
-    noise = "" if paired["significant"] else ", within noise"
-    return f" [{100 * paired['diff_low']:+.1f}, {100 * paired['diff_high']:+.1f}]{noise}"
-
-
 def emit(name: str, ours: dict, peer: dict, save: bool = False, quick: bool = False, headline=None, **extra) -> dict:
     """Print the benchmark line (benchmarks/README.md) as the last line of output and return it; with `save`, also keep
     it in results/. `headline(line)` makes the line's row of the front page's table (claim, ours, peer, comparison,

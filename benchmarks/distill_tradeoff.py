@@ -8,7 +8,8 @@ Runs the 40_distillation chapter through the experiment runner (teacher and stud
 after the other), then prints one JSON line per model and, last, the benchmark line with the best student as `ours`
 and the teacher as `peer` (test_acc, params, latency_ms_b1, latency_ms_b64; ours also hard_label_test_acc).
 --from-run reads those figures from a run of the chapter that has already finished (the book's run measures exactly
-this), instead of spending another quarter of an hour to measure them again.
+this), instead of spending another quarter of an hour to measure them again. The line carries no row of the front
+page's table: that row (`ppt_book.headline.book_rows`) is read from the book's own run of chapter 40, which shows it.
 """
 
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import yaml
-from _common import emit, parser, pct, points_interval, read_run
+from _common import emit, parser, read_run
 
 from ppt_book.records import read_metrics
 from ppt_book.runs import run_chapter
@@ -59,19 +60,6 @@ def main(argv=None):
     report(read_metrics(run_dir)["metrics"], params, run_dir, args.quick, args.save)
 
 
-def headline(line: dict) -> dict:
-    "The front page's row: the best student against its teacher."
-    ours, peer, ratio = line["ours"], line["peer"], line["ratio"]
-    return {
-        "chapter": "40_distillation",
-        "claim": f"best student ({line.get('best_student', '?')}) vs its teacher",
-        "ours": f"{pct(ours['test_acc'])}, {ours['params'] / 1e6:.2f}M parameters, {ours['latency_ms_b1']:.2f} ms",
-        "peer": f"{pct(peer['test_acc'])}, {peer['params'] / 1e6:.1f}M, {peer['latency_ms_b1']:.1f} ms",
-        "comparison": f"{100 * (ours['test_acc'] - peer['test_acc']):+.1f} points{points_interval(line.get('paired'))}"
-        f" at {pct(ratio['params'])} of the parameters, {1 / ratio['latency_ms_b1']:.1f}x faster at batch 1",
-    }
-
-
 def report(m, params, run_dir, quick, save=False):
     models = sorted(
         {k.rsplit("_test_acc", 1)[0] for k in m if k.endswith("_test_acc") and not k.startswith(("best", "sweep"))}
@@ -93,7 +81,6 @@ def report(m, params, run_dir, quick, save=False):
         params=params,
         quick=quick,
         save=save,
-        headline=headline,
     )
 
 

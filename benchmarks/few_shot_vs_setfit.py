@@ -28,12 +28,13 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import transformers
-from _common import emit, parser, pct
+from _common import emit, parser
 
 from ppt_book.core import seed_everything
 from ppt_book.data import load_rotten_tomatoes
 from ppt_book.decoders import POOLINGS, balanced_shots, best_probe, hidden_features
 from ppt_book.finetune import train_classifier
+from ppt_book.headline import pct
 from ppt_book.pretrained import load_minilm, load_minilm_tokenizer, minilm_path
 from ppt_book.stats import bootstrap_ci, paired_test
 from ppt_book.train import TrainConfig, predict_logits

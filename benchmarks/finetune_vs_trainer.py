@@ -27,11 +27,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import transformers
-from _common import emit, parser, pct, points_interval, read_run
+from _common import emit, parser, read_run
 
 from ppt_book.core import seed_everything
 from ppt_book.data import load_rotten_tomatoes
 from ppt_book.finetune import train_classifier
+from ppt_book.headline import pct, points_interval
 from ppt_book.pretrained import load_minilm, load_minilm_tokenizer
 from ppt_book.stats import paired_test
 from ppt_book.train import TrainConfig, predict_logits

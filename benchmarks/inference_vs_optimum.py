@@ -31,7 +31,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np
 import transformers
-from _common import emit, parser, pct, quick_teacher
+from _common import emit, parser, quick_teacher
+
+from ppt_book.headline import pct
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_VENV = ROOT / ".venv-optimum"

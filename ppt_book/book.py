@@ -29,7 +29,7 @@ __all__ = ['PARAMETERS_SHOWN_OPEN', 'LOG_LINES_SHOWN', 'TABLE_ROWS_SHOWN', 'DOCS
            'render_fallback', 'parameters_markdown', 'api_markdown', 'stage_notebook', 'run_footer', 'build_book',
            'publish_book', 'page_problems']
 
-# %% ../nbs/92_book.ipynb 31
+# %% ../nbs/92_book.ipynb 33
 def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
     "(book metadata, notebook paths in order) from `_quarto.yml`."
     path = Path(root) / "_quarto.yml"
@@ -47,7 +47,7 @@ def book_chapters(root: str | Path) -> tuple[dict, list[str]]:
         raise ExperimentError(f"{path} lists no book.chapters")
     return book, chapters
 
-# %% ../nbs/92_book.ipynb 32
+# %% ../nbs/92_book.ipynb 34
 def book_parts(book: dict) -> list[dict]:
     """The book's parts, from the `book` mapping `book_chapters` returns: [{"title": part or None, "chapters": [notebook
     paths]}] in order. Quarto's `- part: TITLE` entries with their `chapters`; a chapter outside any part gets a part of
@@ -62,7 +62,7 @@ def book_parts(book: dict) -> list[dict]:
             parts.append({"title": None, "chapters": [entry]})
     return parts
 
-# %% ../nbs/92_book.ipynb 33
+# %% ../nbs/92_book.ipynb 35
 def book_params(root: str | Path, config: str | Path | None = None) -> dict:
     "{chapter stem: {param: value}} from configs/book.yaml (or `config`)."
     path = Path(config) if config else Path(root) / "configs" / "book.yaml"
@@ -73,7 +73,7 @@ def book_params(root: str | Path, config: str | Path | None = None) -> dict:
         raise ExperimentError(f"{path} must map each chapter to a mapping of parameters")
     return {k: dict(v or {}) for k, v in data.items()}
 
-# %% ../nbs/92_book.ipynb 34
+# %% ../nbs/92_book.ipynb 36
 _BOOK_RUN = re.compile(r"runs/book/([^/\s]+)")
 
 
@@ -91,7 +91,7 @@ def book_dependencies(params: dict) -> list[str]:
             values += list(value.values())
     return found
 
-# %% ../nbs/92_book.ipynb 38
+# %% ../nbs/92_book.ipynb 40
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
@@ -112,7 +112,7 @@ def _mathml(latex: str, display: bool) -> str:
         return html.escape(f"$${latex}$$" if display else f"${latex}$")
     return f"\n\n{out}\n\n" if display else out
 
-# %% ../nbs/92_book.ipynb 39
+# %% ../nbs/92_book.ipynb 41
 def markdown_math_to_mathml(text: str) -> str:
     "Replace LaTeX maths in Markdown `text` by MathML, outside code."
     pieces = _CODE.split(text)
@@ -121,7 +121,7 @@ def markdown_math_to_mathml(text: str) -> str:
         pieces[i] = _INLINE.sub(lambda m: _mathml(m.group(1), False), p)
     return "".join(pieces)
 
-# %% ../nbs/92_book.ipynb 41
+# %% ../nbs/92_book.ipynb 43
 def notebook_title(nb) -> str:
     "The first `# heading` of a notebook."
     for cell in nb.cells:
@@ -131,7 +131,7 @@ def notebook_title(nb) -> str:
                 return m.group(1).strip()
     return "Untitled"
 
-# %% ../nbs/92_book.ipynb 42
+# %% ../nbs/92_book.ipynb 44
 def _prepare_for_book(nb):
     """Drop hidden cells and directive lines, hide inputs marked `echo: false`, fold those marked `code-fold`, convert
     maths."""
@@ -156,7 +156,7 @@ def _prepare_for_book(nb):
     nb.cells = keep
     return nb
 
-# %% ../nbs/92_book.ipynb 43
+# %% ../nbs/92_book.ipynb 45
 def _shared_css(page: str, out_dir: Path) -> str:
     """Move the page head's <style> blocks (the same theme on every page) into one stylesheet beside the pages, named by
     its content, and link it."""
@@ -173,7 +173,7 @@ def _shared_css(page: str, out_dir: Path) -> str:
     head = re.sub(r"\s*<style[^>]*>.*?</style>", "", head, flags=re.S)
     return head + f'<link rel="stylesheet" href="{name}">\n' + sep + rest
 
-# %% ../nbs/92_book.ipynb 44
+# %% ../nbs/92_book.ipynb 46
 _HEADING = re.compile(r"<h([1-6])([^>]*)>(.*?)</h\1>", re.S)
 
 
@@ -182,7 +182,7 @@ def _heading_id(text: str, seen: dict) -> str:
     seen[slug] = seen.get(slug, 0) + 1
     return slug if seen[slug] == 1 else f"{slug}-{seen[slug] - 1}"
 
-# %% ../nbs/92_book.ipynb 45
+# %% ../nbs/92_book.ipynb 47
 def page_contents(page: str, levels: tuple = (2, 3)) -> str:
     """Give every heading of a page's `<main>` an id made of its words (unique on the page), and fill the page's
     `<!--page-toc-->` with a list of links to its headings of `levels`: the in-page table of contents."""
@@ -215,7 +215,7 @@ def page_contents(page: str, levels: tuple = (2, 3)) -> str:
     )
     return head + sep + main + end + tail.replace("<!--page-toc-->", toc, 1)
 
-# %% ../nbs/92_book.ipynb 46
+# %% ../nbs/92_book.ipynb 48
 def render_fallback(
     proc_dir: str | Path,  # staged project: _quarto.yml and nbs/<chapter>.ipynb
     out_dir: str | Path,  # the site folder to write
@@ -278,7 +278,7 @@ def render_fallback(
             pages.append(out_dir / entry["href"])
     return pages
 
-# %% ../nbs/92_book.ipynb 48
+# %% ../nbs/92_book.ipynb 50
 def _comments(source: str) -> dict:
     "{line number: comment text} of the `#` comments in Python `source`."
     import io
@@ -293,7 +293,7 @@ def _comments(source: str) -> dict:
         pass
     return out
 
-# %% ../nbs/92_book.ipynb 49
+# %% ../nbs/92_book.ipynb 51
 def _cell_table(rows: list[tuple], header: tuple) -> str:
     def cell(s):
         return str(s).replace("|", "\\|").replace("\n", " ")
@@ -301,7 +301,7 @@ def _cell_table(rows: list[tuple], header: tuple) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
-# %% ../nbs/92_book.ipynb 50
+# %% ../nbs/92_book.ipynb 52
 PARAMETERS_SHOWN_OPEN = 8  # a longer parameters table starts folded
 
 
@@ -337,7 +337,7 @@ def parameters_markdown(
         + "\n</tbody></table></details>"
     )
 
-# %% ../nbs/92_book.ipynb 51
+# %% ../nbs/92_book.ipynb 53
 def _signature(node) -> str:
     import ast
 
@@ -345,7 +345,7 @@ def _signature(node) -> str:
     ret = f" -> {ast.unparse(node.returns)}" if getattr(node, "returns", None) else ""
     return f"{node.name}({args}){ret}"
 
-# %% ../nbs/92_book.ipynb 52
+# %% ../nbs/92_book.ipynb 54
 LOG_LINES_SHOWN = 15  # a cell printing more lines than this shows them folded
 TABLE_ROWS_SHOWN = 15  # and a table of more rows than this
 
@@ -389,7 +389,7 @@ def _without_machine_paths(output, root: str | Path | None):
             output["data"][mime] = clean(value)
     return output
 
-# %% ../nbs/92_book.ipynb 53
+# %% ../nbs/92_book.ipynb 55
 def api_markdown(source: str) -> str | None:
     """nbdev's `show_doc` in Markdown for each public function and class that `source` defines: signature, docstring,
     and a table of the parameters (or fields) that carry a comment."""
@@ -468,7 +468,7 @@ def api_markdown(source: str) -> str | None:
         parts.append(f'<div class="api-doc">\n\n{text}\n\n</div>')
     return "\n\n".join(parts) or None
 
-# %% ../nbs/92_book.ipynb 54
+# %% ../nbs/92_book.ipynb 56
 def stage_notebook(
     nb,
     root: str | Path | None = None,  # the project root the run was made in: paths under it are shown relative to it
@@ -522,14 +522,14 @@ def stage_notebook(
     nb.cells = cells
     return nb
 
-# %% ../nbs/92_book.ipynb 57
+# %% ../nbs/92_book.ipynb 59
 def _finished(run_dir: Path) -> bool:
     try:
         return read_metrics(run_dir)["status"] == "ok"
     except FileNotFoundError:
         return False
 
-# %% ../nbs/92_book.ipynb 58
+# %% ../nbs/92_book.ipynb 60
 def _unfinished_dependencies(chapters: list[str], params: dict, book_runs: Path, stems: list[str]) -> list[str]:
     "The book runs that `chapters` read, directly or through another, with no finished run and not asked for; in order."
     needed, todo = set(), list(chapters)
@@ -540,7 +540,7 @@ def _unfinished_dependencies(chapters: list[str], params: dict, book_runs: Path,
                 todo.append(dep)
     return [stem for stem in stems if stem in needed]
 
-# %% ../nbs/92_book.ipynb 59
+# %% ../nbs/92_book.ipynb 61
 def _last_times(root: Path, stems: list[str]) -> str:
     "How long each chapter's book run took last time, from its run folder or the published book's results.json."
     import json
@@ -556,7 +556,7 @@ def _last_times(root: Path, stems: list[str]) -> str:
         times.append(f"{stem} took {seconds / 60:.0f} min last time" if seconds else f"{stem}: no earlier run known")
     return "; ".join(times)
 
-# %% ../nbs/92_book.ipynb 60
+# %% ../nbs/92_book.ipynb 62
 def run_footer(m: dict) -> str:
     "A book run's metrics.json in words, for the foot of its page: commit, date, run time, processor, status."
     seconds = m.get("duration_s") or 0
@@ -570,7 +570,7 @@ def run_footer(m: dict) -> str:
         f"{m.get('cpu') or 'an unrecorded processor'} with ppt_book {m.get('version')}.{status}"
     )
 
-# %% ../nbs/92_book.ipynb 61
+# %% ../nbs/92_book.ipynb 63
 def _stage_quarto_yml(source: Path, dest: Path, leave_out: list[str]):
     "Copy _quarto.yml, leaving out the chapters that have no book run to render."
     spec = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
@@ -587,7 +587,7 @@ def _stage_quarto_yml(source: Path, dest: Path, leave_out: list[str]):
     spec.setdefault("book", {})["chapters"] = kept(spec.get("book", {}).get("chapters"))
     dest.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
-# %% ../nbs/92_book.ipynb 62
+# %% ../nbs/92_book.ipynb 64
 def build_book(
     root: str | Path | None = None,  # project root (default: found from cwd)
     config: str | Path | None = None,  # parameters per chapter (default: configs/book.yaml)
@@ -671,7 +671,7 @@ def build_book(
     print(f"book written to {out_dir / 'index.html'}")
     return statuses
 
-# %% ../nbs/92_book.ipynb 64
+# %% ../nbs/92_book.ipynb 66
 DOCS_LIMIT_MB = 25
 
 
@@ -741,7 +741,7 @@ def publish_book(
     print(f"published {len(results)} chapters ({size:.1f} MB) to {docs}")
     return results
 
-# %% ../nbs/92_book.ipynb 65
+# %% ../nbs/92_book.ipynb 67
 def page_problems(page: str) -> list[str]:
     """What a published page must not have: LaTeX left as text (in its maths or its prose), a heading without an id or
     with nothing under it, a figure without a description, a path of the machine that built it."""

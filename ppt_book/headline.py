@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 # %% auto 0
-__all__ = ['book_results', 'headline_markdown', 'benchmark_markdown']
+__all__ = ['book_results', 'pct', 'points_interval', 'book_rows', 'headline_rows', 'headline_markdown', 'benchmark_markdown', 'run_rows_markdown']
 
 # %% ../nbs/92_book.ipynb 4
 # The front page's table of claims: one row per saved benchmark result, ours beside the peer.
@@ -33,36 +33,33 @@ def book_results(source: str | Path) -> dict:
     )
 
 # %% ../nbs/92_book.ipynb 24
-def headline_markdown(
-    root: str | Path | None = None,  # project root (default: found from cwd)
-    link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
-    results_from: str | Path | None = None,  # the book's own runs (`book_results`); default: docs/results.json
-) -> str:
-    """The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json`
-    (each with its date)."""
-    import json
+def pct(x: float) -> str:
+    "An accuracy as the front page writes it: 0.8335 -> '83.3%'."
+    return f"{100 * x:.1f}%"
 
-    root = Path(root or find_project_root() or ".")
+
+def points_interval(paired: dict | None) -> str:
+    "A paired test's 95% interval of the difference in points, and 'within noise' when McNemar's test finds none."
+    if not paired:
+        return ""
+    noise = "" if paired["significant"] else ", within noise"
+    return f" [{100 * paired['diff_low']:+.1f}, {100 * paired['diff_high']:+.1f}]{noise}"
+
+
+def book_rows(results: dict) -> list[dict]:
+    """The front page's rows that the book's own runs make, from `{chapter: metrics}` (`book_results`): the teacher
+    against TF-IDF on both tasks (30) and the best student against its teacher (40)."""
     rows = []
-    results = root / "benchmarks" / "results"
-    gpu = sorted(results.glob("gpu-*.json"))
-    files = sorted(f for f in results.glob("*.json") if not f.name.startswith("gpu-")) + gpu[-1:]
-    for f in files:
-        line = json.loads(f.read_text(encoding="utf-8"))
-        row = line.get("headline")  # the benchmark wrote its own row (benchmarks/_common.py's emit)
-        if row:
-            rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
-    book = Path(results_from) if results_from else root / "docs" / "results.json"  # the book's own runs
-    m = book_results(book).get("30_finetuning", {}) if book.exists() else {}
+    m = results.get("30_finetuning", {})
     if "teacher_test_acc" in m and "tfidf_test_acc" in m:
         rows.append(
             {
                 "chapter": "30_finetuning",
                 "claim": "fine-tuned MiniLM teacher vs TF-IDF + logistic regression",
-                "ours": f"{100 * m['teacher_test_acc']:.1f}%",
-                "peer": f"{100 * m['tfidf_test_acc']:.1f}%",
-                "comparison": f"{100 * (m['teacher_test_acc'] - m['tfidf_test_acc']):+.1f} points",
-                "source": "`docs/results.json`, the published book's run",
+                "ours": pct(m["teacher_test_acc"]),
+                "peer": pct(m["tfidf_test_acc"]),
+                "comparison": f"{100 * (m['teacher_test_acc'] - m['tfidf_test_acc']):+.1f} points"
+                + points_interval(m.get("teacher_vs_tfidf")),
             }
         )
     if "genre_teacher_test_macro_f1" in m and "genre_tfidf_test_macro_f1" in m:
@@ -82,12 +79,63 @@ def headline_markdown(
                     if paired
                     else ""
                 ),
-                "source": "`docs/results.json`, the published book's run",
             }
         )
+    m = results.get("40_distillation", {})
+    best = m.get("best_student")
+    if best and f"{best}_test_acc" in m and "teacher_test_acc" in m:
+        ours = {k: m[f"{best}_{k}"] for k in ("test_acc", "params", "latency_ms_b1")}
+        peer = {k: m[f"teacher_{k}"] for k in ("test_acc", "params", "latency_ms_b1")}
+        rows.append(
+            {
+                "chapter": "40_distillation",
+                "claim": f"best student ({best}) vs its teacher",
+                "ours": f"{pct(ours['test_acc'])}, {ours['params'] / 1e6:.2f}M parameters, "
+                f"{ours['latency_ms_b1']:.2f} ms",
+                "peer": f"{pct(peer['test_acc'])}, {peer['params'] / 1e6:.1f}M, {peer['latency_ms_b1']:.1f} ms",
+                "comparison": f"{100 * (ours['test_acc'] - peer['test_acc']):+.1f} points"
+                f"{points_interval(m.get('best_student_vs_teacher'))} at {pct(ours['params'] / peer['params'])} of "
+                f"the parameters, {peer['latency_ms_b1'] / ours['latency_ms_b1']:.1f}x faster at batch 1",
+            }
+        )
+    return rows
+
+
+def headline_rows(
+    root: str | Path | None = None,  # project root (default: found from cwd)
+    results_from: str | Path | None = None,  # the book's own runs (`book_results`); default: docs/results.json
+) -> list[dict]:
+    """The front page's rows, each with its chapter and source: one per committed `benchmarks/results/*.json` that
+    carries one (its date), then the book's own runs' (`book_rows`)."""
+    import json
+
+    root = Path(root or find_project_root() or ".")
+    rows = []
+    results = root / "benchmarks" / "results"
+    gpu = sorted(results.glob("gpu-*.json"))
+    files = sorted(f for f in results.glob("*.json") if not f.name.startswith("gpu-")) + gpu[-1:]
+    for f in files:
+        line = json.loads(f.read_text(encoding="utf-8"))
+        row = line.get("headline")  # the benchmark wrote its own row (benchmarks/_common.py's emit)
+        if row:
+            rows.append(row | {"source": f"`benchmarks/results/{f.name}`, {line.get('date', '?')}"})
+    book = Path(results_from) if results_from else root / "docs" / "results.json"
+    if book.exists():
+        source = "`docs/results.json`, the published book's run"
+        rows += [row | {"source": source} for row in book_rows(book_results(book))]
+    return sorted(rows, key=lambda r: r["chapter"])
+
+
+def headline_markdown(
+    root: str | Path | None = None,  # project root (default: found from cwd)
+    link_prefix: str = "docs/",  # where the chapter pages are, relative to the page showing the table
+    results_from: str | Path | None = None,  # the book's own runs (`book_results`); default: docs/results.json
+) -> str:
+    """The front page's table: one row per claim, ours beside the peer, from the committed `benchmarks/results/*.json`
+    (each with its date) and the book's own runs."""
+    rows = headline_rows(root, results_from)
     if not rows:
         return "*No benchmark results are committed yet: `python benchmarks/<name>.py --save` writes them.*"
-    rows.sort(key=lambda r: r["chapter"])
     head = "| claim | ours | peer | comparison | chapter | measured |\n|---|---|---|---|---|---|\n"
     return head + "\n".join(
         f"| {r['claim']} | {r['ours']} | {r['peer']} | {r['comparison']} | "
@@ -130,4 +178,16 @@ def benchmark_markdown(
         f"{line.get('date', 'on an unrecorded date')}"
         f"{f' at commit {commit}' if commit else ''} on {_machine_words(line)}): ours {row['ours']}; "
         f"the peer {row['peer']}; {row['comparison']}."
+    )
+
+# %% ../nbs/92_book.ipynb 30
+def run_rows_markdown(chapter: str) -> str:
+    """This run's rows of the front page's table, as `chapter` shows them: the claim, ours, the peer and the comparison,
+    from the metrics the run has recorded so far."""
+    from ppt_book.records import current_run_dir, read_metrics
+
+    rows = book_rows({chapter: read_metrics(current_run_dir())["metrics"]})
+    return "\n\n".join(
+        f"**{r['claim']}** (this run; the front page's row): ours {r['ours']}; the peer {r['peer']}; {r['comparison']}."
+        for r in rows
     )

@@ -37,6 +37,44 @@ def test_headline_table_has_the_second_task_row_from_the_published_run(tmp_path)
     assert "| 0.610 [0.590, 0.630] | 0.500 [0.480, 0.520] | +0.110 macro-F1; accuracy +10.0 points, real" in line
 
 
+def test_best_student_row_is_read_from_the_books_run_of_40(tmp_path, monkeypatch):
+    """The best student against its teacher, from chapter 40's metrics (accuracy, size, latency, the paired interval),
+    and the same row as the chapter shows it from its own run."""
+    from ppt_book.headline import book_rows, headline_markdown, run_rows_markdown
+
+    paired = {"diff": -0.016, "diff_low": -0.034, "diff_high": 0.001, "significant": False}
+    metrics = {
+        "best_student": "transformer_distilled",
+        "best_student_vs_teacher": paired,
+        "transformer_distilled_test_acc": 0.8165,
+        "transformer_distilled_params": 7.43e6,
+        "transformer_distilled_latency_ms_b1": 5.0,
+        "teacher_test_acc": 0.8327,
+        "teacher_params": 22.7e6,
+        "teacher_latency_ms_b1": 12.5,
+    }
+    (row,) = book_rows({"40_distillation": metrics})
+    assert row == {
+        "chapter": "40_distillation",
+        "claim": "best student (transformer_distilled) vs its teacher",
+        "ours": "81.7%, 7.43M parameters, 5.00 ms",
+        "peer": "83.3%, 22.7M, 12.5 ms",
+        "comparison": "-1.6 points [-3.4, +0.1], within noise at 32.7% of the parameters, 2.5x faster at batch 1",
+    }
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.json").write_text(json.dumps({"40_distillation": {"metrics": metrics}}))
+    assert f"| {row['ours']} | {row['peer']} | {row['comparison']} |" in headline_markdown(tmp_path)
+    assert book_rows({"40_distillation": {"teacher_test_acc": 0.83}}) == []  # a run that has not chosen one yet
+
+    run = tmp_path / "runs" / "40_distillation" / "r1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"chapter": "40_distillation", "metrics": metrics}))
+    monkeypatch.setenv("PPT_RUN_DIR", str(run))
+    shown = run_rows_markdown("40_distillation")
+    assert shown.startswith("**best student (transformer_distilled) vs its teacher** (this run")
+    assert all(row[k] in shown for k in ("ours", "peer", "comparison"))
+
+
 def test_every_saved_benchmark_is_shown_by_the_chapter_its_row_links_to(root):
     """A headline row names its chapter; that chapter's notebook shows the same saved file through `benchmark_markdown`,
     so the front page and the chapter's page are one reading of one result."""
